@@ -1,0 +1,32 @@
+"""recbole_bt: non-contrastive self-supervised learning for sequential recommendation, as a RecBole plugin.
+
+Importing the package applies the RecBole 1.2.1 compatibility fixes (`recbole_bt.compat`).
+"""
+__version__ = "0.1.0"
+
+from recbole_bt import compat as _compat
+
+_compat.apply()
+
+from recbole_bt.config import Config  # noqa: E402
+from recbole_bt.errors import (  # noqa: E402
+    CheckpointError,
+    ConfigError,
+    DatasetNotFoundError,
+    ModelNotFoundError,
+    RecBoleBTError,
+)
+from recbole_bt.registry import get_model, get_trainer, register_model  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "Config",
+    "get_model",
+    "get_trainer",
+    "register_model",
+    "RecBoleBTError",
+    "ModelNotFoundError",
+    "DatasetNotFoundError",
+    "ConfigError",
+    "CheckpointError",
+]

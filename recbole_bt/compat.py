@@ -1,0 +1,105 @@
+"""Every fix recbole_bt needs for RecBole 1.2.1 on today's torch / numpy / pandas, each with its reason.
+
+`apply()` runs once, when `recbole_bt` is imported; nothing here has to be imported by the user.
+Fixes that are dependency pins rather than code (numpy<2, pandas<3, setuptools<81) live in `setup.py`.
+The slow `ray` import is avoided, not patched: `recbole_bt.quick_start` never imports `recbole.quick_start`
+(the only RecBole module that imports ray at load time).
+"""
+import functools
+import types
+import warnings
+
+import torch
+
+_applied = False
+
+
+def load_checkpoint(path, map_location="cpu"):
+    """Load a checkpoint that RecBole or recbole_bt wrote (trusted: the user's own file).
+
+    torch >= 2.6 defaults to `weights_only=True`, which refuses RecBole's checkpoints: they pickle the whole
+    `Config` (enums, the model class, a YAML loader) with protocol 4.
+    """
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
+class _TrustedLoadTorch(types.ModuleType):
+    """`torch` as RecBole's trainer module sees it: the same module, except that `torch.load` reads the
+    trainer's own checkpoints (best model at the end of `fit`, `resume_checkpoint`)."""
+
+    def __init__(self):
+        super().__init__("torch")
+
+    def __getattr__(self, name):
+        return getattr(torch, name)
+
+    @staticmethod
+    @functools.wraps(torch.load)
+    def load(f, *args, **kwargs):
+        kwargs.setdefault("weights_only", False)
+        return torch.load(f, *args, **kwargs)
+
+
+class _HostInt(int):
+    """An int that survives `Collector.get_data_struct`, which calls `.cpu()` on every collected value."""
+
+    def cpu(self):
+        return self
+
+
+def _fix_trainer_checkpoint_reload():
+    """torch >= 2.6: RecBole's `Trainer` cannot reload the best checkpoint it has just written
+    (`UnpicklingError: Weights only load failed`). Scope the fix to that module, not to torch.load globally."""
+    import recbole.trainer.trainer as trainer_module
+
+    if not isinstance(trainer_module.torch, _TrustedLoadTorch):
+        trainer_module.torch = _TrustedLoadTorch()
+
+
+def _fix_anomaly_detection():
+    """`recbole/model/sequential_recommender/sine.py` turns on `torch.autograd.set_detect_anomaly(True)` at
+    import time, and any Config of a sequential model imports it: every backward pass runs about 2x slower.
+    Import it now (a module runs its top level once) and switch anomaly detection back off."""
+    import recbole.model.sequential_recommender.sine  # noqa: F401
+
+    torch.autograd.set_detect_anomaly(False)
+
+
+def _fix_collector_int_cpu():
+    """`Collector.get_data_struct` calls `.cpu()` on the ints `data.num_items` / `data.num_users`, so
+    ItemCoverage, GiniIndex and any metric that needs them crash with AttributeError. Store them as ints that
+    accept `.cpu()`."""
+    from recbole.evaluator.collector import Collector
+
+    original = Collector.data_collect
+    if getattr(original, "_recbole_bt_fixed", False):
+        return
+
+    @functools.wraps(original)
+    def data_collect(self, train_data):
+        original(self, train_data)
+        for key in ("data.num_items", "data.num_users"):
+            if key in self.data_struct:
+                self.data_struct.set(key, _HostInt(self.data_struct.get(key)))
+
+    data_collect._recbole_bt_fixed = True
+    Collector.data_collect = data_collect
+
+
+def _quiet_recbole_deprecations():
+    """RecBole 1.2.1 calls APIs that pandas 2 and torch 2 deprecate (chained `fillna(inplace=True)`,
+    `Series.agg(len)`, `torch.cuda.amp.GradScaler`): with the pins in setup.py they still work, but every run
+    prints the same FutureWarnings. Hide FutureWarnings raised from RecBole's own modules, nothing else."""
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\.")
+
+
+def apply():
+    """Apply every fix, once per process."""
+    global _applied
+    if _applied:
+        return
+    _fix_trainer_checkpoint_reload()
+    _fix_anomaly_detection()
+    _fix_collector_int_cpu()
+    _quiet_recbole_deprecations()
+    _applied = True

@@ -1,0 +1,206 @@
+"""recbole_bt's Config: RecBole's, with the package's properties layered in and user mistakes made clear.
+
+Precedence, lowest first (RecBole's, with our YAML slotted in as package defaults):
+    RecBole's defaults (overall.yaml, model/<Model>.yaml, the model-type quick-start YAML)
+    < recbole_bt's properties/overall.yaml < properties/model/<Model>.yaml
+    < dataset YAML (RecBole's properties/dataset/<dataset>.yaml, then ours)
+    < the user's config files (in the order given) < config_dict < command line (--key=value).
+
+On top of RecBole's Config:
+- the dataset defaults to ml-100k, which RecBole's wheel ships (RecBole's run_recbole.py default);
+- models are found with `recbole_bt.registry.get_model` (ours first, then RecBole's);
+- a config file that is missing, does not parse or is not a mapping is a one-line `ConfigError` (file, line),
+  and so is any error RecBole's Config raises on the user's values;
+- a key that no model, dataset or RecBole default knows is reported (RecBole would silently read None),
+  with the closest known key: `Config.unknown_key_warnings`, also emitted as `UnknownConfigKeyWarning`.
+"""
+import difflib
+import functools
+import os
+import re
+import warnings
+
+import yaml
+from recbole.config import Config as RecBoleConfig
+from recbole.evaluator import metric_types
+from recbole.utils import EvaluatorType, ModelType, dataset_arguments, evaluation_arguments, general_arguments, training_arguments
+
+from recbole_bt.errors import ConfigError, RecBoleBTError
+from recbole_bt.registry import get_model
+
+DEFAULT_DATASET = "ml-100k"  # shipped inside RecBole's wheel: a run needs no data at hand
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+# Keys that the run scripts and RecBole's Config itself put into a config (not declared in any YAML).
+_RUN_KEYS = {
+    "model", "dataset", "config_files", "nproc", "world_size", "ip", "port", "offset", "group_offset",
+    "local_rank", "single_spec", "device", "MODEL_TYPE", "MODEL_INPUT_TYPE", "eval_type",
+    "valid_neg_sample_args", "test_neg_sample_args",
+}  # fmt: skip
+_CONFIG_ACCESS = re.compile(r"""config\s*(?:\[\s*|\.get\(\s*)["']([A-Za-z_][A-Za-z0-9_]*)["']""")
+
+
+_EVALUATION_KEYS = {"metrics", "topk", "valid_metric", "eval_args"}
+
+
+def _all_ranking_metrics(metrics):
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    return all(metric_types.get(str(m).lower()) == EvaluatorType.RANKING for m in metrics or [])
+
+
+class UnknownConfigKeyWarning(UserWarning):
+    """A config key that nothing in RecBole or recbole_bt reads."""
+
+
+def properties_dir():
+    """recbole_bt's YAML defaults: `recbole_bt/properties` once installed, `properties/` in a source checkout."""
+    for candidate in (os.path.join(PACKAGE_DIR, "properties"), os.path.join(os.path.dirname(PACKAGE_DIR), "properties")):
+        if os.path.isfile(os.path.join(candidate, "overall.yaml")):
+            return candidate
+    raise RuntimeError(f"recbole_bt's properties/ folder is missing next to {PACKAGE_DIR}: reinstall the package")
+
+
+def recbole_properties_dir():
+    import recbole
+
+    return os.path.join(os.path.dirname(os.path.abspath(recbole.__file__)), "properties")
+
+
+def read_yaml_file(path, loader=yaml.FullLoader):
+    """Read a YAML config file into a dict; every way it can be wrong is a one-line `ConfigError`."""
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            content = yaml.load(f.read(), Loader=loader)
+    except FileNotFoundError:
+        raise ConfigError(f"config file '{path}' not found") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        context, context_mark = getattr(e, "context", None), getattr(e, "context_mark", None)
+        if context and context_mark is not None and context_mark is not mark:
+            problem += f" ({context} at line {context_mark.line + 1}, column {context_mark.column + 1})"
+        raise ConfigError(f"config file '{path}' is not valid YAML{where}: {problem}") from None
+    if content is None:
+        return {}
+    if not isinstance(content, dict):
+        raise ConfigError(
+            f"config file '{path}' must be a mapping of 'key: value' lines, not a {type(content).__name__}"
+        )
+    return content
+
+
+def _yaml_keys(folder, skip=()):
+    keys = set()
+    for root, _, files in os.walk(folder):
+        for name in files:
+            if name.endswith(".yaml") and name not in skip:
+                keys.update(read_yaml_file(os.path.join(root, name)))
+    return keys
+
+
+def _keys_read_in_code(folder):
+    keys = set()
+    for root, _, files in os.walk(folder):
+        for name in files:
+            if name.endswith(".py"):
+                with open(os.path.join(root, name), encoding="utf-8", errors="replace") as f:
+                    keys.update(_CONFIG_ACCESS.findall(f.read()))
+    return keys
+
+
+@functools.lru_cache(maxsize=None)
+def known_config_keys():
+    """Every key some model, dataset or default of RecBole or recbole_bt declares in YAML or reads in code."""
+    recbole_props = recbole_properties_dir()
+    keys = set(_RUN_KEYS)
+    keys.update(general_arguments + training_arguments + evaluation_arguments + dataset_arguments)
+    keys.update(_yaml_keys(recbole_props, skip=("url.yaml", "kg_url.yaml")))
+    keys.update(_yaml_keys(properties_dir()))
+    keys.update(_keys_read_in_code(os.path.dirname(recbole_props)))
+    keys.update(_keys_read_in_code(PACKAGE_DIR))
+    return frozenset(keys)
+
+
+class Config(RecBoleConfig):
+    """RecBole's `Config` for recbole_bt: same arguments, same behaviour, plus the package's defaults."""
+
+    def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None):
+        try:
+            super().__init__(model, dataset, config_file_list, config_dict)
+        except RecBoleBTError:
+            raise
+        except (ValueError, TypeError, KeyError, NotImplementedError, SyntaxError, RuntimeError) as e:
+            # RecBole's own checks (metric names, eval_args, loss_type vs negatives...): user input, one line
+            message = e.args[0] if isinstance(e, KeyError) and e.args else e
+            raise ConfigError(f"invalid configuration: {message}") from None
+        self.unknown_key_warnings = self._find_unknown_keys()
+        for message in self.unknown_key_warnings:
+            warnings.warn(message, UnknownConfigKeyWarning, stacklevel=2)
+
+    def _load_config_files(self, file_list):
+        file_config_dict = {}
+        for file in file_list or []:
+            file_config_dict.update(read_yaml_file(file, self.yaml_loader))
+        return file_config_dict
+
+    def _get_model_and_dataset(self, model, dataset):
+        model = model if model is not None else self.external_config_dict.get("model")
+        if model is None:
+            raise ConfigError("no model given: pass --model=NAME (or 'model: NAME' in a config file)")
+        if isinstance(model, str):
+            model_class = get_model(model)
+        else:
+            model_class, model = model, model.__name__
+        dataset = dataset if dataset is not None else self.external_config_dict.get("dataset")
+        if dataset is None:
+            dataset = DEFAULT_DATASET
+        return model, model_class, dataset
+
+    def _load_internal_config_dict(self, model, model_class, dataset):
+        super()._load_internal_config_dict(model, model_class, dataset)
+        ours = properties_dir()
+        overall = read_yaml_file(os.path.join(ours, "overall.yaml"), self.yaml_loader)
+        if not _all_ranking_metrics(self.internal_config_dict.get("metrics")):
+            overall = {k: v for k, v in overall.items() if k not in _EVALUATION_KEYS}
+        self.internal_config_dict.update(overall)
+        layers = [
+            (os.path.join(ours, "model", f"{model}.yaml"), False),
+            # Dataset YAML ranks above package YAML: RecBole's is applied again after ours, then our own.
+            (os.path.join(recbole_properties_dir(), "dataset", f"{dataset}.yaml"), True),
+            (os.path.join(ours, "dataset", f"{dataset}.yaml"), True),
+        ]
+        for file, is_dataset_file in layers:
+            if os.path.isfile(file):
+                config_dict = read_yaml_file(file, self.yaml_loader)
+                self.internal_config_dict.update(config_dict)
+                if is_dataset_file:
+                    self.parameters["Dataset"] += [k for k in config_dict if k not in self.parameters["Dataset"]]
+        self._no_negatives_for_sequential_ce()
+
+    def _no_negatives_for_sequential_ce(self):
+        """RecBole 1.2.1 refuses a sequential model with `loss_type: CE` unless `train_neg_sample_args` is None,
+        but its own overall.yaml sets uniform negatives, so `--model=SASRec` fails out of the box. A CE model
+        samples no negatives: default the key to None unless the user set it."""
+        loss_type = self.external_config_dict.get("loss_type", self.internal_config_dict.get("loss_type"))
+        if (
+            self.internal_config_dict["MODEL_TYPE"] == ModelType.SEQUENTIAL
+            and loss_type == "CE"
+            and "train_neg_sample_args" not in self.external_config_dict
+        ):
+            self.internal_config_dict["train_neg_sample_args"] = None
+
+    def _find_unknown_keys(self):
+        known = known_config_keys() | set(self.internal_config_dict)
+        messages = []
+        for key in self.external_config_dict:
+            if key in known:
+                continue
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            messages.append(
+                f"unknown config key '{key}': no model, dataset or RecBole default uses it "
+                f"(RecBole would read it as None){hint}"
+            )
+        return messages

@@ -1,0 +1,2 @@
+"""The package's own models. Each is a RecBole model class exported here by name; `recbole_bt.get_model`
+looks here first, then at RecBole's built-ins."""

@@ -1,0 +1,152 @@
+"""Quick-start functions, as RecBole's `recbole.quick_start`, for recbole_bt's models and RecBole's alike.
+
+- `run_recbole_bt(model, dataset, ...)`: train and test one model; returns RecBole's result dict.
+- `run(...)`: the same, in one process or spread over `nproc` processes (RecBole's `run`).
+- `load_data_and_model(model_file)`: rebuild config, data and model from a saved checkpoint.
+
+Unlike `recbole.quick_start`, importing this module does not import `ray` (RecBole imports it only for
+HyperTuning, at a cost of seconds per process).
+"""
+import sys
+import warnings
+from logging import getLogger
+
+import torch
+import torch.distributed as dist
+from recbole.data import data_preparation
+from recbole.data.transform import construct_transform
+from recbole.utils import get_environment, get_flops, init_logger, init_seed, set_color
+
+from recbole_bt.compat import load_checkpoint
+from recbole_bt.config import Config, UnknownConfigKeyWarning
+from recbole_bt.errors import CheckpointError, ConfigError
+from recbole_bt.registry import check_dataset_files, create_dataset, get_model, get_trainer
+
+def build_config(model=None, dataset=None, config_file_list=None, config_dict=None):
+    """`Config(...)` with its unknown-key warnings held back, to be logged once the logger exists."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownConfigKeyWarning)
+        return Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
+
+
+def run_recbole_bt(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, queue=None):
+    r"""Train a model on a dataset, evaluate it on the test set, and return RecBole's result dict.
+
+    Args:
+        model (str, optional): model name, recbole_bt's or RecBole's. Defaults to the config's ``model``.
+        dataset (str, optional): dataset name. Defaults to the config's ``dataset``, else ``ml-100k``
+            (embedded in RecBole's wheel).
+        config_file_list (list, optional): YAML config files, later ones winning.
+        config_dict (dict, optional): parameters that override the config files.
+        saved (bool, optional): whether to save the best model and test it. Defaults to ``True``.
+        queue (torch.multiprocessing.Queue, optional): where rank 0 puts the result in multi-process runs.
+
+    Returns:
+        dict: ``best_valid_score``, ``valid_score_bigger``, ``best_valid_result``, ``test_result``.
+    """
+    config = build_config(model, dataset, config_file_list, config_dict)
+    check_dataset_files(config)  # a missing dataset fails here, before pages of logged config
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = getLogger()
+    logger.info(sys.argv)
+    for message in config.unknown_key_warnings:
+        logger.warning(message)
+    logger.info(config)
+
+    dataset = create_dataset(config)
+    logger.info(dataset)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    logger.info(model)
+    flops = get_flops(model, dataset, config["device"], logger, construct_transform(config))
+    logger.info(set_color("FLOPs", "blue") + f": {flops}")
+
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    best_valid_score, best_valid_result = trainer.fit(
+        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
+    )
+    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+
+    logger.info("The running environment of this training is as follows:\n" + get_environment(config).draw())
+    logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
+    logger.info(set_color("test result", "yellow") + f": {test_result}")
+    result = {
+        "best_valid_score": best_valid_score,
+        "valid_score_bigger": config["valid_metric_bigger"],
+        "best_valid_result": best_valid_result,
+        "test_result": test_result,
+    }
+    if not config["single_spec"]:
+        dist.destroy_process_group()
+    if config["local_rank"] == 0 and queue is not None:
+        queue.put(result)
+    return result
+
+
+def _run_rank(rank, model, dataset, config_file_list, config_dict, queue):
+    config_dict = dict(config_dict, local_rank=rank)
+    run_recbole_bt(model, dataset, config_file_list, config_dict, queue=queue)
+
+
+def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, nproc=1,
+        world_size=-1, ip="localhost", port="5678", group_offset=0):  # fmt: skip
+    """RecBole's `run`: one process, or `nproc` processes of a `world_size`-process job (RecBole's
+    multi-GPU mode, which needs CUDA and NCCL in RecBole 1.2.1)."""
+    if nproc == 1 and world_size <= 0:
+        return run_recbole_bt(model, dataset, config_file_list, config_dict, saved=saved)
+    if torch.cuda.device_count() < nproc:
+        raise ConfigError(
+            f"nproc={nproc} needs {nproc} CUDA GPUs (RecBole 1.2.1's multi-process mode uses NCCL), "
+            f"but {torch.cuda.device_count()} are visible; run with nproc=1"
+        )
+    import torch.multiprocessing as mp
+
+    queue = mp.get_context("spawn").SimpleQueue()
+    config_dict = dict(config_dict or {})
+    config_dict.update(
+        world_size=nproc if world_size == -1 else world_size, ip=ip, port=port, nproc=nproc, offset=group_offset
+    )
+    mp.spawn(_run_rank, args=(model, dataset, config_file_list, config_dict, queue), nprocs=nproc, join=True)
+    return None if queue.empty() else queue.get()
+
+
+def load_data_and_model(model_file):
+    r"""Load a checkpoint saved by RecBole or recbole_bt, and rebuild what produced it.
+
+    Returns:
+        tuple: ``(config, model, dataset, train_data, valid_data, test_data)``, as RecBole's function.
+    """
+    try:
+        checkpoint = load_checkpoint(model_file)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint '{model_file}' not found") from None
+    except Exception as e:  # not a torch file at all
+        raise CheckpointError(f"'{model_file}' is not a RecBole checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(checkpoint, dict) or not {"config", "state_dict"} <= set(checkpoint):
+        raise CheckpointError(f"'{model_file}' is not a RecBole checkpoint (no 'config' and 'state_dict' in it)")
+    config = checkpoint["config"]
+    if config["device"].type == "cuda" and not torch.cuda.is_available():
+        config["device"] = torch.device("cpu")
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = getLogger()
+    logger.info(config)
+
+    dataset = create_dataset(config)
+    logger.info(dataset)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+
+    init_seed(config["seed"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as e:
+        raise CheckpointError(
+            f"checkpoint '{model_file}' does not fit model {config['model']} built from its own config: "
+            f"{str(e).splitlines()[0]}"
+        ) from None
+    model.load_other_parameter(checkpoint.get("other_parameter"))
+    return config, model, dataset, train_data, valid_data, test_data
