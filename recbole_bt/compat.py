@@ -6,6 +6,7 @@ The slow `ray` import is avoided, not patched: `recbole_bt.quick_start` never im
 (the only RecBole module that imports ray at load time).
 """
 import functools
+import os
 import types
 import warnings
 
@@ -93,6 +94,19 @@ def _quiet_recbole_deprecations():
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\.")
 
 
+def _race_free_ensure_dir(dir_path):
+    os.makedirs(dir_path, exist_ok=True)
+
+
+def _fix_ensure_dir_race():
+    """`recbole.utils.ensure_dir` checks `os.path.exists` and then calls `os.makedirs`: two runs started together
+    in one folder (a comparison, a benchmark) crash with FileExistsError on `./log`. Every RecBole module imported
+    that one function by name, so give the function itself race-free code."""
+    from recbole.utils import utils
+
+    utils.ensure_dir.__code__ = _race_free_ensure_dir.__code__
+
+
 def apply():
     """Apply every fix, once per process."""
     global _applied
@@ -102,4 +116,5 @@ def apply():
     _fix_anomaly_detection()
     _fix_collector_int_cpu()
     _quiet_recbole_deprecations()
+    _fix_ensure_dir_race()
     _applied = True

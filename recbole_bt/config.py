@@ -23,8 +23,9 @@ import warnings
 import yaml
 from recbole.config import Config as RecBoleConfig
 from recbole.evaluator import metric_types
-from recbole.utils import EvaluatorType, ModelType, dataset_arguments, evaluation_arguments, general_arguments, training_arguments
+from recbole.utils import EvaluatorType, InputType, ModelType, dataset_arguments, evaluation_arguments, general_arguments, training_arguments
 
+from recbole_bt.data.dataset import TRAIN_MODES
 from recbole_bt.errors import ConfigError, RecBoleBTError
 from recbole_bt.registry import get_model
 
@@ -40,6 +41,7 @@ _RUN_KEYS = {
 _CONFIG_ACCESS = re.compile(r"""config\s*(?:\[\s*|\.get\(\s*)["']([A-Za-z_][A-Za-z0-9_]*)["']""")
 
 
+IN_MODEL_NEGATIVES_LOSSES = ("CE", "BCE", "SCE")  # losses for which the dataloader must not sample negatives
 _EVALUATION_KEYS = {"metrics", "topk", "valid_metric", "eval_args"}
 
 
@@ -181,15 +183,43 @@ class Config(RecBoleConfig):
 
     def _no_negatives_for_sequential_ce(self):
         """RecBole 1.2.1 refuses a sequential model with `loss_type: CE` unless `train_neg_sample_args` is None,
-        but its own overall.yaml sets uniform negatives, so `--model=SASRec` fails out of the box. A CE model
-        samples no negatives: default the key to None unless the user set it."""
+        but its own overall.yaml sets uniform negatives, so `--model=SASRec` fails out of the box. CE samples no
+        negatives, and BCE / SCE find them inside the model: default the key to None unless the user set it."""
         loss_type = self.external_config_dict.get("loss_type", self.internal_config_dict.get("loss_type"))
         if (
             self.internal_config_dict["MODEL_TYPE"] == ModelType.SEQUENTIAL
-            and loss_type == "CE"
+            and loss_type in IN_MODEL_NEGATIVES_LOSSES
             and "train_neg_sample_args" not in self.external_config_dict
         ):
             self.internal_config_dict["train_neg_sample_args"] = None
+
+    def _set_default_parameters(self):
+        super()._set_default_parameters()
+        final = self.final_config_dict
+        if final.get("MODEL_INPUT_TYPE") is None and final.get("loss_type") in IN_MODEL_NEGATIVES_LOSSES:
+            final["MODEL_INPUT_TYPE"] = InputType.POINTWISE  # RecBole derives it for CE and BPR only
+        self._check_model_options()
+
+    def _check_model_options(self):
+        """Options of recbole_bt's models, checked before any data is loaded."""
+        final = self.final_config_dict
+        loss_types = getattr(self.model_class, "loss_types", None)
+        if loss_types is not None and final.get("loss_type") not in loss_types:
+            raise ConfigError(f"Make sure 'loss_type' in {list(loss_types)}! (got {final.get('loss_type')!r})")
+        mode, stride = final.get("train_mode") or "prefix", final.get("train_stride")
+        if mode not in TRAIN_MODES:
+            raise ConfigError(f"train_mode must be one of {list(TRAIN_MODES)}, got {mode!r}")
+        if mode == "all_positions" and not getattr(self.model_class, "supports_all_positions", False):
+            raise ConfigError(
+                f"train_mode all_positions needs a model that takes its loss at every position (recbole_bt's "
+                f"SASRec family); {self.model} trains on RecBole's prefix rows: use train_mode: prefix"
+            )
+        max_len = final.get("MAX_ITEM_LIST_LENGTH")
+        if stride is not None and (
+            isinstance(stride, bool) or not isinstance(stride, int) or not 1 <= stride <= (max_len or stride)
+        ):
+            raise ConfigError(f"train_stride must be an integer in [1, MAX_ITEM_LIST_LENGTH={max_len}], got {stride!r}")
+        final["train_mode"] = mode
 
     def _find_unknown_keys(self):
         known = known_config_keys() | set(self.internal_config_dict)

@@ -29,6 +29,14 @@ def build_config(model=None, dataset=None, config_file_list=None, config_dict=No
         return Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
 
 
+def build_model(config, dataset):
+    """The model of `config` on the training dataset; a value the model refuses is a one-line `ConfigError`."""
+    try:
+        return get_model(config["model"])(config, dataset).to(config["device"])
+    except (ValueError, NotImplementedError) as e:
+        raise ConfigError(f"cannot build {config['model']}: {e}") from None
+
+
 def run_recbole_bt(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, queue=None):
     r"""Train a model on a dataset, evaluate it on the test set, and return RecBole's result dict.
 
@@ -59,7 +67,7 @@ def run_recbole_bt(model=None, dataset=None, config_file_list=None, config_dict=
     train_data, valid_data, test_data = data_preparation(config, dataset)
 
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    model = build_model(config, train_data._dataset)
     logger.info(model)
     flops = get_flops(model, dataset, config["device"], logger, construct_transform(config))
     logger.info(set_color("FLOPs", "blue") + f": {flops}")
@@ -140,7 +148,7 @@ def load_data_and_model(model_file):
     train_data, valid_data, test_data = data_preparation(config, dataset)
 
     init_seed(config["seed"], config["reproducibility"])
-    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    model = build_model(config, train_data._dataset)
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as e:

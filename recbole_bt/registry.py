@@ -4,7 +4,8 @@
   then RecBole's `recbole.utils.get_model`. An unknown name is a `ModelNotFoundError` with the close matches.
 - `get_trainer(model_type, model_name)`: the model's own `trainer_class` attribute (a class, or the name of one
   in `recbole_bt.trainer` or `recbole.trainer`), then `recbole_bt.trainer.<Model>Trainer`, then RecBole's choice.
-- `create_dataset(config)`: RecBole's `create_dataset`, after checking that the atomic files exist (or can be
+- `create_dataset(config)`: recbole_bt's SequentialDataset (with `train_mode`) for sequential models, else
+  RecBole's `create_dataset`, after checking that the atomic files exist (or can be
   downloaded), so that a missing dataset is a `DatasetNotFoundError` naming the folder and files looked for.
 """
 import difflib
@@ -190,16 +191,32 @@ def _missing_dataset_message(token, path, missing, why):
     )
 
 
-def create_dataset(config):
-    """RecBole's `create_dataset`, with a clear `DatasetNotFoundError` for a dataset not on disk."""
+def _build_dataset(config):
+    """recbole_bt's SequentialDataset (train_mode) for sequential models that RecBole gives no dataset class of
+    their own; RecBole's `create_dataset` otherwise, and for a dataset saved with `save_dataset`."""
     from recbole.data import create_dataset as recbole_create_dataset
+    from recbole.utils import ModelType
 
+    from recbole_bt.data.dataset import SequentialDataset
+
+    own_class = hasattr(importlib.import_module("recbole.data.dataset"), config["model"] + "Dataset")
+    saved = config["dataset_save_path"] and os.path.exists(config["dataset_save_path"])
+    if config["MODEL_TYPE"] != ModelType.SEQUENTIAL or own_class or saved:
+        return recbole_create_dataset(config)
+    dataset = SequentialDataset(config)
+    if config["save_dataset"]:
+        dataset.save()
+    return dataset
+
+
+def create_dataset(config):
+    """Create the dataset, with a clear `DatasetNotFoundError` for a dataset not on disk."""
     url = check_dataset_files(config)
     if url is None:
-        return _check_time_field(config, recbole_create_dataset(config))
+        return _check_time_field(config, _build_dataset(config))
     getLogger().info(f"dataset [{config['dataset']}] is not on disk: downloading it from [{url}]")
     try:
-        return _check_time_field(config, recbole_create_dataset(config))
+        return _check_time_field(config, _build_dataset(config))
     except OSError as e:  # URLError, socket and HTTP errors are OSErrors
         path = os.path.abspath(config["data_path"])
         if os.path.isdir(path) and not os.listdir(path):

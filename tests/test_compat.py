@@ -73,3 +73,14 @@ def test_collector_num_items_survives_cpu(workdir):
     value = _HostInt(7)
     assert value.cpu() == 7 and isinstance(value.cpu(), int)
     assert getattr(Collector.data_collect, "_recbole_bt_fixed", False)
+
+
+def test_ensure_dir_survives_a_concurrent_creation(tmp_path, monkeypatch):
+    """Two runs starting in one folder: the other one creates ./log between RecBole's check and its makedirs."""
+    import os
+
+    from recbole.utils import ensure_dir
+
+    (tmp_path / "log").mkdir()
+    monkeypatch.setattr(os.path, "exists", lambda path: False)  # the check saw no folder
+    ensure_dir(str(tmp_path / "log"))  # RecBole 1.2.1: FileExistsError

@@ -24,8 +24,14 @@ def registered():
 
 
 def test_recbole_builtin_is_found():
-    assert get_model("SASRec") is SASRec
-    assert "SASRec" in model_names() and "BERT4Rec" in model_names()
+    from recbole.model.sequential_recommender import GRU4Rec
+
+    assert get_model("GRU4Rec") is GRU4Rec
+    assert "GRU4Rec" in model_names() and "BERT4Rec" in model_names()
+
+
+def test_package_sasrec_extends_recboles():
+    assert get_model("SASRec") is recbole_bt.model.SASRec and issubclass(get_model("SASRec"), SASRec)
 
 
 def test_package_models_come_first(registered, monkeypatch):

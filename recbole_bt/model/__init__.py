@@ -1,2 +1,5 @@
 """The package's own models. Each is a RecBole model class exported here by name; `recbole_bt.get_model`
 looks here first, then at RecBole's built-ins."""
+from recbole_bt.model.sasrec import SASRec
+
+__all__ = ["SASRec"]

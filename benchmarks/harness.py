@@ -1,0 +1,118 @@
+"""Shared pieces of the benchmarks: run specs, side-by-side worker processes, timing, RSS, RESULTS.md rows.
+
+Every benchmark runs each of its runs in its own process (so peak RSS and thread count are per run), up to
+`--parallel` at once, and writes one JSON file under benchmarks/results/ plus rows in benchmarks/RESULTS.md.
+"""
+import datetime
+import json
+import os
+import platform
+import resource
+import shlex
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+RESULTS_DIR = os.path.join(HERE, "results")
+RESULTS_MD = os.path.join(HERE, "RESULTS.md")
+QUICK_DATA = {"dataset": "tiny", "data_path": os.path.join(ROOT, "tests", "fixtures"),
+              "config_files": [os.path.join(ROOT, "tests", "fixtures", "tiny.yaml")]}  # fmt: skip
+
+
+def parse_value(text):
+    """'64' -> 64, '1e-3' -> 0.001, 'true' -> True, 'all_positions' -> 'all_positions'."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            return float(text)
+        except ValueError:
+            return {"true": True, "false": False, "none": None}.get(text.lower(), text)
+
+
+def parse_run(text):
+    """'LABEL:key=value,key=value' (or 'key=value,...') -> (label, {key: value})."""
+    label, _, settings = text.rpartition(":") if ":" in text.split("=", 1)[0] else ("", "", text)
+    config = {}
+    for item in filter(None, settings.split(",")):
+        key, _, value = item.partition("=")
+        config[key.strip()] = parse_value(value.strip())
+    label = label or "/".join(f"{k}={v}" for k, v in config.items())
+    return label, config
+
+
+def machine(threads):
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{cpu}, {os.cpu_count()} cores, {threads} thread(s)/run, {gpu}, torch {torch.__version__}"
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def set_threads(threads):
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.set_num_interop_threads(1)
+
+
+def run_workers(script, jobs, parallel, threads, out_dir):
+    """Run `python script _worker JSON` for each job, `parallel` at a time; returns their JSON results in order."""
+    os.makedirs(out_dir, exist_ok=True)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONPATH=ROOT)
+    pending, running, results = list(enumerate(jobs)), [], [None] * len(jobs)
+    while pending or running:
+        while pending and len(running) < parallel:
+            index, job = pending.pop(0)
+            job = dict(job, threads=threads, out=os.path.join(out_dir, f"run{index}.json"))
+            log = open(os.path.join(out_dir, f"run{index}.log"), "w")
+            cwd = os.path.join(out_dir, f"run{index}")  # RecBole's log/ and saved/ folders, one per run
+            os.makedirs(cwd, exist_ok=True)
+            print(f"[start] {job['label']} (log: {log.name})", flush=True)
+            proc = subprocess.Popen([sys.executable, script, "_worker", json.dumps(job)], cwd=cwd, env=env,
+                                    stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+            running.append((index, job, proc, log))
+        time.sleep(1)
+        for entry in list(running):
+            index, job, proc, log = entry
+            if proc.poll() is None:
+                continue
+            running.remove(entry)
+            log.close()
+            if proc.returncode == 0 and os.path.exists(job["out"]):
+                with open(job["out"]) as f:
+                    results[index] = json.load(f)
+            else:
+                results[index] = {"label": job["label"], "failed": f"exit {proc.returncode}, see {log.name}"}
+            print(f"[done]  {job['label']}: {'failed' if 'failed' in results[index] else 'ok'}", flush=True)
+    return results
+
+
+def save(name, payload, record, rows, header, results_dir=None):
+    """Write <results_dir>/<name>-<stamp>.json (default benchmarks/results/) and, if `record`, append a
+    section to RESULTS.md with the machine, the command, the JSON's path and the table."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    results_dir = results_dir or RESULTS_DIR
+    os.makedirs(results_dir, exist_ok=True)
+    path = os.path.join(results_dir, f"{name}-{stamp}.json")
+    with open(path, "w") as f:
+        json.dump(payload, f, indent=1)
+    table = "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
+    print(table)
+    if record:
+        command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
+        with open(RESULTS_MD, "a") as f:
+            f.write(f"\n### {name}, {payload['date']}\n\n- machine: {payload['machine']}\n- command: `{command}`\n"
+                    f"- raw results: `{os.path.relpath(path, ROOT)}`\n\n{table}\n")  # fmt: skip
+    return path

@@ -1,0 +1,117 @@
+"""Training rows for SASRec-family models: RecBole's prefix rows, or one row per user window (all positions).
+
+`train_mode: prefix` is RecBole's SequentialDataset unchanged: one row per (prefix, target) pair, the loss at the
+last position. `train_mode: all_positions` replaces the *training* rows only (validation and test stay RecBole's
+prefix rows and full ranking, so numbers compare across modes) by user windows, as the original SASRec, the BT-SR
+reference code and the SCE paper train:
+
+- each user's training history h (every training target, plus the item before the first one) gives the pairs
+  (h[i] -> h[i+1]); they are cut into windows of `MAX_ITEM_LIST_LENGTH` pairs from the most recent backwards,
+  one window ending every `train_stride` pairs, so windows overlap when the stride is shorter than the window;
+- a row holds the window's inputs in `item_id_list` (left-aligned, zero-padded, like RecBole's rows), its length
+  in `item_length`, the target of every position in `target_item_id_list` (0 = no loss there), and its **last**
+  target in `item_id`, as in a prefix row. Models that pair a row with a same-target partner (BTSRec, DuoRec)
+  read `item_id` in both modes: one data pipeline serves both;
+- each target is trained once per epoch, where it has the most context: in the earliest-ending window that holds
+  it, i.e. a window's loss positions are its last `train_stride` ones (the rest are held, with more context, by
+  the next earlier window). Stride = window length gives disjoint windows; stride 1 gives RecBole's prefixes.
+"""
+import numpy as np
+import torch
+from recbole.data.dataset import SequentialDataset as RecBoleSequentialDataset
+from recbole.data.interaction import Interaction
+from recbole.utils import FeatureSource, FeatureType
+
+TRAIN_MODES = ("prefix", "all_positions")
+
+
+def target_list_field(config):
+    """Name of the per-position target field of all-positions rows (`target_item_id_list` by default)."""
+    return "target_" + config["ITEM_ID_FIELD"] + config["LIST_SUFFIX"]
+
+
+def user_histories(uid, target, item_list, item_length):
+    """Rebuild each user's training history from RecBole's prefix rows (sorted by user, then time).
+
+    Returns (users [U], offsets [U + 1], flat [T]): user u's history is flat[offsets[u]:offsets[u + 1]], i.e. the
+    items of its first prefix row followed by the target of every row.
+    """
+    order = np.argsort(uid, kind="stable")
+    uid, target, item_list, item_length = uid[order], target[order], item_list[order], item_length[order]
+    first = np.flatnonzero(np.r_[True, uid[1:] != uid[:-1]])  # first row of each user
+    users = uid[first]
+    n_prefix = item_length[first]  # items before the first target (1 for RecBole's rows)
+    n_rows = np.diff(np.r_[first, len(uid)])
+    lengths = n_prefix + n_rows
+    offsets = np.r_[0, np.cumsum(lengths)]
+    flat = np.empty(offsets[-1], dtype=target.dtype)
+    # prefix items of the first row, then each row's target
+    prefix_pos = offsets[:-1, None] + np.arange(item_list.shape[1])[None, :]
+    prefix_mask = np.arange(item_list.shape[1])[None, :] < n_prefix[:, None]
+    flat[prefix_pos[prefix_mask]] = item_list[first][prefix_mask]
+    user_of_row = np.repeat(np.arange(len(users)), n_rows)
+    rank_in_user = np.arange(len(uid)) - np.repeat(first, n_rows)
+    flat[offsets[user_of_row] + n_prefix[user_of_row] + rank_in_user] = target
+    return users, offsets, flat
+
+
+def windows(offsets, flat, max_len, stride):
+    """Cut every history into windows of at most `max_len` (input -> target) pairs, most recent first.
+
+    Returns (user_index [W], inputs [W, L], targets [W, L], lengths [W]); targets are 0 where there is no loss
+    (padding, and positions that an earlier-ending window trains with more context).
+    """
+    n_pairs = np.diff(offsets) - 1  # pairs (h[i] -> h[i + 1]) per user
+    n_windows = np.where(n_pairs > 0, -(-n_pairs // stride), 0)  # ceil
+    user_index = np.repeat(np.arange(len(n_pairs)), n_windows)
+    k = np.arange(len(user_index)) - np.repeat(np.cumsum(n_windows) - n_windows, n_windows)
+    end = n_pairs[user_index] - k * stride  # the window holds pairs [start, end)
+    start = np.maximum(end - max_len, 0)
+    lengths = end - start
+    pos = np.arange(max_len)[None, :]
+    valid = pos < lengths[:, None]
+    index = offsets[user_index][:, None] + start[:, None] + pos
+    index = np.where(valid, index, 0)
+    inputs = np.where(valid, flat[index], 0)
+    targets = np.where(valid & (pos >= (lengths - stride)[:, None]), flat[np.minimum(index + 1, len(flat) - 1)], 0)
+    return user_index, inputs, targets, lengths
+
+
+class SequentialDataset(RecBoleSequentialDataset):
+    """RecBole's SequentialDataset with `train_mode` (`prefix` | `all_positions`) and `train_stride`."""
+
+    def build(self):
+        datasets = super().build()
+        if self.config["train_mode"] == "all_positions":
+            datasets[0] = self.all_positions_rows(datasets[0])
+        return datasets
+
+    def all_positions_rows(self, train_dataset):
+        """A copy of the training dataset whose rows are user windows with a target at every position."""
+        max_len = self.config["MAX_ITEM_LIST_LENGTH"]
+        stride = self.config["train_stride"] or max_len
+        feat = train_dataset.inter_feat
+        users, offsets, flat = user_histories(
+            feat[self.uid_field].numpy(),
+            feat[self.iid_field].numpy(),
+            feat[self.item_id_list_field].numpy(),
+            feat[self.item_list_length_field].numpy(),
+        )
+        user_index, inputs, targets, lengths = windows(offsets, flat, max_len, stride)
+        target_field = target_list_field(self.config)
+        self.set_field_property(target_field, FeatureType.TOKEN_SEQ, FeatureSource.INTERACTION, max_len)
+        last_target = targets[np.arange(len(lengths)), lengths - 1]
+        rows = Interaction(
+            {
+                self.uid_field: torch.from_numpy(users[user_index]),
+                self.item_id_list_field: torch.from_numpy(inputs),
+                self.item_list_length_field: torch.from_numpy(lengths),
+                self.iid_field: torch.from_numpy(last_target),
+                target_field: torch.from_numpy(targets),
+            }
+        )
+        self.logger.info(
+            f"train_mode all_positions: {len(feat)} prefix rows -> {len(rows)} windows of up to {max_len} "
+            f"positions (stride {stride}), {int((targets > 0).sum())} training targets"
+        )
+        return train_dataset.copy(rows)

@@ -1,0 +1,105 @@
+r"""
+SASRec
+################################################
+
+Reference:
+    Wang-Cheng Kang, Julian McAuley. "Self-Attentive Sequential Recommendation." In ICDM 2018.
+
+RecBole's SASRec, unchanged in `train_mode: prefix` with `loss_type` CE or BPR (it calls RecBole's code), plus
+what the SASRec-family models of recbole_bt share:
+
+- `train_mode: all_positions`: training rows are user windows (`recbole_bt.data.dataset`) and the next-item loss
+  is taken at every position that has a target, as the original SASRec trains;
+- `loss_type: BCE`: binary cross-entropy with `train_neg_sample_num` uniformly sampled negatives per target
+  (the original SASRec's loss), in either mode;
+- `loss_type: SCE`: Scalable Cross-Entropy (`recbole_bt.loss`), memory O(n_buckets * bucket sizes), not O(P * N);
+- `encode(item_seq, item_seq_len)` -> [B L H], the output at every position; `forward` -> [B H] at the last one.
+"""
+import contextlib
+
+import torch
+import torch.nn.functional as F
+from recbole.model.sequential_recommender.sasrec import SASRec as RecBoleSASRec
+
+from recbole_bt.data.dataset import target_list_field
+from recbole_bt.loss import ScalableCrossEntropy
+
+LOSS_TYPES = ("CE", "BCE", "BPR", "SCE")
+
+
+@contextlib.contextmanager
+def _config_value(config, key, value):
+    """Show `config[key]` as `value` for the duration of the block (RecBole's __init__ knows only BPR and CE)."""
+    original = config[key]
+    config[key] = value
+    try:
+        yield
+    finally:
+        config[key] = original
+
+
+class SASRec(RecBoleSASRec):
+    r"""SASRec with `train_mode` (prefix | all_positions) and `loss_type` CE | BCE | BPR | SCE."""
+
+    supports_all_positions = True
+    loss_types = LOSS_TYPES
+
+    def __init__(self, config, dataset):
+        loss_type = config["loss_type"]
+        if loss_type not in LOSS_TYPES:
+            raise NotImplementedError(f"Make sure 'loss_type' in {list(LOSS_TYPES)}! (got {loss_type!r})")
+        with _config_value(config, "loss_type", "BPR" if loss_type == "BPR" else "CE"):
+            super().__init__(config, dataset)
+
+        # load parameters info
+        self.loss_type = loss_type
+        self.train_neg_sample_num = config["train_neg_sample_num"] or 1
+        self.TARGET_LIST = target_list_field(config)
+        self._keep_all_positions = False
+
+        # define the SCE loss (CE and BPR are RecBole's loss_fct)
+        if loss_type == "SCE":
+            self.sce = ScalableCrossEntropy(
+                self.n_items, config["n_buckets"], config["bucket_size_x"], config["bucket_size_y"], config["mix_x"]
+            )
+
+    def gather_indexes(self, output, gather_index):
+        """RecBole's forward ends with gather_indexes(output, length - 1); `encode` keeps every position."""
+        if self._keep_all_positions:
+            return output
+        return super().gather_indexes(output, gather_index)
+
+    def encode(self, item_seq, item_seq_len):
+        """The encoder output at every position. [B L H]"""
+        self._keep_all_positions = True
+        try:
+            return super().forward(item_seq, item_seq_len)
+        finally:
+            self._keep_all_positions = False
+
+    def calculate_loss(self, interaction):
+        item_seq = interaction[self.ITEM_SEQ]
+        item_seq_len = interaction[self.ITEM_SEQ_LEN]
+        if self.TARGET_LIST in interaction:  # all-positions rows
+            targets = interaction[self.TARGET_LIST]  # [B L]
+            mask = targets > 0
+            return self.prediction_loss(self.encode(item_seq, item_seq_len)[mask], targets[mask])
+        if self.loss_type in ("BCE", "SCE"):
+            return self.prediction_loss(self.forward(item_seq, item_seq_len), interaction[self.POS_ITEM_ID])
+        return super().calculate_loss(interaction)
+
+    def prediction_loss(self, hidden, targets):
+        """Next-item loss of hidden states [P H] against their targets [P], averaged over the P targets."""
+        item_emb = self.item_embedding.weight  # [N H]
+        if self.loss_type == "CE":
+            return self.loss_fct(hidden @ item_emb.T, targets)
+        if self.loss_type == "SCE":
+            return self.sce(hidden, targets, item_emb)
+        negatives = torch.randint(1, self.n_items, (len(targets), self.train_neg_sample_num), device=targets.device)
+        pos_score = (hidden * item_emb[targets]).sum(-1)  # [P]
+        neg_score = torch.einsum("ph,pkh->pk", hidden, item_emb[negatives])  # [P K]
+        if self.loss_type == "BPR":
+            return -F.logsigmoid(pos_score.unsqueeze(1) - neg_score).mean()
+        pos_loss = F.binary_cross_entropy_with_logits(pos_score, torch.ones_like(pos_score))
+        neg_loss = F.binary_cross_entropy_with_logits(neg_score, torch.zeros_like(neg_score), reduction="none")
+        return pos_loss + neg_loss.sum(-1).mean()
