@@ -162,7 +162,8 @@ def report_quality(results, budget):
         reach = first_reach(r["curve"], level) if level is not None else None
         rows.append([r["label"], f"{r['at'][half]['valid_score']:.4f}", f"{end['valid_score']:.4f}",
                      f"{test['ndcg@10']:.4f} / {test['hit@10']:.4f}", r["epochs"], r["peak_rss_mb"],
-                     "never" if reach is None else f"{reach:.0f}", f"{end['train_seconds']:.0f}"])  # fmt: skip
+                     "n/a (no prefix run)" if level is None else "never" if reach is None else f"{reach:.0f}",
+                     f"{end['train_seconds']:.0f}"])  # fmt: skip
     return header, rows, level
 
 
