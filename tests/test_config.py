@@ -59,6 +59,8 @@ def test_real_package_defaults(workdir):
     assert config["load_col"]["user"] == ["user_id", "age", "gender", "occupation"]  # properties/dataset/ml-100k.yaml
     assert config["eval_args"]["split"] == {"LS": "valid_and_test"} and config["eval_args"]["order"] == "TO"
     assert config["hidden_size"] == 64  # RecBole's SASRec.yaml still applies
+    assert config["train_mode"] == "all_positions" and config["train_batch_size"] == 64  # properties/model/SASRec.yaml
+    assert Config("GRU4Rec", "ml-100k")["train_mode"] == "prefix"  # properties/overall.yaml
 
 
 def test_value_metric_models_keep_recboles_evaluation(workdir):
