@@ -11,7 +11,7 @@
 A run is `LABEL:key=value,...` (any recbole_bt config key; `model` defaults to --model, SASRec); runs go in
 separate processes, `--parallel` at a time (default: all side by side), `--threads` torch threads each.
 `--quick` uses the tiny test dataset and seconds-long budgets (a CI smoke check; nothing is recorded).
-Training time excludes validation; each run's data preparation is timed separately.
+Training time excludes validation; each run's setup (data, split, model) is timed separately.
 """
 import argparse
 import copy
@@ -65,29 +65,21 @@ class TimeSlice:
 
 
 def build(job):
-    """Config, data, model and trainer of one run, the way run_recbole_bt builds them."""
-    from recbole.data import data_preparation
-    from recbole.utils import init_logger, init_seed
-
+    """Config, data, model and trainer of one run, built by run_recbole_bt's own `prepare`."""
     from recbole_bt.data import target_list_field
-    from recbole_bt.quick_start import build_config, build_model
-    from recbole_bt.registry import create_dataset, get_trainer
+    from recbole_bt.quick_start import prepare
 
-    config = build_config(job["config"]["model"], job["dataset"], job.get("config_files"), job["config"])
-    init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
     start = time.perf_counter()
-    train_data, valid_data, test_data = data_preparation(config, create_dataset(config))
-    data_seconds = time.perf_counter() - start
-    init_seed(config["seed"], config["reproducibility"])
-    model = build_model(config, train_data._dataset)
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    config, train_data, valid_data, test_data, trainer = prepare(
+        job["config"]["model"], job["dataset"], job.get("config_files"), job["config"]
+    )
+    setup_seconds = time.perf_counter() - start
     trainer.eval_collector.data_collect(train_data)
-    return config, TimeSlice(train_data, target_list_field(config)), valid_data, test_data, trainer, data_seconds
+    return config, TimeSlice(train_data, target_list_field(config)), valid_data, test_data, trainer, setup_seconds
 
 
 def throughput(job):
-    config, train, _, _, trainer, data_seconds = build(job)
+    config, train, _, _, trainer, setup_seconds = build(job)
     train.seconds = job["max_seconds"]
     start = time.perf_counter()
     trainer._train_epoch(train, 0)  # one slice: the first epoch, or as much of it as max_seconds allows
@@ -101,12 +93,12 @@ def throughput(job):
         "epoch_seconds": round(train.first_epoch_seconds if full else seconds / train.batches * len(train), 1),
         "epoch_seconds_measured": full,
         "targets_per_second": round(train.targets / seconds, 1),
-        "data_seconds": round(data_seconds, 1),
+        "setup_seconds": round(setup_seconds, 1),
     }
 
 
 def quality(job):
-    config, train, valid_data, test_data, trainer, data_seconds = build(job)
+    config, train, valid_data, test_data, trainer, setup_seconds = build(job)
     budget, every = job["budget_seconds"], job["eval_every_seconds"]
     milestones = sorted({budget / 2, budget})
     curve, reports, best, best_state, trained = [], {}, None, None, 0.0
@@ -128,7 +120,7 @@ def quality(job):
             test = trainer.evaluate(test_data, load_best_model=False)
             trainer.model.load_state_dict(current)
             reports[milestone] = dict(best, test=dict(test))
-    return {"curve": curve, "at": {str(int(m)): r for m, r in reports.items()}, "data_seconds": round(data_seconds, 1),
+    return {"curve": curve, "at": {str(int(m)): r for m, r in reports.items()}, "setup_seconds": round(setup_seconds, 1),
             "epochs": round(train.epochs_done(), 2), "batches": train.batches, "targets": train.targets}  # fmt: skip
 
 
@@ -208,11 +200,11 @@ def main():
     payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
                "argv": sys.argv, "results": results}  # fmt: skip
     if args.bench == "throughput":
-        header = ["run", "train rows", "batches/epoch", "epoch s", "targets/s", "peak RSS MB", "data prep s"]
+        header = ["run", "train rows", "batches/epoch", "epoch s", "targets/s", "peak RSS MB", "setup s (data, model)"]
         rows = [[r["label"], "failed: " + r["failed"]] + [""] * 5 if "failed" in r else
                 [r["label"], r["train_rows"], r["batches_per_epoch"],
                  f"{r['epoch_seconds']}{'' if r['epoch_seconds_measured'] else ' (extrapolated)'}",
-                 r["targets_per_second"], r["peak_rss_mb"], r["data_seconds"]] for r in results]  # fmt: skip
+                 r["targets_per_second"], r["peak_rss_mb"], r["setup_seconds"]] for r in results]  # fmt: skip
     else:
         header, rows, level = report_quality(results, args.budget_minutes * 60)
         payload["reference_valid_ndcg@10"] = level

@@ -179,9 +179,9 @@ class Config(RecBoleConfig):
                 self.internal_config_dict.update(config_dict)
                 if is_dataset_file:
                     self.parameters["Dataset"] += [k for k in config_dict if k not in self.parameters["Dataset"]]
-        self._no_negatives_for_sequential_ce()
+        self._no_dataloader_negatives()
 
-    def _no_negatives_for_sequential_ce(self):
+    def _no_dataloader_negatives(self):
         """RecBole 1.2.1 refuses a sequential model with `loss_type: CE` unless `train_neg_sample_args` is None,
         but its own overall.yaml sets uniform negatives, so `--model=SASRec` fails out of the box. CE samples no
         negatives, and BCE / SCE find them inside the model: default the key to None unless the user set it."""

@@ -37,21 +37,9 @@ def build_model(config, dataset):
         raise ConfigError(f"cannot build {config['model']}: {e}") from None
 
 
-def run_recbole_bt(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, queue=None):
-    r"""Train a model on a dataset, evaluate it on the test set, and return RecBole's result dict.
-
-    Args:
-        model (str, optional): model name, recbole_bt's or RecBole's. Defaults to the config's ``model``.
-        dataset (str, optional): dataset name. Defaults to the config's ``dataset``, else ``ml-100k``
-            (embedded in RecBole's wheel).
-        config_file_list (list, optional): YAML config files, later ones winning.
-        config_dict (dict, optional): parameters that override the config files.
-        saved (bool, optional): whether to save the best model and test it. Defaults to ``True``.
-        queue (torch.multiprocessing.Queue, optional): where rank 0 puts the result in multi-process runs.
-
-    Returns:
-        dict: ``best_valid_score``, ``valid_score_bigger``, ``best_valid_result``, ``test_result``.
-    """
+def prepare(model=None, dataset=None, config_file_list=None, config_dict=None):
+    """Everything a run does before training, logged as RecBole logs it: config, logger, dataset, split,
+    model and trainer. Returns ``(config, train_data, valid_data, test_data, trainer)``."""
     config = build_config(model, dataset, config_file_list, config_dict)
     check_dataset_files(config)  # a missing dataset fails here, before pages of logged config
     init_seed(config["seed"], config["reproducibility"])
@@ -71,13 +59,32 @@ def run_recbole_bt(model=None, dataset=None, config_file_list=None, config_dict=
     logger.info(model)
     flops = get_flops(model, dataset, config["device"], logger, construct_transform(config))
     logger.info(set_color("FLOPs", "blue") + f": {flops}")
-
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    return config, train_data, valid_data, test_data, trainer
+
+
+def run_recbole_bt(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, queue=None):
+    r"""Train a model on a dataset, evaluate it on the test set, and return RecBole's result dict.
+
+    Args:
+        model (str, optional): model name, recbole_bt's or RecBole's. Defaults to the config's ``model``.
+        dataset (str, optional): dataset name. Defaults to the config's ``dataset``, else ``ml-100k``
+            (embedded in RecBole's wheel).
+        config_file_list (list, optional): YAML config files, later ones winning.
+        config_dict (dict, optional): parameters that override the config files.
+        saved (bool, optional): whether to save the best model and test it. Defaults to ``True``.
+        queue (torch.multiprocessing.Queue, optional): where rank 0 puts the result in multi-process runs.
+
+    Returns:
+        dict: ``best_valid_score``, ``valid_score_bigger``, ``best_valid_result``, ``test_result``.
+    """
+    config, train_data, valid_data, test_data, trainer = prepare(model, dataset, config_file_list, config_dict)
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"]
     )
     test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
 
+    logger = getLogger()
     logger.info("The running environment of this training is as follows:\n" + get_environment(config).draw())
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
