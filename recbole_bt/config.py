@@ -125,6 +125,18 @@ def known_config_keys():
     return frozenset(keys)
 
 
+def _parent_model_files(model_class):
+    """Model YAML of the model's base classes, most basic first (RecBole's, then ours, per class): a model that
+    subclasses SASRec inherits SASRec's defaults and overrides them in its own YAML."""
+    files = []
+    for cls in reversed(getattr(model_class, "__mro__", ())[1:]):
+        for folder in (recbole_properties_dir(), properties_dir()):
+            file = os.path.join(folder, "model", f"{cls.__name__}.yaml")
+            if os.path.isfile(file) and file not in files:
+                files.append(file)
+    return files
+
+
 class Config(RecBoleConfig):
     """RecBole's `Config` for recbole_bt: same arguments, same behaviour, plus the package's defaults."""
 
@@ -167,7 +179,7 @@ class Config(RecBoleConfig):
         if not _all_ranking_metrics(self.internal_config_dict.get("metrics")):
             overall = {k: v for k, v in overall.items() if k not in _EVALUATION_KEYS}
         self.internal_config_dict.update(overall)
-        layers = [
+        layers = [(file, False) for file in _parent_model_files(model_class)] + [
             (os.path.join(ours, "model", f"{model}.yaml"), False),
             # Dataset YAML ranks above package YAML: RecBole's is applied again after ours, then our own.
             (os.path.join(recbole_properties_dir(), "dataset", f"{dataset}.yaml"), True),

@@ -1,5 +1,8 @@
 """Losses as plain functions and modules, independent of any trainer.
 
+- `barlow_twins_loss`: Barlow Twins (Zbontar et al., ICML 2021) in the form of BT-SR's Eq. 6 (Razvorotnev et al.
+  2025): the cross-correlation matrix of two batches of embeddings, pushed towards the identity. Under
+  torch.distributed its batch statistics and cross-correlation are those of the global batch.
 - `scalable_cross_entropy` / `ScalableCrossEntropy`: Scalable Cross-Entropy (SCE), Mezentsev et al.,
   "Scalable Cross-Entropy Loss for Sequential Recommendations with Large Item Catalogs", RecSys 2024
   (arXiv 2409.18721): cross-entropy over the positive and the hard negatives that a cheap random-projection
@@ -8,7 +11,72 @@
 import math
 
 import torch
+import torch.distributed as dist
+import torch.nn.functional as F
 from torch import nn
+
+BT_SCALES = ("none", "dim")
+
+
+def off_diagonal(x):
+    """The off-diagonal elements of a square matrix, flattened."""
+    n, m = x.shape
+    assert n == m
+    return x.flatten()[:-1].view(n - 1, n + 1)[:, 1:].flatten()
+
+
+class _GlobalSum(torch.autograd.Function):
+    """Sum over all ranks; the backward passes the gradient through unchanged, because every rank computes the
+    same loss from the summed value: the gradient of that loss with respect to a rank's own inputs is then
+    exactly the single-process gradient of those rows."""
+
+    @staticmethod
+    def forward(ctx, x):
+        x = x.clone()
+        dist.all_reduce(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def global_sum(x):
+    """`x` summed over the ranks of torch.distributed (itself in a single process)."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        return _GlobalSum.apply(x)
+    return x
+
+
+def barlow_twins_loss(z_a, z_b, lambd, scale="none", eps=1e-6):
+    """Barlow Twins loss of two views [B D] of the same B samples. Scalar.
+
+    1. l2-normalise each row;
+    2. centre each dimension over the batch and divide it by its norm over the batch (BT-SR Eq. 6; `eps` guards
+       zero-variance dimensions), so that C is exactly a correlation matrix, entries in [-1, 1];
+    3. C = z_a^T z_b (D x D);
+    4. on_diag = sum_i (1 - C_ii)^2, off_diag = sum_{i != j} C_ij^2, loss = on_diag + lambd * off_diag,
+       divided by D with `scale='dim'` (the BT-SR reference code), as is with 'none' (the paper).
+    Under torch.distributed, the means, norms and C are those of the batch of all ranks together.
+    """
+    if scale not in BT_SCALES:
+        raise ValueError(f"bt_scale must be one of {list(BT_SCALES)}, got {scale!r}")
+    if z_a.shape != z_b.shape or z_a.dim() != 2:
+        raise ValueError(f"the two views must both be [B D], got {tuple(z_a.shape)} and {tuple(z_b.shape)}")
+    n_rows = global_sum(torch.tensor(float(len(z_a)), device=z_a.device))
+    if n_rows < 2:
+        raise ValueError("Barlow Twins needs at least 2 rows in the batch (it standardises over the batch)")
+    z_a, z_b = F.normalize(z_a, dim=1), F.normalize(z_b, dim=1)
+    z_a = z_a - global_sum(z_a.sum(0)) / n_rows  # [B D]
+    z_b = z_b - global_sum(z_b.sum(0)) / n_rows
+    norm_a = global_sum((z_a**2).sum(0)).sqrt() + eps  # [D]
+    norm_b = global_sum((z_b**2).sum(0)).sqrt() + eps
+    c = global_sum(z_a.T @ z_b) / (norm_a[:, None] * norm_b[None, :])  # [D D]
+
+    on_diag = (1 - torch.diagonal(c)).pow(2).sum()
+    off_diag = off_diagonal(c).pow(2).sum()
+    loss = on_diag + lambd * off_diag
+    return loss / c.shape[0] if scale == "dim" else loss
 
 
 def default_n_buckets(n_positions):

@@ -13,12 +13,12 @@ from logging import getLogger
 
 import torch
 import torch.distributed as dist
-from recbole.data import data_preparation
 from recbole.data.transform import construct_transform
 from recbole.utils import get_environment, get_flops, init_logger, init_seed, set_color
 
 from recbole_bt.compat import load_checkpoint
 from recbole_bt.config import Config, UnknownConfigKeyWarning
+from recbole_bt.data import data_preparation
 from recbole_bt.errors import CheckpointError, ConfigError
 from recbole_bt.registry import check_dataset_files, create_dataset, get_model, get_trainer
 

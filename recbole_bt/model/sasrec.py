@@ -78,15 +78,24 @@ class SASRec(RecBoleSASRec):
             self._keep_all_positions = False
 
     def calculate_loss(self, interaction):
+        if self.TARGET_LIST not in interaction and self.loss_type in ("CE", "BPR"):
+            return super().calculate_loss(interaction)  # prefix rows: RecBole's SASRec, unchanged
+        return self.next_item_loss(interaction)[0]
+
+    def next_item_loss(self, interaction):
+        """(next-item loss of the batch, each row's output at its last position [B H])."""
         item_seq = interaction[self.ITEM_SEQ]
         item_seq_len = interaction[self.ITEM_SEQ_LEN]
-        if self.TARGET_LIST in interaction:  # all-positions rows
+        if self.TARGET_LIST in interaction:  # all-positions rows: a target at every position
+            hidden = self.encode(item_seq, item_seq_len)  # [B L H]
             targets = interaction[self.TARGET_LIST]  # [B L]
             mask = targets > 0
-            return self.prediction_loss(self.encode(item_seq, item_seq_len)[mask], targets[mask])
-        if self.loss_type in ("BCE", "SCE"):
-            return self.prediction_loss(self.forward(item_seq, item_seq_len), interaction[self.POS_ITEM_ID])
-        return super().calculate_loss(interaction)
+            last = self.gather_indexes(hidden, item_seq_len - 1)  # [B H]
+            return self.prediction_loss(hidden[mask], targets[mask]), last
+        if self.loss_type == "BPR":
+            raise NotImplementedError("next_item_loss takes no BPR prefix rows: they need the dataloader's negatives")
+        seq_output = self.forward(item_seq, item_seq_len)  # [B H]
+        return self.prediction_loss(seq_output, interaction[self.POS_ITEM_ID]), seq_output
 
     def prediction_loss(self, hidden, targets):
         """Next-item loss of hidden states [P H] against their targets [P], averaged over the P targets."""

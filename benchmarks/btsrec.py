@@ -1,0 +1,276 @@
+"""BTSRec vs SASRec: quality over seeds, and the cost of a training step (time and peak memory, as ratios).
+
+    # SASRec(CE) vs BTSRec(CE) vs BTSRec(SCE), leave-one-out full ranking, 3 seeds each, early stopping on
+    # valid NDCG@10 (patience --patience) or at most --epochs epochs: NDCG@10 / HR@10 / coverage@10 mean +- std
+    python benchmarks/btsrec.py quality --dataset ml-1m --data_path ../shared/datasets --epochs 300 --patience 10
+
+    # seconds and peak memory of one training step, side by side in one process: BTSRec/SASRec and SCE/CE on the
+    # dataset's batches, SCE/CE on a synthetic catalog of --synthetic-items items
+    python benchmarks/btsrec.py step --dataset ml-1m --data_path ../shared/datasets --synthetic-items 1000000
+
+Runs are `LABEL:key=value,...` (default: the three models above), each seed in its own process, `--parallel`
+at a time, `--threads` torch threads each. `--quick` runs seconds-long versions on the tiny test dataset.
+Peak memory on CPU is the growth of the process's resident set during the step (Linux VmHWM, reset before each
+step through /proc/self/clear_refs); on a GPU it is torch.cuda.max_memory_allocated.
+"""
+import argparse
+import datetime
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.harness import HERE, QUICK_DATA, machine, parse_run, peak_rss_mb, run_workers, save, set_threads  # noqa: E402
+
+DEFAULT_RUNS = ["SASRec-CE:model=SASRec,loss_type=CE", "BTSRec-CE:model=BTSRec,loss_type=CE",
+                "BTSRec-SCE:model=BTSRec,loss_type=SCE"]  # fmt: skip
+METRICS = {"metrics": ["Hit", "NDCG", "ItemCoverage"], "topk": [10], "valid_metric": "NDCG@10"}
+
+
+# ----------------------------------------------------------------------------------------------- quality
+def quality(job):
+    from recbole_bt.quick_start import prepare
+
+    start = time.perf_counter()
+    config, train_data, valid_data, test_data, trainer = prepare(job["config"]["model"], job["dataset"],
+                                                                 job.get("config_files"), job["config"])  # fmt: skip
+    setup = time.perf_counter() - start
+    curve, clock = [], {"train": 0.0}
+    train_epoch, valid_epoch = trainer._train_epoch, trainer._valid_epoch
+
+    def timed_train(*args, **kwargs):
+        t = time.perf_counter()
+        loss = train_epoch(*args, **kwargs)
+        clock["train"] += time.perf_counter() - t
+        return loss
+
+    def recorded_valid(*args, **kwargs):
+        score, result = valid_epoch(*args, **kwargs)
+        curve.append({"epoch": len(curve) + 1, "train_seconds": round(clock["train"], 1), "valid_ndcg@10": result["ndcg@10"]})
+        print(json.dumps(curve[-1]), flush=True)
+        return score, result
+
+    trainer._train_epoch, trainer._valid_epoch = timed_train, recorded_valid
+    start = time.perf_counter()
+    best_score, best_valid = trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+    fit_seconds = time.perf_counter() - start
+    test = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
+    best_epoch = max(curve, key=lambda p: p["valid_ndcg@10"])["epoch"]
+    return {"valid": dict(best_valid), "test": dict(test), "epochs": len(curve), "best_epoch": best_epoch,
+            "fit_seconds": round(fit_seconds, 1), "train_seconds": round(clock["train"], 1),
+            "setup_seconds": round(setup, 1), "curve": curve}  # fmt: skip
+
+
+def mean_std(values):
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0:.4f}"
+
+
+def report_quality(results):
+    header = ["run", "seeds", "test NDCG@10", "test HR@10", "test coverage@10", "valid NDCG@10", "epochs run (best)",
+              "train s / epoch", "wall s per run (fit)"]  # fmt: skip
+    rows = []
+    for label in dict.fromkeys(r["label"] for r in results):
+        runs = [r for r in results if r["label"] == label and "failed" not in r]
+        if not runs:
+            rows.append([label, "failed"] + [""] * (len(header) - 2))
+            continue
+        pick = lambda part, key: [r[part][key] for r in runs]  # noqa: E731
+        rows.append([label, len(runs), mean_std(pick("test", "ndcg@10")), mean_std(pick("test", "hit@10")),
+                     mean_std(pick("test", "itemcoverage@10")), mean_std(pick("valid", "ndcg@10")),
+                     ", ".join(f"{r['epochs']} ({r['best_epoch']})" for r in runs),
+                     f"{statistics.mean(r['train_seconds'] / r['epochs'] for r in runs):.0f}",
+                     f"{statistics.mean(r['fit_seconds'] for r in runs):.0f}"])  # fmt: skip
+    return header, rows
+
+
+# ----------------------------------------------------------------------------------------------- step cost
+def _rss_kb(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
+def measure_peak(fn, device):
+    """(result of fn(), peak memory in MB that fn() added on top of what was allocated before it)."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        out = fn()
+        torch.cuda.synchronize()
+        return out, (torch.cuda.max_memory_allocated() - before) / 2**20
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset VmHWM (peak RSS) to the current RSS
+    before = _rss_kb("VmRSS")
+    out = fn()
+    return out, (_rss_kb("VmHWM") - before) / 1024
+
+
+def side_by_side(steps, repeats, device):
+    """steps: {name: zero-arg training step}. Interleaved timing (median of `repeats`) and peak memory each."""
+    import torch
+
+    for fn in steps.values():  # warm-up: allocator, lazy init
+        fn()
+    times = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, fn in steps.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - t)
+    peaks = {name: measure_peak(fn, device)[1] for name, fn in steps.items()}
+    return {name: {"seconds": statistics.median(times[name]), "peak_mb": peaks[name]} for name in steps}
+
+
+def model_steps(job):
+    """One training step (loss, backward, Adam) of each model on the same fixed batches of the dataset."""
+    import torch
+
+    from recbole_bt.quick_start import prepare
+
+    steps, batches = {}, None
+    for label, overrides in job["models"]:
+        config, train_data, _, _, trainer = prepare(overrides["model"], job["dataset"], job.get("config_files"),
+                                                    dict(job["config"], **overrides))  # fmt: skip
+        if batches is None:
+            batches = [batch.to(config["device"]) for _, batch in zip(range(job["batches"]), train_data)]
+        model, optimizer = trainer.model, trainer.optimizer
+        model.train()
+
+        def step(model=model, optimizer=optimizer, state={"i": 0}):
+            batch = batches[state["i"] % len(batches)]
+            state["i"] += 1
+            optimizer.zero_grad()
+            loss = model.calculate_loss(batch)
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        steps[label] = step
+    return side_by_side(steps, job["repeats"], torch.device(config["device"]))
+
+
+def synthetic_steps(job):
+    """CE vs SCE forward + backward on a synthetic catalog: P hidden states against an [N D] item table."""
+    import torch
+    import torch.nn.functional as F
+
+    from recbole_bt.loss import scalable_cross_entropy
+
+    torch.manual_seed(0)
+    n_items, dim, positions = job["synthetic_items"], job["dim"], job["positions"]
+    item_emb = torch.nn.Parameter(torch.randn(n_items, dim) * 0.02)
+    hidden = torch.nn.Parameter(torch.randn(positions, dim))
+    targets = torch.randint(1, n_items, (positions,))
+
+    def ce():
+        item_emb.grad = hidden.grad = None
+        F.cross_entropy(hidden @ item_emb.T, targets).backward()
+
+    def sce():
+        item_emb.grad = hidden.grad = None
+        scalable_cross_entropy(hidden, targets, item_emb, bucket_size_y=job["bucket_size_y"]).backward()
+
+    return side_by_side({"CE": ce, "SCE": sce}, job["repeats"], torch.device("cpu"))
+
+
+def step(job):
+    return {"models": model_steps(job)} if job["kind"] == "models" else {"synthetic": synthetic_steps(job)}
+
+
+# ----------------------------------------------------------------------------------------------- main
+def worker(job):
+    set_threads(job["threads"])
+    result = {"quality": quality, "step": step}[job["bench"]](job)
+    result.update(label=job["label"], config=job.get("config"), peak_rss_mb=round(peak_rss_mb()))
+    with open(job["out"], "w") as f:
+        json.dump(result, f)
+
+
+def step_rows(results):
+    rows = []
+    for r in results:
+        if "failed" in r:
+            rows.append([r["label"], "failed: " + r["failed"], "", "", "", ""])
+            continue
+        cost = r.get("models") or r["synthetic"]
+        names = list(cost)
+        base = cost[names[0]]
+        for name in names:
+            c = cost[name]
+            rows.append([r["label"], name, f"{c['seconds'] * 1000:.1f}", f"{c['seconds'] / base['seconds']:.2f}",
+                         f"{c['peak_mb']:.0f}", f"{c['peak_mb'] / base['peak_mb']:.2f}" if base["peak_mb"] > 0 else "n/a"])  # fmt: skip
+    return ["comparison", "run", "ms / step (median)", "time ratio", "peak MB in step", "memory ratio"], rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bench", choices=["quality", "step", "_worker"])
+    parser.add_argument("job", nargs="?", help=argparse.SUPPRESS)
+    parser.add_argument("--run", action="append", default=[], help="LABEL:key=value,... (repeatable)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[2020, 2021, 2022])
+    parser.add_argument("--dataset", default="ml-1m")
+    parser.add_argument("--data_path", default=None)
+    parser.add_argument("--config_files", nargs="*", default=None)
+    parser.add_argument("--epochs", type=int, default=300, help="quality: at most this many epochs")
+    parser.add_argument("--patience", type=int, default=10, help="quality: stopping_step on valid NDCG@10")
+    parser.add_argument("--set", default="", help="key=value,... applied to every run")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--parallel", type=int, default=0, help="runs at once (0: all)")
+    parser.add_argument("--batches", type=int, default=8, help="step: distinct batches cycled through")
+    parser.add_argument("--repeats", type=int, default=20, help="step: timed steps per run")
+    parser.add_argument("--synthetic-items", type=int, default=1_000_000)
+    parser.add_argument("--positions", type=int, default=512, help="step: hidden states per synthetic batch")
+    parser.add_argument("--quick", action="store_true", help="tiny dataset, seconds-long runs, nothing recorded")
+    parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument("--out", default=os.path.join(HERE, "out"), help="folder for per-run logs")
+    args = parser.parse_args()
+    if args.bench == "_worker":
+        return worker(json.loads(args.job))
+
+    data = {"dataset": args.dataset, "config_files": [os.path.abspath(f) for f in args.config_files or []] or None}
+    base = dict(METRICS, show_progress=False, epochs=args.epochs, stopping_step=args.patience, **parse_run(args.set)[1])
+    if args.data_path:
+        base["data_path"] = os.path.abspath(args.data_path)  # workers run in their own folder
+    if args.quick:
+        data = dict(QUICK_DATA)
+        base.update(data_path=data.pop("data_path"), epochs=2, bucket_size_y=16)
+        args.seeds, args.synthetic_items, args.positions, args.repeats, args.batches = args.seeds[:2], 5000, 64, 3, 2
+    runs = [parse_run(text) for text in args.run or DEFAULT_RUNS]
+    if args.bench == "quality":
+        jobs = [dict(data, bench="quality", label=label, config=dict(base, seed=seed, **config))
+                for label, config in runs for seed in args.seeds]  # fmt: skip
+    else:
+        models = lambda *labels: [(label, config) for label, config in runs if label in labels]  # noqa: E731
+        jobs = [dict(data, bench="step", kind="models", label=f"{a} vs {b}", config=base, models=models(a, b),
+                     batches=args.batches, repeats=args.repeats)
+                for a, b in (("SASRec-CE", "BTSRec-CE"), ("SASRec-CE", "SASRec-SCE"))]  # fmt: skip
+        if not any(label == "SASRec-SCE" for label, _ in runs):
+            runs.append(("SASRec-SCE", {"model": "SASRec", "loss_type": "SCE"}))
+            jobs[1]["models"] = models("SASRec-CE", "SASRec-SCE")
+        jobs.append(dict(bench="step", kind="synthetic", label=f"synthetic {args.synthetic_items} items, "
+                         f"{args.positions} hidden states", synthetic_items=args.synthetic_items, dim=64,
+                         positions=args.positions, bucket_size_y=256 if not args.quick else 16, repeats=args.repeats))  # fmt: skip
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    parallel = args.parallel or (len(jobs) if args.bench == "quality" else 1)  # step costs: one at a time
+    results = run_workers(os.path.abspath(__file__), jobs, parallel, args.threads,
+                          os.path.join(args.out, f"btsrec-{args.bench}-{stamp}"))  # fmt: skip
+    payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
+               "argv": sys.argv, "results": results}  # fmt: skip
+    header, rows = report_quality(results) if args.bench == "quality" else step_rows(results)
+    results_dir = os.path.join(args.out, "quick") if args.quick else None
+    save(f"btsrec-{args.bench}-{data['dataset']}", payload, record=not (args.quick or args.no_record), rows=rows,
+         header=header, results_dir=results_dir)  # fmt: skip
+    return 1 if any("failed" in r for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+r"""
+BTSRec
+################################################
+
+Reference:
+    Ivan Razvorotnev, Marina Munkhoeva, Evgeny Frolov. "Barlow Twins for Sequential Recommendation." 2025.
+    (`../shared/papers/bt-sr_razvorotnev2025.txt`; SPEC section 1.)
+
+SASRec trained with ``L = L_pred + alpha * L_BT``: the next-item loss of recbole_bt's SASRec (`loss_type` CE, BCE
+or SCE, in either `train_mode`), plus a Barlow Twins loss between each row's output at its last position and the
+same output for a partner row with the same target (the dataloader's same-target sampler: `same_target_sampling`).
+With `alpha: 0` the BT branch is skipped and training is SASRec's, exactly.
+"""
+from logging import getLogger
+
+import torch
+from torch import nn
+
+from recbole_bt.data.dataloader import partner_fields
+from recbole_bt.loss import BT_SCALES, barlow_twins_loss
+from recbole_bt.model.sasrec import SASRec
+
+
+def projector(sizes):
+    """MLP [sizes[0] -> ... -> sizes[-1]]: Linear + BatchNorm + ReLU between layers, a plain Linear last."""
+    layers = []
+    for i in range(len(sizes) - 2):
+        layers += [nn.Linear(sizes[i], sizes[i + 1], bias=False), nn.BatchNorm1d(sizes[i + 1]), nn.ReLU(inplace=True)]
+    layers.append(nn.Linear(sizes[-2], sizes[-1], bias=False))
+    return nn.Sequential(*layers)
+
+
+class BTSRec(SASRec):
+    r"""SASRec + Barlow Twins between sequences that share their next item."""
+
+    loss_types = ("CE", "BCE", "SCE")
+
+    def __init__(self, config, dataset):
+        loss_type = config["loss_type"]
+        if loss_type not in self.loss_types:
+            raise NotImplementedError(f"Make sure 'loss_type' in {list(self.loss_types)}! (got {loss_type!r})")
+        super().__init__(config, dataset)
+
+        # load parameters info
+        self.alpha = config["alpha"]
+        self.lambd = config["lambda"]
+        self.bt_scale = config["bt_scale"]
+        self.same_target = bool(config["same_target_sampling"])
+        self.PARTNER_SEQ, self.PARTNER_SEQ_LEN = partner_fields(config)
+        self._check_bt_options(config)
+        self.logger = getLogger()
+        if not self.same_target:
+            self.logger.warning("BTSRec with same_target_sampling False: each row's positive is itself (dropout view)")
+        if self.alpha > 0 and config["train_batch_size"] < self.hidden_size:
+            self.logger.warning(
+                f"BTSRec: train_batch_size {config['train_batch_size']} < hidden_size {self.hidden_size}: the BT "
+                f"cross-correlation of a batch has rank < {self.hidden_size} and cannot reach the identity"
+            )
+
+        # define the projector (none by default: BT on the encoder output itself)
+        sizes = config["bt_projector"]
+        self.projector = projector([self.hidden_size] + list(sizes)) if sizes else nn.Identity()
+
+    def _check_bt_options(self, config):
+        for key in ("alpha", "lambda"):
+            value = config[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"'{key}' must be a number >= 0, got {value!r}")
+        if self.bt_scale not in BT_SCALES:
+            raise ValueError(f"'bt_scale' must be one of {list(BT_SCALES)}, got {self.bt_scale!r}")
+        if config["train_batch_size"] < 2:
+            raise ValueError(
+                f"train_batch_size {config['train_batch_size']} is too small for Barlow Twins, which standardises "
+                f"over the batch: use at least 2 (and ideally >= hidden_size)"
+            )
+        sizes = config["bt_projector"]
+        if sizes and (not isinstance(sizes, list) or not all(isinstance(s, int) and s > 0 for s in sizes)):
+            raise ValueError(f"'bt_projector' must be a list of positive layer sizes or ~, got {sizes!r}")
+
+    def calculate_loss(self, interaction):
+        if self.alpha == 0:
+            return super().calculate_loss(interaction)  # SASRec exactly: no partner pass, no extra randomness
+        pred_loss, last = self.next_item_loss(interaction)  # [B H]
+        return pred_loss + self.alpha * self.bt_loss(last, self.partner_output(interaction, last))
+
+    def partner_output(self, interaction, last):
+        """The encoder output at the last position of each row's same-target partner [B H] (the row itself, under
+        another dropout mask, without same-target sampling)."""
+        if self.PARTNER_SEQ in interaction:
+            return self.forward(interaction[self.PARTNER_SEQ], interaction[self.PARTNER_SEQ_LEN])
+        return self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+
+    def bt_loss(self, z_a, z_b):
+        """Barlow Twins loss of the two views [B H]; 0 for a final batch of a single row (no batch statistics)."""
+        if len(z_a) < 2:
+            return z_a.new_zeros(())
+        loss = barlow_twins_loss(self.projector(z_a), self.projector(z_b), self.lambd, self.bt_scale)
+        if torch.distributed.is_initialized():
+            # each rank's gradient covers its own rows of the global loss; DDP averages gradients over ranks,
+            # so scale by the world size to keep the BT gradient that of the global batch (same value)
+            world = torch.distributed.get_world_size()
+            loss = loss * world - loss.detach() * (world - 1)
+        return loss
