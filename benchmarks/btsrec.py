@@ -8,6 +8,9 @@
     # dataset's batches, SCE/CE on a synthetic catalog of --synthetic-items items
     python benchmarks/btsrec.py step --dataset ml-1m --data_path ../shared/datasets --synthetic-items 1000000
 
+    # record a finished run's JSON (e.g. one run with --no-record from another checkout) in RESULTS.md
+    python benchmarks/btsrec.py record path/to/btsrec-quality-ml-1m-STAMP.json
+
 Runs are `LABEL:key=value,...` (default: the three models above), each seed in its own process, `--parallel`
 at a time, `--threads` torch threads each. `--quick` runs seconds-long versions on the tiny test dataset.
 Peak memory on CPU is the growth of the process's resident set during the step (Linux VmHWM, reset before each
@@ -211,9 +214,24 @@ def step_rows(results):
     return ["comparison", "run", "ms / step (median)", "time ratio", "peak MB in step", "memory ratio"], rows
 
 
+def record(path):
+    """Copy a saved result JSON into benchmarks/results and append its section to RESULTS.md."""
+    with open(path) as f:
+        payload = json.load(f)
+    bench = payload["argv"][1]
+    header, rows = report_quality(payload["results"]) if bench == "quality" else step_rows(payload["results"])
+    argv, skip = [], False  # the command as a user would rerun it: without --no-record / --out
+    for arg in payload["argv"]:
+        if not skip and arg != "--no-record" and arg != "--out":
+            argv.append(arg)
+        skip = arg == "--out"
+    save(f"btsrec-{bench}-{payload['dataset']}", payload, record=True, rows=rows, header=header, argv=argv)
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("bench", choices=["quality", "step", "_worker"])
+    parser.add_argument("bench", choices=["quality", "step", "record", "_worker"])
     parser.add_argument("job", nargs="?", help=argparse.SUPPRESS)
     parser.add_argument("--run", action="append", default=[], help="LABEL:key=value,... (repeatable)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[2020, 2021, 2022])
@@ -235,6 +253,8 @@ def main():
     args = parser.parse_args()
     if args.bench == "_worker":
         return worker(json.loads(args.job))
+    if args.bench == "record":
+        return record(args.job)
 
     data = {"dataset": args.dataset, "config_files": [os.path.abspath(f) for f in args.config_files or []] or None}
     base = dict(METRICS, show_progress=False, epochs=args.epochs, stopping_step=args.patience, **parse_run(args.set)[1])

@@ -99,9 +99,9 @@ def run_workers(script, jobs, parallel, threads, out_dir):
     return results
 
 
-def save(name, payload, record, rows, header, results_dir=None):
+def save(name, payload, record, rows, header, results_dir=None, argv=None):
     """Write <results_dir>/<name>-<stamp>.json (default benchmarks/results/) and, if `record`, append a
-    section to RESULTS.md with the machine, the command, the JSON's path and the table."""
+    section to RESULTS.md with the machine, the command (`argv`, default sys.argv), the JSON's path and the table."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     results_dir = results_dir or RESULTS_DIR
     os.makedirs(results_dir, exist_ok=True)
@@ -111,7 +111,9 @@ def save(name, payload, record, rows, header, results_dir=None):
     table = "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
     print(table)
     if record:
-        command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
+        argv = argv or sys.argv
+        script = os.path.join("benchmarks", os.path.basename(argv[0]))
+        command = "python " + " ".join(shlex.quote(a) for a in [script] + argv[1:])
         with open(RESULTS_MD, "a") as f:
             f.write(f"\n### {name}, {payload['date']}\n\n- machine: {payload['machine']}\n- command: `{command}`\n"
                     f"- raw results: `{os.path.relpath(path, ROOT)}`\n\n{table}\n")  # fmt: skip

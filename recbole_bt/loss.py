@@ -26,9 +26,7 @@ def off_diagonal(x):
 
 
 class _GlobalSum(torch.autograd.Function):
-    """Sum over all ranks; the backward passes the gradient through unchanged, because every rank computes the
-    same loss from the summed value: the gradient of that loss with respect to a rank's own inputs is then
-    exactly the single-process gradient of those rows."""
+    """Sum over all ranks, with its adjoint as backward (the gradients summed over all ranks)."""
 
     @staticmethod
     def forward(ctx, x):
@@ -38,14 +36,19 @@ class _GlobalSum(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        grad = grad.clone()
+        dist.all_reduce(grad)
         return grad
 
 
+def world_size():
+    """Processes of torch.distributed (1 without it)."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
 def global_sum(x):
-    """`x` summed over the ranks of torch.distributed (itself in a single process)."""
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        return _GlobalSum.apply(x)
-    return x
+    """`x` summed over the ranks of torch.distributed (itself in a single process); differentiable."""
+    return _GlobalSum.apply(x) if world_size() > 1 else x
 
 
 def barlow_twins_loss(z_a, z_b, lambd, scale="none", eps=1e-6):
@@ -69,14 +72,20 @@ def barlow_twins_loss(z_a, z_b, lambd, scale="none", eps=1e-6):
     z_a, z_b = F.normalize(z_a, dim=1), F.normalize(z_b, dim=1)
     z_a = z_a - global_sum(z_a.sum(0)) / n_rows  # [B D]
     z_b = z_b - global_sum(z_b.sum(0)) / n_rows
-    norm_a = global_sum((z_a**2).sum(0)).sqrt() + eps  # [D]
-    norm_b = global_sum((z_b**2).sum(0)).sqrt() + eps
+    norm_a = (global_sum((z_a**2).sum(0)) + eps**2).sqrt()  # [D], > 0 (and differentiable) at zero variance
+    norm_b = (global_sum((z_b**2).sum(0)) + eps**2).sqrt()
     c = global_sum(z_a.T @ z_b) / (norm_a[:, None] * norm_b[None, :])  # [D D]
 
     on_diag = (1 - torch.diagonal(c)).pow(2).sum()
     off_diag = off_diagonal(c).pow(2).sum()
     loss = on_diag + lambd * off_diag
-    return loss / c.shape[0] if scale == "dim" else loss
+    loss = loss / c.shape[0] if scale == "dim" else loss
+    world = world_size()
+    if world > 1:
+        # every rank computes the same loss, so backward through the all_reduces yields the gradient of
+        # world * loss; keep the value, divide the gradient: each rank gets the single-process gradient of its rows
+        loss = loss / world + (loss - loss / world).detach()
+    return loss
 
 
 def default_n_buckets(n_positions):

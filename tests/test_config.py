@@ -121,3 +121,12 @@ def test_keys_known_anywhere_do_not_warn(workdir, recwarn):
     # n_heads: SASRec's YAML; lmd: another RecBole model's; pre_model_path: read only in RecBole's code
     Config("SASRec", "tiny", config_dict={"n_heads": 1, "lmd": 0.1, "pre_model_path": "x", "data_path": FIXTURES})
     assert not [w for w in recwarn if issubclass(w.category, UnknownConfigKeyWarning)]
+
+
+def test_model_yaml_inherits_from_base_classes(workdir):
+    """BTSRec subclasses recbole_bt's SASRec, which subclasses RecBole's: all three YAML files apply, in order."""
+    config = Config("BTSRec", "tiny", config_dict={"data_path": FIXTURES})
+    assert config["n_layers"] == 2 and config["inner_size"] == 256  # RecBole's SASRec.yaml
+    assert config["train_mode"] == "all_positions" and config["train_batch_size"] == 64  # recbole_bt's SASRec.yaml
+    assert config["alpha"] == 0.2 and config["same_target_sampling"] is True  # BTSRec.yaml
+    assert Config("SASRec", "tiny", config_dict={"data_path": FIXTURES})["same_target_sampling"] is False

@@ -13,11 +13,10 @@ With `alpha: 0` the BT branch is skipped and training is SASRec's, exactly.
 """
 from logging import getLogger
 
-import torch
 from torch import nn
 
 from recbole_bt.data.dataloader import partner_fields
-from recbole_bt.loss import BT_SCALES, barlow_twins_loss
+from recbole_bt.loss import BT_SCALES, barlow_twins_loss, world_size
 from recbole_bt.model.sasrec import SASRec
 
 
@@ -95,9 +94,9 @@ class BTSRec(SASRec):
         if len(z_a) < 2:
             return z_a.new_zeros(())
         loss = barlow_twins_loss(self.projector(z_a), self.projector(z_b), self.lambd, self.bt_scale)
-        if torch.distributed.is_initialized():
+        world = world_size()
+        if world > 1:
             # each rank's gradient covers its own rows of the global loss; DDP averages gradients over ranks,
             # so scale by the world size to keep the BT gradient that of the global batch (same value)
-            world = torch.distributed.get_world_size()
             loss = loss * world - loss.detach() * (world - 1)
         return loss

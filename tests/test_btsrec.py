@@ -1,0 +1,105 @@
+"""BTSRec: alpha 0 is SASRec bit for bit, the loss is L_pred + alpha * L_BT on same-target partners, it trains in
+both train_modes with CE, BCE and SCE, and bad settings fail at construction with one line."""
+import pytest
+import torch
+from recbole.model.sequential_recommender.sasrec import SASRec as RecBoleSASRec
+from recbole.trainer import Trainer
+from recbole.utils import init_seed
+
+from conftest import TINY_YAML, tiny_config
+from recbole_bt import ConfigError
+from recbole_bt.data import data_preparation, partner_fields
+from recbole_bt.loss import barlow_twins_loss
+from recbole_bt.model import BTSRec, SASRec
+from recbole_bt.quick_start import build_config, load_data_and_model, prepare, run_recbole_bt
+from recbole_bt.registry import create_dataset
+
+
+def train(model_class, **overrides):
+    """Train `model_class` for 2 epochs on tiny as run_recbole_bt does; returns its parameters and losses."""
+    config = build_config(model_class, "tiny", [TINY_YAML], tiny_config(train_batch_size=16, **overrides))
+    init_seed(config["seed"], config["reproducibility"])
+    train_data, valid_data, _ = data_preparation(config, create_dataset(config))
+    init_seed(config["seed"], config["reproducibility"])
+    model = model_class(config, train_data._dataset)
+    trainer = Trainer(config, model)
+    losses = [trainer._train_epoch(train_data, epoch) for epoch in range(2)]
+    return {k: v.clone() for k, v in model.state_dict().items()}, losses
+
+
+def assert_same_training(a, b):
+    assert a[1] == b[1]  # losses, exactly
+    assert a[0].keys() == b[0].keys() and all(torch.equal(a[0][k], b[0][k]) for k in a[0])
+
+
+def test_alpha_zero_is_recbole_sasrec_bit_for_bit(workdir):
+    theirs = train(RecBoleSASRec, train_mode="prefix", loss_type="CE")
+    ours = train(BTSRec, train_mode="prefix", loss_type="CE", alpha=0.0)
+    assert_same_training(ours, theirs)
+
+
+@pytest.mark.parametrize("loss_type", ["CE", "SCE"])
+def test_alpha_zero_is_sasrec_in_all_positions(workdir, loss_type):
+    settings = dict(train_mode="all_positions", loss_type=loss_type, bucket_size_y=8)
+    assert_same_training(train(BTSRec, alpha=0.0, **settings), train(SASRec, **settings))
+
+
+def test_alpha_positive_changes_training(workdir):
+    settings = dict(train_mode="prefix", loss_type="CE")
+    base, bt = train(BTSRec, alpha=0.0, **settings), train(BTSRec, alpha=0.5, **settings)
+    assert base[1] != bt[1]
+
+
+def test_loss_is_prediction_plus_alpha_barlow_twins_on_partners(workdir):
+    config, train_data, *_ = prepare("BTSRec", "tiny", [TINY_YAML], tiny_config(alpha=0.3, train_mode="prefix"))
+    model = BTSRec(config, train_data._dataset).eval()  # dropout off: both passes are deterministic
+    batch = next(iter(train_data))
+    seq, length = partner_fields(config)
+    with torch.no_grad():
+        z_a = model.forward(batch["item_id_list"], batch["item_length"])
+        z_b = model.forward(batch[seq], batch[length])
+        logits = z_a @ model.item_embedding.weight.T
+        expected = torch.nn.functional.cross_entropy(logits, batch["item_id"]) + 0.3 * barlow_twins_loss(
+            z_a, z_b, lambd=config["lambda"], scale="dim"
+        )
+        torch.testing.assert_close(model.calculate_loss(batch), expected)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"train_mode": "all_positions", "loss_type": "CE"},
+        {"train_mode": "all_positions", "loss_type": "BCE"},
+        {"train_mode": "all_positions", "loss_type": "SCE", "bucket_size_y": 8},
+        {"train_mode": "prefix", "loss_type": "SCE", "bucket_size_y": 8},
+        {"train_mode": "prefix", "loss_type": "BCE", "bt_projector": [16, 16]},
+        {"train_mode": "prefix", "same_target_sampling": False},
+    ],
+)
+def test_trains_end_to_end(workdir, overrides):
+    result = run_recbole_bt("BTSRec", "tiny", [TINY_YAML], tiny_config(epochs=1, **overrides))
+    assert 0 <= result["test_result"]["ndcg@10"] <= 1
+
+
+def test_checkpoint_reloads(workdir):
+    run_recbole_bt("BTSRec", "tiny", [TINY_YAML], tiny_config(epochs=1))
+    checkpoint = next((workdir / "saved").glob("BTSRec-*.pth"))
+    config, model, _, train_data, _, _ = load_data_and_model(str(checkpoint))
+    assert isinstance(model, BTSRec) and partner_fields(config)[0] in next(iter(train_data))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"alpha": -0.1}, "'alpha' must be a number >= 0"),
+        ({"lambda": -1}, "'lambda' must be a number >= 0"),
+        ({"train_batch_size": 1}, "too small for Barlow Twins"),
+        ({"loss_type": "BPR"}, r"Make sure 'loss_type' in \['CE', 'BCE', 'SCE'\]"),
+        ({"loss_type": "SCE", "bucket_size_y": 64}, "larger than the catalog"),
+        ({"bt_scale": "batch"}, "'bt_scale' must be one of"),
+        ({"bt_projector": [0]}, "'bt_projector' must be a list of positive layer sizes"),
+    ],
+)
+def test_bad_settings_fail_at_construction(workdir, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        run_recbole_bt("BTSRec", "tiny", [TINY_YAML], tiny_config(**overrides))
