@@ -13,8 +13,11 @@
 
 Runs are `LABEL:key=value,...` (default: the three models above), each seed in its own process, `--parallel`
 at a time, `--threads` torch threads each. `--quick` runs seconds-long versions on the tiny test dataset.
-Peak memory on CPU is the growth of the process's resident set during the step (Linux VmHWM, reset before each
-step through /proc/self/clear_refs); on a GPU it is torch.cuda.max_memory_allocated.
+Time and memory are measured in separate processes. Time: the median of --repeats steps, the compared runs
+interleaved. Peak memory on CPU: the growth of the resident set during one step (Linux VmHWM, reset through
+/proc/self/clear_refs just before it), in a process whose allocator returns every block above 64 KiB to the
+system when freed (MALLOC_MMAP_THRESHOLD_), so that the resident set follows the live tensors; on a GPU it is
+torch.cuda.max_memory_allocated.
 """
 import argparse
 import datetime
@@ -110,15 +113,21 @@ def measure_peak(fn, device):
         f.write("5")  # reset VmHWM (peak RSS) to the current RSS
     before = _rss_kb("VmRSS")
     out = fn()
-    return out, (_rss_kb("VmHWM") - before) / 1024
+    return out, max(_rss_kb("VmHWM") - before, 0) / 1024
 
 
-def side_by_side(steps, repeats, device):
-    """steps: {name: zero-arg training step}. Interleaved timing (median of `repeats`) and peak memory each."""
+MEMORY_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0", "MALLOC_TOP_PAD_": "0"}
+
+
+def side_by_side(steps, repeats, device, measure):
+    """steps: {name: zero-arg training step}. measure 'time': interleaved steps, the median of `repeats` each;
+    'memory': the peak memory of one step each (after a warm-up step)."""
     import torch
 
-    for fn in steps.values():  # warm-up: allocator, lazy init
+    for fn in steps.values():  # warm-up: allocator, lazy init, optimizer state
         fn()
+    if measure == "memory":
+        return {name: {"peak_mb": measure_peak(fn, device)[1]} for name, fn in steps.items()}
     times = {name: [] for name in steps}
     for _ in range(repeats):
         for name, fn in steps.items():
@@ -129,8 +138,7 @@ def side_by_side(steps, repeats, device):
             if device.type == "cuda":
                 torch.cuda.synchronize()
             times[name].append(time.perf_counter() - t)
-    peaks = {name: measure_peak(fn, device)[1] for name, fn in steps.items()}
-    return {name: {"seconds": statistics.median(times[name]), "peak_mb": peaks[name]} for name in steps}
+    return {name: {"seconds": statistics.median(times[name])} for name in steps}
 
 
 def model_steps(job):
@@ -158,7 +166,7 @@ def model_steps(job):
             return loss
 
         steps[label] = step
-    return side_by_side(steps, job["repeats"], torch.device(config["device"]))
+    return side_by_side(steps, job["repeats"], torch.device(config["device"]), job["measure"])
 
 
 def synthetic_steps(job):
@@ -182,7 +190,7 @@ def synthetic_steps(job):
         item_emb.grad = hidden.grad = None
         scalable_cross_entropy(hidden, targets, item_emb, bucket_size_y=job["bucket_size_y"]).backward()
 
-    return side_by_side({"CE": ce, "SCE": sce}, job["repeats"], torch.device("cpu"))
+    return side_by_side({"CE": ce, "SCE": sce}, job["repeats"], torch.device("cpu"), job["measure"])
 
 
 def step(job):
@@ -198,20 +206,30 @@ def worker(job):
         json.dump(result, f)
 
 
-def step_rows(results):
-    rows = []
+def step_costs(results):
+    """{comparison: {run: {"seconds": s, "peak_mb": mb}}}, the time and memory processes merged."""
+    merged = {}
     for r in results:
         if "failed" in r:
-            rows.append([r["label"], "failed: " + r["failed"], "", "", "", ""])
+            merged.setdefault(r["label"], {})["failed"] = r["failed"]
             continue
-        cost = r.get("models") or r["synthetic"]
-        names = list(cost)
-        base = cost[names[0]]
-        for name in names:
-            c = cost[name]
-            rows.append([r["label"], name, f"{c['seconds'] * 1000:.1f}", f"{c['seconds'] / base['seconds']:.2f}",
+        for name, cost in (r.get("models") or r["synthetic"]).items():
+            merged.setdefault(r["label"], {}).setdefault(name, {}).update(cost)
+    return merged
+
+
+def step_rows(results):
+    header = ["comparison", "run", "ms / step (median)", "time ratio", "peak MB in step", "memory ratio"]
+    rows = []
+    for label, costs in step_costs(results).items():
+        if "failed" in costs:
+            rows.append([label, "failed: " + costs["failed"], "", "", "", ""])
+            continue
+        base = next(iter(costs.values()))
+        for name, c in costs.items():
+            rows.append([label, name, f"{c['seconds'] * 1000:.1f}", f"{c['seconds'] / base['seconds']:.2f}",
                          f"{c['peak_mb']:.0f}", f"{c['peak_mb'] / base['peak_mb']:.2f}" if base["peak_mb"] > 0 else "n/a"])  # fmt: skip
-    return ["comparison", "run", "ms / step (median)", "time ratio", "peak MB in step", "memory ratio"], rows
+    return header, rows
 
 
 def record(path):
@@ -279,6 +297,8 @@ def main():
         jobs.append(dict(bench="step", kind="synthetic", label=f"synthetic {args.synthetic_items} items, "
                          f"{args.positions} hidden states", synthetic_items=args.synthetic_items, dim=64,
                          positions=args.positions, bucket_size_y=256 if not args.quick else 16, repeats=args.repeats))  # fmt: skip
+        jobs = [dict(job, measure=measure, env=MEMORY_ENV if measure == "memory" else {})
+                for job in jobs for measure in ("time", "memory")]  # fmt: skip
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     parallel = args.parallel or (len(jobs) if args.bench == "quality" else 1)  # step costs: one at a time
     results = run_workers(os.path.abspath(__file__), jobs, parallel, args.threads,

@@ -68,7 +68,8 @@ def set_threads(threads):
 
 
 def run_workers(script, jobs, parallel, threads, out_dir):
-    """Run `python script _worker JSON` for each job, `parallel` at a time; returns their JSON results in order."""
+    """Run `python script _worker JSON` for each job (with its extra environment `job["env"]`, if any),
+    `parallel` at a time; returns their JSON results in order."""
     os.makedirs(out_dir, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONPATH=ROOT)
     pending, running, results = list(enumerate(jobs)), [], [None] * len(jobs)
@@ -80,7 +81,8 @@ def run_workers(script, jobs, parallel, threads, out_dir):
             cwd = os.path.join(out_dir, f"run{index}")  # RecBole's log/ and saved/ folders, one per run
             os.makedirs(cwd, exist_ok=True)
             print(f"[start] {job['label']} (log: {log.name})", flush=True)
-            proc = subprocess.Popen([sys.executable, script, "_worker", json.dumps(job)], cwd=cwd, env=env,
+            proc = subprocess.Popen([sys.executable, script, "_worker", json.dumps(job)], cwd=cwd,
+                                    env=dict(env, **job.get("env", {})),
                                     stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
             running.append((index, job, proc, log))
         time.sleep(1)
