@@ -29,7 +29,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.harness import HERE, QUICK_DATA, machine, parse_run, peak_rss_mb, run_workers, save, set_threads  # noqa: E402
+from benchmarks.harness import (  # noqa: E402
+    add_common_arguments, data_spec, machine, parse_run, peak_rss_mb, run_workers, save, set_threads,
+)  # fmt: skip
 
 DEFAULT_RUNS = ["SASRec-CE:model=SASRec,loss_type=CE", "BTSRec-CE:model=BTSRec,loss_type=CE",
                 "BTSRec-SCE:model=BTSRec,loss_type=SCE"]  # fmt: skip
@@ -250,37 +252,25 @@ def record(path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bench", choices=["quality", "step", "record", "_worker"])
-    parser.add_argument("job", nargs="?", help=argparse.SUPPRESS)
-    parser.add_argument("--run", action="append", default=[], help="LABEL:key=value,... (repeatable)")
+    add_common_arguments(parser, dataset="ml-1m")
     parser.add_argument("--seeds", type=int, nargs="+", default=[2020, 2021, 2022])
-    parser.add_argument("--dataset", default="ml-1m")
-    parser.add_argument("--data_path", default=None)
-    parser.add_argument("--config_files", nargs="*", default=None)
     parser.add_argument("--epochs", type=int, default=300, help="quality: at most this many epochs")
     parser.add_argument("--patience", type=int, default=10, help="quality: stopping_step on valid NDCG@10")
     parser.add_argument("--set", default="", help="key=value,... applied to every run")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--parallel", type=int, default=0, help="runs at once (0: all)")
     parser.add_argument("--batches", type=int, default=8, help="step: distinct batches cycled through")
     parser.add_argument("--repeats", type=int, default=20, help="step: timed steps per run")
     parser.add_argument("--synthetic-items", type=int, default=1_000_000)
     parser.add_argument("--positions", type=int, default=512, help="step: hidden states per synthetic batch")
-    parser.add_argument("--quick", action="store_true", help="tiny dataset, seconds-long runs, nothing recorded")
-    parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
-    parser.add_argument("--out", default=os.path.join(HERE, "out"), help="folder for per-run logs")
     args = parser.parse_args()
     if args.bench == "_worker":
         return worker(json.loads(args.job))
     if args.bench == "record":
         return record(args.job)
 
-    data = {"dataset": args.dataset, "config_files": [os.path.abspath(f) for f in args.config_files or []] or None}
-    base = dict(METRICS, show_progress=False, epochs=args.epochs, stopping_step=args.patience, **parse_run(args.set)[1])
-    if args.data_path:
-        base["data_path"] = os.path.abspath(args.data_path)  # workers run in their own folder
+    data, base = data_spec(args)
+    base.update(METRICS, epochs=args.epochs, stopping_step=args.patience, **parse_run(args.set)[1])
     if args.quick:
-        data = dict(QUICK_DATA)
-        base.update(data_path=data.pop("data_path"), epochs=2, bucket_size_y=16)
+        base.update(epochs=2, bucket_size_y=16)
         args.seeds, args.synthetic_items, args.positions, args.repeats, args.batches = args.seeds[:2], 5000, 64, 3, 2
     runs = [parse_run(text) for text in args.run or DEFAULT_RUNS]
     if args.bench == "quality":

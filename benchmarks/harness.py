@@ -3,6 +3,7 @@
 Every benchmark runs each of its runs in its own process (so peak RSS and thread count are per run), up to
 `--parallel` at once, and writes one JSON file under benchmarks/results/ plus rows in benchmarks/RESULTS.md.
 """
+import argparse
 import datetime
 import json
 import os
@@ -19,6 +20,32 @@ RESULTS_DIR = os.path.join(HERE, "results")
 RESULTS_MD = os.path.join(HERE, "RESULTS.md")
 QUICK_DATA = {"dataset": "tiny", "data_path": os.path.join(ROOT, "tests", "fixtures"),
               "config_files": [os.path.join(ROOT, "tests", "fixtures", "tiny.yaml")]}  # fmt: skip
+
+
+def add_common_arguments(parser, dataset):
+    """The arguments every benchmark takes: data, threads and parallel runs, --quick, recording, output folder."""
+    parser.add_argument("job", nargs="?", help=argparse.SUPPRESS)
+    parser.add_argument("--run", action="append", default=[], help="LABEL:key=value,... (repeatable)")
+    parser.add_argument("--dataset", default=dataset)
+    parser.add_argument("--data_path", default=None)
+    parser.add_argument("--config_files", nargs="*", default=None)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--parallel", type=int, default=0, help="runs at once (0: all)")
+    parser.add_argument("--quick", action="store_true", help="tiny dataset, seconds-long runs, nothing recorded")
+    parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument("--out", default=os.path.join(HERE, "out"), help="folder for per-run logs")
+
+
+def data_spec(args):
+    """(dataset and config files of the runs, base config with the data path) from the common arguments."""
+    data = {"dataset": args.dataset, "config_files": [os.path.abspath(f) for f in args.config_files or []] or None}
+    base = {"show_progress": False}
+    if args.data_path:
+        base["data_path"] = os.path.abspath(args.data_path)  # workers run in their own folder
+    if args.quick:
+        data = dict(QUICK_DATA)
+        base["data_path"] = data.pop("data_path")
+    return data, base
 
 
 def parse_value(text):

@@ -24,7 +24,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.harness import (  # noqa: E402
-    HERE, QUICK_DATA, machine, parse_run, peak_rss_mb, run_workers, save, set_threads,
+    add_common_arguments, data_spec, machine, parse_run, peak_rss_mb, run_workers, save, set_threads,
 )  # fmt: skip
 
 
@@ -162,31 +162,18 @@ def report_quality(results, budget):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bench", choices=["throughput", "quality", "_worker"])
-    parser.add_argument("job", nargs="?", help=argparse.SUPPRESS)
-    parser.add_argument("--run", action="append", default=[], help="LABEL:key=value,... (repeatable)")
+    add_common_arguments(parser, dataset="ml-100k")
     parser.add_argument("--model", default="SASRec")
-    parser.add_argument("--dataset", default="ml-100k")
-    parser.add_argument("--data_path", default=None)
-    parser.add_argument("--config_files", nargs="*", default=None)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--parallel", type=int, default=0, help="runs at once (0: all)")
     parser.add_argument("--max-seconds", type=float, default=600, help="throughput: cap on the timed epoch")
     parser.add_argument("--budget-minutes", type=float, default=60, help="quality: training wall time per run")
     parser.add_argument("--eval-every", type=float, default=120, help="quality: seconds of training between validations")
-    parser.add_argument("--quick", action="store_true", help="tiny dataset, seconds-long budgets, nothing recorded")
-    parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
-    parser.add_argument("--out", default=os.path.join(HERE, "out"), help="folder for per-run logs")
     args = parser.parse_args()
     if args.bench == "_worker":
         return worker(json.loads(args.job))
 
-    data = {"dataset": args.dataset, "config_files": [os.path.abspath(f) for f in args.config_files or []] or None}
-    base = {"show_progress": False}
-    if args.data_path:
-        base["data_path"] = os.path.abspath(args.data_path)  # workers run in their own folder
+    data, base = data_spec(args)
     if args.quick:
-        data, args.max_seconds, args.budget_minutes, args.eval_every = dict(QUICK_DATA), 5, 0.5, 5
-        base.update(data_path=data.pop("data_path"))
+        args.max_seconds, args.budget_minutes, args.eval_every = 5, 0.5, 5
     runs = args.run or ["prefix:train_mode=prefix", "all_positions:train_mode=all_positions"]
     jobs = []
     for text in runs:
