@@ -57,3 +57,19 @@ def test_sce_memory_is_bucketed():
 def test_sce_bad_parameters(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ScalableCrossEntropy(n_items=40, **kwargs)
+
+
+def test_sce_approaches_full_ce_as_buckets_grow():
+    """Every row in every bucket: a row's negatives are the union of the buckets' top items, which grows with
+    bucket_size_y (same centres), so SCE rises monotonically to full CE, which it never exceeds."""
+    torch.manual_seed(1)
+    hidden, item_emb = torch.randn(16, 8), torch.randn(200, 8)
+    targets = torch.randint(0, 200, (16,))
+    ce = F.cross_entropy(hidden @ item_emb.T, targets)
+    losses = [
+        scalable_cross_entropy(hidden, targets, item_emb, n_buckets=4, bucket_size_x=16, bucket_size_y=size,
+                               generator=torch.Generator().manual_seed(0))  # fmt: skip
+        for size in (2, 8, 32, 128, 200)
+    ]
+    assert all(a <= b + 1e-6 for a, b in zip(losses, losses[1:])) and losses[0] < ce - 0.5
+    torch.testing.assert_close(losses[-1], ce)
