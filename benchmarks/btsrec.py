@@ -4,8 +4,8 @@
     # valid NDCG@10 (patience --patience) or at most --epochs epochs: NDCG@10 / HR@10 / coverage@10 mean +- std
     python benchmarks/btsrec.py quality --dataset ml-1m --data_path ../shared/datasets --epochs 300 --patience 10
 
-    # seconds and peak memory of one training step, side by side in one process: BTSRec/SASRec and SCE/CE on the
-    # dataset's batches, SCE/CE on a synthetic catalog of --synthetic-items items
+    # seconds and peak memory of one training step, side by side: BTSRec/SASRec and SCE/CE on the dataset's
+    # batches (--compare A,B ...), SCE/CE on a synthetic catalog of --synthetic-items items
     python benchmarks/btsrec.py step --dataset ml-1m --data_path ../shared/datasets --synthetic-items 1000000
 
     # record a finished run's JSON (e.g. one run with --no-record from another checkout) in RESULTS.md
@@ -35,6 +35,8 @@ from benchmarks.harness import (  # noqa: E402
 
 DEFAULT_RUNS = ["SASRec-CE:model=SASRec,loss_type=CE", "BTSRec-CE:model=BTSRec,loss_type=CE",
                 "BTSRec-SCE:model=BTSRec,loss_type=SCE"]  # fmt: skip
+STEP_RUNS = {f"{model}-{loss}": {"model": model, "loss_type": loss} for model in ("SASRec", "BTSRec")
+             for loss in ("CE", "BCE", "SCE")}  # fmt: skip
 METRICS = {"metrics": ["Hit", "NDCG", "ItemCoverage"], "topk": [10], "valid_metric": "NDCG@10"}
 
 
@@ -259,7 +261,9 @@ def main():
     parser.add_argument("--set", default="", help="key=value,... applied to every run")
     parser.add_argument("--batches", type=int, default=8, help="step: distinct batches cycled through")
     parser.add_argument("--repeats", type=int, default=20, help="step: timed steps per run")
-    parser.add_argument("--synthetic-items", type=int, default=1_000_000)
+    parser.add_argument("--compare", nargs="+", default=["SASRec-CE,BTSRec-CE", "SASRec-CE,SASRec-SCE"],
+                        help="step: pairs A,B of runs (MODEL-LOSS, or a --run label) measured side by side")
+    parser.add_argument("--synthetic-items", type=int, default=1_000_000, help="step: 0 = no synthetic catalog")
     parser.add_argument("--positions", type=int, default=512, help="step: hidden states per synthetic batch")
     args = parser.parse_args()
     if args.bench == "_worker":
@@ -277,16 +281,15 @@ def main():
         jobs = [dict(data, bench="quality", label=label, config=dict(base, seed=seed, **config))
                 for label, config in runs for seed in args.seeds]  # fmt: skip
     else:
-        models = lambda *labels: [(label, config) for label, config in runs if label in labels]  # noqa: E731
-        jobs = [dict(data, bench="step", kind="models", label=f"{a} vs {b}", config=base, models=models(a, b),
-                     batches=args.batches, repeats=args.repeats)
-                for a, b in (("SASRec-CE", "BTSRec-CE"), ("SASRec-CE", "SASRec-SCE"))]  # fmt: skip
-        if not any(label == "SASRec-SCE" for label, _ in runs):
-            runs.append(("SASRec-SCE", {"model": "SASRec", "loss_type": "SCE"}))
-            jobs[1]["models"] = models("SASRec-CE", "SASRec-SCE")
-        jobs.append(dict(bench="step", kind="synthetic", label=f"synthetic {args.synthetic_items} items, "
-                         f"{args.positions} hidden states", synthetic_items=args.synthetic_items, dim=64,
-                         positions=args.positions, bucket_size_y=256 if not args.quick else 16, repeats=args.repeats))  # fmt: skip
+        step_runs = dict(STEP_RUNS, **dict(runs)) if args.run else dict(STEP_RUNS)
+        jobs = [dict(data, bench="step", kind="models", label=f"{a} vs {b}", config=base, batches=args.batches,
+                     repeats=args.repeats, models=[(a, step_runs[a]), (b, step_runs[b])])
+                for a, b in (pair.split(",") for pair in args.compare)]  # fmt: skip
+        if args.synthetic_items:
+            jobs.append(dict(bench="step", kind="synthetic", label=f"synthetic {args.synthetic_items} items, "
+                             f"{args.positions} hidden states", synthetic_items=args.synthetic_items, dim=64,
+                             positions=args.positions, bucket_size_y=256 if not args.quick else 16,
+                             repeats=args.repeats))  # fmt: skip
         jobs = [dict(job, measure=measure, env=MEMORY_ENV if measure == "memory" else {})
                 for job in jobs for measure in ("time", "memory")]  # fmt: skip
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
