@@ -5,6 +5,7 @@ import pytest
 from scipy.stats import chisquare
 
 from conftest import TINY_YAML, tiny_config
+from recbole_bt import ConfigError
 from recbole_bt.data import SameTargetSampler, SameTargetTrainDataLoader, partner_fields
 from recbole_bt.quick_start import prepare
 
@@ -81,3 +82,9 @@ def test_dataloader_adds_partners_to_training_batches_only(workdir, train_mode):
 def test_no_partners_unless_asked(workdir):
     _, train_data, *_ = prepare("SASRec", "tiny", [TINY_YAML], tiny_config())
     assert not isinstance(train_data, SameTargetTrainDataLoader)
+
+
+def test_pointwise_dataloader_negatives_are_refused(workdir):
+    overrides = tiny_config(train_mode="prefix", loss_type="BCE", train_neg_sample_args={"distribution": "uniform", "sample_num": 1})
+    with pytest.raises(ConfigError, match="same_target_sampling needs one training row per interaction"):
+        prepare("BTSRec", "tiny", [TINY_YAML], overrides)

@@ -10,6 +10,7 @@ import torch
 from recbole.data.dataloader import TrainDataLoader
 
 from recbole_bt.data.sampler import SameTargetSampler
+from recbole_bt.errors import ConfigError
 
 
 def partner_fields(config):
@@ -27,7 +28,7 @@ class SameTargetTrainDataLoader(TrainDataLoader):
     def __init__(self, config, dataset, sampler, shuffle=False):
         super().__init__(config, dataset, sampler, shuffle=shuffle)
         if self.times != 1:
-            raise ValueError(
+            raise ConfigError(
                 "same_target_sampling needs one training row per interaction: pointwise negative sampling in the "
                 "dataloader (train_neg_sample_args) multiplies rows; use train_neg_sample_args: ~"
             )
