@@ -93,7 +93,18 @@ def report_quality(results):
                      ", ".join(f"{r['epochs']} ({r['best_epoch']})" for r in runs),
                      f"{statistics.mean(r['train_seconds'] / r['epochs'] for r in runs):.0f}",
                      f"{statistics.mean(r['fit_seconds'] for r in runs):.0f}"])  # fmt: skip
-    return header, rows
+    return header, rows + curve_rows(results, len(header))
+
+
+def curve_rows(results, width):
+    """Learning curves under the table: mean valid NDCG@10 over the seeds after each epoch (first 20)."""
+    rows = []
+    for label in dict.fromkeys(r["label"] for r in results):
+        curves = [r["curve"] for r in results if r["label"] == label and "failed" not in r]
+        epochs = min((len(c) for c in curves), default=0)
+        means = [statistics.mean(c[e]["valid_ndcg@10"] for c in curves) for e in range(min(epochs, 20))]
+        rows.append([f"{label}: valid NDCG@10 by epoch", "", " ".join(f"{m:.4f}" for m in means)] + [""] * (width - 3))
+    return rows
 
 
 # ----------------------------------------------------------------------------------------------- step cost
