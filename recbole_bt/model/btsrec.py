@@ -11,8 +11,6 @@ or SCE, in either `train_mode`), plus a Barlow Twins loss between each row's out
 same output for a partner row with the same target (the dataloader's same-target sampler: `same_target_sampling`).
 With `alpha: 0` the BT branch is skipped and training is SASRec's, exactly.
 """
-from logging import getLogger
-
 from torch import nn
 
 from recbole_bt.data.dataloader import partner_fields
@@ -47,7 +45,6 @@ class BTSRec(SASRec):
         self.same_target = bool(config["same_target_sampling"])
         self.PARTNER_SEQ, self.PARTNER_SEQ_LEN = partner_fields(config)
         self._check_bt_options(config)
-        self.logger = getLogger()
         if not self.same_target:
             self.logger.warning("BTSRec with same_target_sampling False: each row's positive is itself (dropout view)")
         if self.alpha > 0 and config["train_batch_size"] < self.hidden_size:
@@ -80,9 +77,9 @@ class BTSRec(SASRec):
         if self.alpha == 0:
             return super().calculate_loss(interaction)  # SASRec exactly: no partner pass, no extra randomness
         pred_loss, last = self.next_item_loss(interaction)  # [B H]
-        return pred_loss + self.alpha * self.bt_loss(last, self.partner_output(interaction, last))
+        return pred_loss + self.alpha * self.bt_loss(last, self.partner_output(interaction))
 
-    def partner_output(self, interaction, last):
+    def partner_output(self, interaction):
         """The encoder output at the last position of each row's same-target partner [B H] (the row itself, under
         another dropout mask, without same-target sampling)."""
         if self.PARTNER_SEQ in interaction:
