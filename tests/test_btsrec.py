@@ -103,3 +103,12 @@ def test_checkpoint_reloads(workdir):
 def test_bad_settings_fail_at_construction(workdir, overrides, message):
     with pytest.raises(ConfigError, match=message):
         run_recbole_bt("BTSRec", "tiny", [TINY_YAML], tiny_config(**overrides))
+
+
+def test_small_batches_are_warned_about(workdir, caplog):
+    config = build_config("BTSRec", "tiny", [TINY_YAML], tiny_config(train_batch_size=4, train_mode="prefix"))
+    dataset = create_dataset(config)
+    train_data, _, _ = data_preparation(config, dataset)
+    with caplog.at_level("WARNING"):
+        BTSRec(config, train_data._dataset)
+    assert "train_batch_size 4 < hidden_size 8" in caplog.text
