@@ -51,7 +51,8 @@ class SameTargetTrainDataLoader(TrainDataLoader):
 
     def collate_fn(self, index):
         data = super().collate_fn(index)
-        partner = self._dataset[self.same_target.sample(np.array(index), self.rng())]
-        data[self.partner_seq] = partner[self._dataset.item_id_list_field]
-        data[self.partner_len] = partner[self._dataset.item_list_length_field]
+        partner = torch.from_numpy(self.same_target.sample(np.array(index), self.rng()))
+        feat = self._dataset.inter_feat  # only the two fields the partner needs, not whole rows
+        data[self.partner_seq] = feat[self._dataset.item_id_list_field][partner]
+        data[self.partner_len] = feat[self._dataset.item_list_length_field][partner]
         return data
