@@ -128,16 +128,21 @@ def run_workers(script, jobs, parallel, threads, out_dir):
     return results
 
 
-def save(name, payload, record, rows, header, results_dir=None, argv=None):
+def markdown_table(header, rows):
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
+
+
+def save(name, payload, record, rows, header, results_dir=None, argv=None, extra=""):
     """Write <results_dir>/<name>-<stamp>.json (default benchmarks/results/) and, if `record`, append a
-    section to RESULTS.md with the machine, the command (`argv`, default sys.argv), the JSON's path and the table."""
+    section to RESULTS.md with the machine, the command (`argv`, default sys.argv), the JSON's path, the table
+    and `extra` (more markdown after the table)."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     results_dir = results_dir or RESULTS_DIR
     os.makedirs(results_dir, exist_ok=True)
     path = os.path.join(results_dir, f"{name}-{stamp}.json")
     with open(path, "w") as f:
         json.dump(payload, f, indent=1)
-    table = "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
+    table = markdown_table(header, rows) + (f"\n\n{extra}" if extra else "")
     print(table)
     if record:
         argv = argv or sys.argv

@@ -232,6 +232,30 @@ class Config(RecBoleConfig):
         ):
             raise ConfigError(f"train_stride must be an integer in [1, MAX_ITEM_LIST_LENGTH={max_len}], got {stride!r}")
         final["train_mode"] = mode
+        split = (final.get("eval_args") or {}).get("split")
+        if isinstance(split, dict) and "GTS" in split and final.get("MODEL_TYPE") != ModelType.SEQUENTIAL:
+            raise ConfigError(
+                f"eval_args split GTS (BT-SR's global temporal split) builds sequential (history, target) rows; "
+                f"{self.model} is not a sequential model: use one of RecBole's splits (RS, LS, TS)"
+            )
+        self._check_valid_metric()
+
+    def _check_valid_metric(self):
+        """RecBole looks `valid_metric` up in the validation result after the first epoch: one that is not
+        computed fails there with a KeyError, after an epoch of training. Check it now."""
+        final = self.final_config_dict
+        valid_metric, metrics = str(final.get("valid_metric") or ""), final.get("metrics") or []
+        metrics = [metrics] if isinstance(metrics, str) else metrics
+        name, _, k = valid_metric.lower().partition("@")
+        topk = final.get("topk")
+        topk = [topk] if isinstance(topk, int) else list(topk or [])
+        if name not in [str(m).lower() for m in metrics]:
+            raise ConfigError(
+                f"valid_metric '{valid_metric}' is not computed: metrics are {metrics}; add "
+                f"'{name}' to metrics or choose valid_metric among them (e.g. {metrics[0] if metrics else 'NDCG'}@10)"
+            )
+        if k and (not k.isdigit() or int(k) not in topk):
+            raise ConfigError(f"valid_metric '{valid_metric}': the cut-off {k} is not in topk {topk}")
 
     def _find_unknown_keys(self):
         known = known_config_keys() | set(self.internal_config_dict)

@@ -20,6 +20,7 @@ from recbole_bt.compat import load_checkpoint
 from recbole_bt.config import Config, UnknownConfigKeyWarning
 from recbole_bt.data import data_preparation
 from recbole_bt.errors import CheckpointError, ConfigError
+from recbole_bt.evaluator import results_table
 from recbole_bt.registry import check_dataset_files, create_dataset, get_model, get_trainer
 
 def build_config(model=None, dataset=None, config_file_list=None, config_dict=None):
@@ -88,6 +89,7 @@ def run_recbole_bt(model=None, dataset=None, config_file_list=None, config_dict=
     logger.info("The running environment of this training is as follows:\n" + get_environment(config).draw())
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
+    logger.info(set_color("results", "yellow") + "\n" + results_table({"best valid": best_valid_result, "test": test_result}))
     result = {
         "best_valid_score": best_valid_score,
         "valid_score_bigger": config["valid_metric_bigger"],

@@ -3,7 +3,8 @@
 - `get_model(name)`: a model registered with `register_model`, then one exported by `recbole_bt.model`,
   then RecBole's `recbole.utils.get_model`. An unknown name is a `ModelNotFoundError` with the close matches.
 - `get_trainer(model_type, model_name)`: the model's own `trainer_class` attribute (a class, or the name of one
-  in `recbole_bt.trainer` or `recbole.trainer`), then `recbole_bt.trainer.<Model>Trainer`, then RecBole's choice.
+  in `recbole_bt.trainer` or `recbole.trainer`), then `recbole_bt.trainer.<Model>Trainer`, then RecBole's choice;
+  a RecBole trainer gets recbole_bt's evaluation in front (`recbole_bt.trainer.with_evaluation`).
 - `create_dataset(config)`: recbole_bt's SequentialDataset (with `train_mode`) for sequential models, else
   RecBole's `create_dataset`, after checking that the atomic files exist (or can be
   downloaded), so that a missing dataset is a `DatasetNotFoundError` naming the folder and files looked for.
@@ -123,7 +124,14 @@ def _trainer_by_name(name):
 
 
 def get_trainer(model_type, model_name):
-    """Return the trainer class for a model: its own `trainer_class`, ours by name, or RecBole's default."""
+    """Return the trainer class for a model: its own `trainer_class`, ours by name, or RecBole's default;
+    RecBole trainers come with recbole_bt's evaluation (`recbole_bt.trainer.with_evaluation`)."""
+    from recbole_bt.trainer import with_evaluation
+
+    return with_evaluation(_find_trainer(model_type, model_name))
+
+
+def _find_trainer(model_type, model_name):
     model_class = get_model(model_name)
     wanted = getattr(model_class, "trainer_class", None)
     if inspect.isclass(wanted):
@@ -136,13 +144,8 @@ def get_trainer(model_type, model_name):
                 f"recbole_bt.trainer nor in recbole.trainer"
             )
         return trainer
-    try:
-        own = importlib.import_module("recbole_bt.trainer")
-    except ModuleNotFoundError as e:
-        if e.name != "recbole_bt.trainer":
-            raise
-        own = None
-    if own is not None and hasattr(own, model_name + "Trainer"):
+    own = importlib.import_module("recbole_bt.trainer")
+    if hasattr(own, model_name + "Trainer"):
         return getattr(own, model_name + "Trainer")
     from recbole.utils import get_trainer as recbole_get_trainer
 

@@ -48,3 +48,15 @@ def test_btsrec_quick(tmp_path, bench):
         costs = step_costs(runs)
         assert [list(c) for c in costs.values()] == [["SASRec-CE", "BTSRec-CE"], ["SASRec-CE", "SASRec-SCE"], ["CE", "SCE"]]
         assert all(c["seconds"] > 0 and c["peak_mb"] >= 0 for run in costs.values() for c in run.values())
+
+
+@pytest.mark.parametrize("bench", ["cost", "protocol"])
+def test_evaluation_quick(tmp_path, bench):
+    [run] = run_quick("evaluation.py", bench, tmp_path, f"evaluation-{bench}")
+    if bench == "cost":  # the same evaluation with and without the new metrics, side by side
+        assert run["ratio"] > 0 and len(run["seconds"]["base"]) == len(run["seconds"]["with new metrics"]) == 2
+        assert {"coverage@10", "effective_rank", "hit_tail@10"} <= set(run["result"])
+    else:  # the temporal split both ways, then one run with every metric
+        assert [s["exclude_test_users"] for s in run["split"]] == [True, False]
+        assert run["split"][0]["train_rows"] < run["split"][1]["train_rows"]
+        assert {"coverage@10", "effective_rank", "hit_head@10"} <= set(run["test"])

@@ -5,6 +5,8 @@ from recbole.model.sequential_recommender import SASRec
 from recbole.utils import ModelType
 
 import recbole_bt.model
+import recbole_bt.trainer
+from recbole_bt.trainer import EvaluationMixin, with_evaluation
 from recbole_bt import ModelNotFoundError, get_model, get_trainer, register_model
 from recbole_bt.registry import model_names, unregister_model
 from toy_model import MeanPoolRec, MeanPoolRecWithTrainer
@@ -67,19 +69,24 @@ def test_unknown_model_without_close_match_lists_what_exists():
 
 
 def test_trainer_recbole_default_and_recbole_named():
-    assert get_trainer(ModelType.SEQUENTIAL, "SASRec") is recbole.trainer.Trainer
-    assert get_trainer(ModelType.SEQUENTIAL, "S3Rec") is recbole.trainer.S3RecTrainer  # RecBole's, by name
+    """RecBole's trainers, with recbole_bt's evaluation in front (the new metrics work for every model)."""
+    assert get_trainer(ModelType.SEQUENTIAL, "SASRec") is recbole_bt.trainer.Trainer
+    assert recbole_bt.trainer.Trainer.__mro__[1:3] == (EvaluationMixin, recbole.trainer.Trainer)
+    s3rec = get_trainer(ModelType.SEQUENTIAL, "S3Rec")  # RecBole's, by name
+    assert s3rec.__mro__[1:3] == (EvaluationMixin, recbole.trainer.S3RecTrainer)
+    assert get_trainer(ModelType.SEQUENTIAL, "S3Rec") is s3rec  # one class per RecBole trainer
+    assert with_evaluation(recbole.trainer.DecisionTreeTrainer) is recbole.trainer.DecisionTreeTrainer  # no Trainer
 
 
 def test_model_names_its_own_trainer(registered):
     registered(MeanPoolRecWithTrainer)
-    assert get_trainer(ModelType.SEQUENTIAL, "MeanPoolRecWithTrainer") is recbole.trainer.KGTrainer
+    assert get_trainer(ModelType.SEQUENTIAL, "MeanPoolRecWithTrainer").__mro__[2] is recbole.trainer.KGTrainer
 
     class WithTrainerClass(MeanPoolRec):
         trainer_class = recbole.trainer.PretrainTrainer
 
     registered(WithTrainerClass)
-    assert get_trainer(ModelType.SEQUENTIAL, "WithTrainerClass") is recbole.trainer.PretrainTrainer
+    assert get_trainer(ModelType.SEQUENTIAL, "WithTrainerClass").__mro__[2] is recbole.trainer.PretrainTrainer
 
     class WithBadTrainer(MeanPoolRec):
         trainer_class = "NoSuchTrainer"

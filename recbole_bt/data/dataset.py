@@ -15,12 +15,18 @@ reference code and the SCE paper train:
 - each target is trained once per epoch, where it has the most context: in the earliest-ending window that holds
   it, i.e. a window's loss positions are its last `train_stride` ones (the rest are held, with more context, by
   the next earlier window). Stride = window length gives disjoint windows; stride 1 gives RecBole's prefixes.
+
+`eval_args: {split: {GTS: q}}` selects the rows of BT-SR's global temporal split (split.py) instead of RecBole's
+splits; `train_mode` applies to its training rows as to any other.
 """
 import numpy as np
 import torch
 from recbole.data.dataset import SequentialDataset as RecBoleSequentialDataset
 from recbole.data.interaction import Interaction
 from recbole.utils import FeatureSource, FeatureType
+
+from recbole_bt.data.split import SPLIT_MODE, check_quantile, check_split, describe, global_temporal_split, is_positions
+from recbole_bt.errors import ConfigError
 
 TRAIN_MODES = ("prefix", "all_positions")
 
@@ -78,13 +84,94 @@ def windows(offsets, flat, max_len, stride):
 
 
 class SequentialDataset(RecBoleSequentialDataset):
-    """RecBole's SequentialDataset with `train_mode` (`prefix` | `all_positions`) and `train_stride`."""
+    """RecBole's SequentialDataset with `train_mode` (`prefix` | `all_positions`), `train_stride` and the global
+    temporal split (`eval_args: {split: {GTS: q}}`, `gts_exclude_test_users`).
+
+    Attributes:
+        split_stats (dict): after a GTS `build`, the split's statistics (see `split.global_temporal_split`), with
+            its `quantile` and `exclude_test_users`.
+    """
 
     def build(self):
-        datasets = super().build()
+        if self.uses_gts and self.benchmark_filename_list is None:
+            datasets = self.split_by_global_time()
+        else:
+            datasets = super().build()
         if self.config["train_mode"] == "all_positions":
             datasets[0] = self.all_positions_rows(datasets[0])
         return datasets
+
+    @property
+    def uses_gts(self):
+        split = self.config["eval_args"]["split"]
+        return isinstance(split, dict) and SPLIT_MODE in split
+
+    def _normalize(self):
+        # RecBole may min-max normalise the times (ml-100k does): keep them as loaded, in float64, for the split
+        if self.uses_gts and self.time_field in self.inter_feat:
+            self._gts_times = self.inter_feat[self.time_field].to_numpy(np.float64, copy=True)
+        super()._normalize()
+
+    def _loaded_times(self):
+        """The time of every interaction, as loaded (before normalisation), in the current row order."""
+        times = getattr(self, "_gts_times", None)
+        if times is None or len(times) != len(self.inter_feat):  # e.g. a dataset saved before GTS was asked
+            times = np.asarray(self.inter_feat[self.time_field], dtype=np.float64)
+        return times
+
+    def data_augmentation(self):
+        """RecBole's augmentation; under GTS it also keeps the loaded time of each row's target."""
+        if not self.uses_gts:
+            return super().data_augmentation()
+        uid, time = self.inter_feat[self.uid_field].numpy(), self.inter_feat[self.time_field].numpy()
+        times = self._loaded_times()
+        order = np.lexsort((time, uid))  # the order RecBole's augmentation sorts by: user, then time, stable
+        super().data_augmentation()
+        first = np.r_[True, uid[order][1:] != uid[order][:-1]]
+        target = order[~first]  # RecBole's rows: one per interaction but each user's first
+        if not (
+            np.array_equal(self.inter_feat[self.uid_field].numpy(), uid[target])
+            and np.array_equal(self.inter_feat[self.time_field].numpy(), time[target])
+        ):
+            raise RuntimeError("RecBole's data_augmentation no longer sorts by user, then time: GTS cannot map rows")
+        self._gts_row_times = (times[target], times)  # each row's target, every interaction
+
+    def _gts_args(self):
+        """The GTS quantile and `gts_exclude_test_users`, checked."""
+        eval_args = self.config["eval_args"]
+        if eval_args["order"] != "TO":
+            raise ConfigError("the global temporal split orders interactions by time: set eval_args order: TO")
+        if len(eval_args["split"]) != 1:
+            raise ConfigError(f"eval_args split {eval_args['split']} names several split modes: keep one")
+        quantile = check_quantile(eval_args["split"][SPLIT_MODE])
+        exclude = self.config["gts_exclude_test_users"]
+        exclude = True if exclude is None else exclude
+        if not isinstance(exclude, (bool, np.bool_)):
+            raise ConfigError(f"gts_exclude_test_users must be True or False, not {exclude!r}")
+        return quantile, bool(exclude)
+
+    def split_by_global_time(self):
+        """RecBole's `build` for `split: {GTS: q}`: the train, valid and test datasets of the global temporal
+        split, as `leave_one_out` returns them (split.py)."""
+        quantile, exclude = self._gts_args()
+        if is_positions(self.inter_feat[self.uid_field].to_numpy(), self._loaded_times()):
+            raise ConfigError(
+                f"global temporal split ({SPLIT_MODE} {quantile}): the {self.time_field} of {self.dataset_name} "
+                f"counts each user's interactions (0, 1, 2, ...), it is not a time, so a quantile of it does not "
+                f"separate past from future across users: use a dataset with real times (e.g. ml-1m-realtime) "
+                f"or the leave-one-out split, eval_args split: {{LS: valid_and_test}}"
+            )
+        self._change_feat_format()  # converts and augments; data_augmentation keeps the times
+        target_time, all_times = self._gts_row_times
+        self._gts_times = self._gts_row_times = None
+        *indices, stats = global_temporal_split(
+            self.inter_feat[self.uid_field].numpy(), target_time, all_times, quantile, exclude
+        )
+        check_split(quantile, stats)
+        self.logger.info(describe(quantile, stats))
+        self.split_stats = dict(stats, quantile=quantile, exclude_test_users=exclude)
+        self._drop_unused_col()
+        return [self.copy(self.inter_feat[torch.from_numpy(index)]) for index in indices]
 
     def all_positions_rows(self, train_dataset):
         """A copy of the training dataset whose rows are user windows with a target at every position."""
@@ -114,4 +201,6 @@ class SequentialDataset(RecBoleSequentialDataset):
             f"train_mode all_positions: {len(feat)} prefix rows -> {len(rows)} windows of up to {max_len} "
             f"positions (stride {stride}), {int((targets > 0).sum())} training targets"
         )
-        return train_dataset.copy(rows)
+        windows_dataset = train_dataset.copy(rows)
+        windows_dataset.item_counts = np.bincount(flat, minlength=self.item_num)  # training interactions per item
+        return windows_dataset
