@@ -30,7 +30,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.harness import (  # noqa: E402
-    add_common_arguments, data_spec, machine, parse_run, peak_rss_mb, run_workers, save, set_threads,
+    add_common_arguments, data_spec, machine, parse_run, peak_rss_mb, rerun_argv, run_workers, save, set_threads,
 )  # fmt: skip
 
 DEFAULT_RUNS = ["SASRec-CE:model=SASRec,loss_type=CE", "BTSRec-CE:model=BTSRec,loss_type=CE",
@@ -253,11 +253,7 @@ def record(path):
         payload = json.load(f)
     bench = payload["argv"][1]
     header, rows = report_quality(payload["results"]) if bench == "quality" else step_rows(payload["results"])
-    argv, skip = [], False  # the command as a user would rerun it: without --no-record / --out
-    for arg in payload["argv"]:
-        if not skip and arg != "--no-record" and arg != "--out":
-            argv.append(arg)
-        skip = arg == "--out"
+    argv = rerun_argv(payload["argv"])
     save(f"btsrec-{bench}-{payload['dataset']}", payload, record=True, rows=rows, header=header, argv=argv)
     return 0
 

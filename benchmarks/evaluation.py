@@ -4,6 +4,9 @@
     # recbole_bt's added (Coverage, Effective_Rank, Hit_Head/Mid/Tail), the two interleaved in one process
     python benchmarks/evaluation.py cost --dataset ml-1m --data_path ../shared/datasets
 
+    # record a finished run's JSON (e.g. one run with --no-record from another checkout) in RESULTS.md
+    python benchmarks/evaluation.py record path/to/evaluation-cost-ml-1m-STAMP.json
+
     # the BT-SR global temporal split (eval_args split GTS 0.95) of a dataset with real timestamps: its
     # statistics with and without the test-pool users in training, and one SASRec run with every metric
     python benchmarks/evaluation.py protocol --dataset ml-1m-realtime --data_path ../shared/datasets --epochs 20
@@ -23,7 +26,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.harness import (  # noqa: E402
-    add_common_arguments, data_spec, machine, markdown_table, parse_run, peak_rss_mb, run_workers, save, set_threads,
+    add_common_arguments, data_spec, machine, markdown_table, parse_run, peak_rss_mb, rerun_argv, run_workers, save, set_threads,
 )  # fmt: skip
 
 BASE_METRICS = ["Hit", "NDCG", "MRR"]
@@ -140,6 +143,26 @@ def protocol_rows(results):
 
 
 # ----------------------------------------------------------------------------------------------- main
+def tables(bench, results):
+    """(header, rows, extra markdown) of a bench's results."""
+    if bench == "cost":
+        return (*cost_rows(results), "")
+    header, rows, metric_header, metric_rows = protocol_rows(results)
+    return header, rows, markdown_table(metric_header, metric_rows)
+
+
+def record(path):
+    """Append the section of a saved result JSON to RESULTS.md (its copy goes to benchmarks/results)."""
+    with open(path) as f:
+        payload = json.load(f)
+    bench = payload["argv"][1]
+    argv = rerun_argv(payload["argv"])
+    header, rows, extra = tables(bench, payload["results"])
+    save(f"evaluation-{bench}-{payload['dataset']}", payload, record=True, rows=rows, header=header, argv=argv,
+         extra=extra)  # fmt: skip
+    return 0
+
+
 def worker(job):
     set_threads(job["threads"])
     result = {"cost": cost, "protocol": protocol}[job["bench"]](job)
@@ -150,7 +173,7 @@ def worker(job):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("bench", choices=["cost", "protocol", "_worker"])
+    parser.add_argument("bench", choices=["cost", "protocol", "record", "_worker"])
     add_common_arguments(parser, dataset="ml-1m")
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--epochs", type=int, default=20, help="protocol: at most this many epochs")
@@ -160,6 +183,8 @@ def main():
     args = parser.parse_args()
     if args.bench == "_worker":
         return worker(json.loads(args.job))
+    if args.bench == "record":
+        return record(args.job)
 
     data, base = data_spec(args)
     base.update(seed=args.seed, **parse_run(args.set)[1])
@@ -181,14 +206,8 @@ def main():
     payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
                "argv": sys.argv, "results": results}  # fmt: skip
     results_dir = os.path.join(args.out, "quick") if args.quick else None
-    record = not (args.quick or args.no_record)
-    extra = ""
-    if args.bench == "cost":
-        header, rows = cost_rows(results)
-    else:
-        header, rows, metric_header, metric_rows = protocol_rows(results)
-        extra = markdown_table(metric_header, metric_rows)
-    save(f"evaluation-{args.bench}-{data['dataset']}", payload, record=record, rows=rows, header=header,
+    header, rows, extra = tables(args.bench, results)
+    save(f"evaluation-{args.bench}-{data['dataset']}", payload, record=not (args.quick or args.no_record), rows=rows, header=header,
          results_dir=results_dir, extra=extra)  # fmt: skip
     return 1 if any("failed" in r for r in results) else 0
 

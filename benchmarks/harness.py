@@ -128,6 +128,16 @@ def run_workers(script, jobs, parallel, threads, out_dir):
     return results
 
 
+def rerun_argv(argv):
+    """A saved run's argv as a user would rerun it: without --no-record and --out DIR."""
+    kept, skip = [], False
+    for arg in argv:
+        if not skip and arg not in ("--no-record", "--out"):
+            kept.append(arg)
+        skip = arg == "--out"
+    return kept
+
+
 def markdown_table(header, rows):
     return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
 
