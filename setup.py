@@ -56,7 +56,7 @@ setup(
     package_data={"recbole_bt.properties": ["*.yaml", "model/*.yaml", "dataset/*.yaml"]},
     py_modules=[],
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={"test": ["pytest>=7"], "plot": ["matplotlib"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

@@ -119,16 +119,18 @@ def protocol(job):
 
 
 def protocol_rows(results):
-    header = ["run", "training users", "t*", "timestamps", "test users", "training rows", "valid rows", "test rows"]
+    header = ["run", "training on", "t*", "timestamps", "test users", "training rows", "training users", "valid rows",
+              "test rows"]  # fmt: skip
     rows, metric_rows = [], []
     for r in results:
         if "failed" in r:
-            rows.append([r["label"], "failed: " + r["failed"]] + [""] * 6)
+            rows.append([r["label"], "failed: " + r["failed"]] + [""] * 7)
             continue
         for s in r["split"]:
             rows.append([r["label"], "without the test pool" if s["exclude_test_users"] else "all (before t*)",
                          f"{s['t_star']:.0f}", f"{s['n_interactions']:,}", f"{s['test_users']:,}",
-                         f"{s['train_rows']:,}", f"{s['valid_rows']:,}", f"{s['test_rows']:,}"])  # fmt: skip
+                         f"{s['train_rows']:,}", f"{s['train_users']:,}", f"{s['valid_rows']:,}",
+                         f"{s['test_rows']:,}"])  # fmt: skip
     metric_header = ["run", "split", "metric", *(f"@{k}" for k in TOPK), "value"]
     for r in results:
         if "failed" in r:

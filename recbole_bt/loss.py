@@ -3,6 +3,8 @@
 - `barlow_twins_loss`: Barlow Twins (Zbontar et al., ICML 2021) in the form of BT-SR's Eq. 6 (Razvorotnev et al.
   2025): the cross-correlation matrix of two batches of embeddings, pushed towards the identity. Under
   torch.distributed its batch statistics and cross-correlation are those of the global batch.
+- `simsiam_loss`: SimSiam's symmetric negative cosine (Chen & He, CVPR 2021), as CLUE uses it (Cheng et al. 2021):
+  ``D(p1, z2) / 2 + D(p2, z1) / 2`` with ``D(p, z) = -cos(p, stopgrad(z))``.
 - `scalable_cross_entropy` / `ScalableCrossEntropy`: Scalable Cross-Entropy (SCE), Mezentsev et al.,
   "Scalable Cross-Entropy Loss for Sequential Recommendations with Large Item Catalogs", RecSys 2024
   (arXiv 2409.18721): cross-entropy over the positive and the hard negatives that a cheap random-projection
@@ -86,6 +88,21 @@ def barlow_twins_loss(z_a, z_b, lambd, scale="none", eps=1e-6):
         # world * loss; keep the value, divide the gradient: each rank gets the single-process gradient of its rows
         loss = loss / world + (loss - loss / world).detach()
     return loss
+
+
+def negative_cosine(p, z, stop_gradient=True):
+    """SimSiam's D(p, z) = -cos(p, z), averaged over the batch; z is a constant when `stop_gradient`. [B D] x2"""
+    if stop_gradient:
+        z = z.detach()
+    return -F.cosine_similarity(p, z, dim=-1).mean()
+
+
+def simsiam_loss(p1, p2, z1, z2, stop_gradient=True):
+    """Symmetric SimSiam loss of two views: predictions p1, p2 and projections z1, z2, each [B D].
+
+    -1 when each prediction points the way of the other view's projection; with `stop_gradient` no gradient
+    flows into z1, z2 through this loss (SimSiam's Algorithm 1; CLUE's Eq. 8)."""
+    return negative_cosine(p1, z2, stop_gradient) / 2 + negative_cosine(p2, z1, stop_gradient) / 2
 
 
 def default_n_buckets(n_positions):

@@ -19,7 +19,7 @@ from recbole.utils import get_environment, get_flops, init_logger, init_seed, se
 from recbole_bt.compat import load_checkpoint
 from recbole_bt.config import Config, UnknownConfigKeyWarning
 from recbole_bt.data import data_preparation
-from recbole_bt.errors import CheckpointError, ConfigError
+from recbole_bt.errors import CheckpointError, ConfigError, RecBoleBTError
 from recbole_bt.evaluator import results_table
 from recbole_bt.registry import check_dataset_files, create_dataset, get_model, get_trainer
 
@@ -34,6 +34,8 @@ def build_model(config, dataset):
     """The model of `config` on the training dataset; a value the model refuses is a one-line `ConfigError`."""
     try:
         return get_model(config["model"])(config, dataset).to(config["device"])
+    except RecBoleBTError:
+        raise
     except (ValueError, NotImplementedError) as e:
         raise ConfigError(f"cannot build {config['model']}: {e}") from None
 
@@ -83,19 +85,28 @@ def run_recbole_bt(model=None, dataset=None, config_file_list=None, config_dict=
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"]
     )
-    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
-
     logger = getLogger()
-    logger.info("The running environment of this training is as follows:\n" + get_environment(config).draw())
-    logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
-    logger.info(set_color("test result", "yellow") + f": {test_result}")
-    logger.info(set_color("results", "yellow") + "\n" + results_table({"best valid": best_valid_result, "test": test_result}))
-    result = {
-        "best_valid_score": best_valid_score,
-        "valid_score_bigger": config["valid_metric_bigger"],
-        "best_valid_result": best_valid_result,
-        "test_result": test_result,
-    }
+    if getattr(trainer.model, "train_stage", None) == "pretrain":  # RecBole's S3Rec convention: no test yet
+        pretrained = trainer.pretrain_result
+        logger.info(
+            set_color("pretraining done", "yellow") + f": {pretrained}; fine-tune with --train_stage=finetune "
+            f"--pre_model_path={pretrained['pretrained_model_file']}"
+        )
+        result = {"best_valid_score": None, "valid_score_bigger": config["valid_metric_bigger"],
+                  "best_valid_result": None, "test_result": None, "pretrain": pretrained}  # fmt: skip
+    else:
+        test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+        logger.info("The running environment of this training is as follows:\n" + get_environment(config).draw())
+        logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
+        logger.info(set_color("test result", "yellow") + f": {test_result}")
+        table = results_table({"best valid": best_valid_result, "test": test_result})
+        logger.info(set_color("results", "yellow") + "\n" + table)
+        result = {
+            "best_valid_score": best_valid_score,
+            "valid_score_bigger": config["valid_metric_bigger"],
+            "best_valid_result": best_valid_result,
+            "test_result": test_result,
+        }
     if not config["single_spec"]:
         dist.destroy_process_group()
     if config["local_rank"] == 0 and queue is not None:

@@ -4,11 +4,17 @@
 collects the evaluated users' sequence embeddings during the evaluation step. It applies to any RecBole
 `Trainer` subclass: `recbole_bt.registry.get_trainer` returns `with_evaluation(<the trainer RecBole would
 pick>)`, so RecBole's own models get the new metrics too. `Trainer` is RecBole's default trainer with it.
+
+`PretrainTrainer`: the two stages of the pretraining models (`recbole_bt.model.pretrain`).
 """
 import functools
+import math
+import os
+from time import time
 
 import torch
 from recbole.trainer import Trainer as RecBoleTrainer
+from recbole.utils import set_color
 
 from recbole_bt.evaluator import Collector
 from recbole_bt.evaluator.embedding import capture_forward, captured_embedding, sequence_embedding
@@ -45,6 +51,85 @@ class EvaluationMixin:
 
 class Trainer(EvaluationMixin, RecBoleTrainer):
     """RecBole's `Trainer` with recbole_bt's evaluation."""
+
+
+class PretrainTrainer(Trainer):
+    """`train_stage: pretrain`: `pretrain` instead of `fit`; `finetune`: RecBole's `fit`, with its evaluation.
+
+    Pretraining runs at most ``pretrain_epochs`` epochs, logs the mean loss per batch and the collapse indicator
+    (`model.embedding_std` on a fixed sample of training sequences, in eval mode), saves a checkpoint every
+    ``save_step`` epochs and after the last one (`{model}-{dataset}-{epoch}.pth` in ``checkpoint_dir``, as
+    RecBole's S3Rec), and stops early when the loss has not improved for ``pretrain_stopping_step`` epochs
+    (RecBole's validation metrics do not exist before fine-tuning). `pretrain_result` holds the outcome.
+    """
+
+    PROBE_ROWS = 2048
+
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        self.pretrain_epochs = config["pretrain_epochs"]
+        self.save_step = config["save_step"]
+        self.pretrain_stopping_step = config["pretrain_stopping_step"]
+        self.pretrain_curve = []
+        self.pretrain_result = None
+
+    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
+        if self.model.train_stage == "pretrain":
+            return self.pretrain(train_data, verbose, show_progress)
+        return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
+
+    def _probe(self, train_data):
+        dataset = train_data._dataset
+        rows = torch.arange(min(self.PROBE_ROWS, len(dataset)))
+        return dataset.inter_feat[rows].to(self.device)
+
+    def embedding_std(self, probe):
+        self.model.eval()
+        try:
+            return self.model.embedding_std(probe)
+        finally:
+            self.model.train()
+
+    def pretrain(self, train_data, verbose=True, show_progress=False):
+        probe = self._probe(train_data)
+        best_loss, stale = math.inf, 0
+        for epoch_idx in range(self.start_epoch, self.pretrain_epochs):
+            start = time()
+            total = self._train_epoch(train_data, epoch_idx, show_progress=show_progress)
+            loss = (sum(total) if isinstance(total, tuple) else total) / max(len(train_data), 1)
+            std = self.embedding_std(probe)
+            self.pretrain_curve.append({"epoch": epoch_idx + 1, "loss": loss, "embedding_std": std})
+            if verbose:
+                self.logger.info(
+                    set_color("pretrain epoch", "green") + f" {epoch_idx} [time: {time() - start:.2f}s, "
+                    f"loss: {loss:.4f}, embedding std: {std:.4f} (collapsed: 0, spread: "
+                    f"{1 / math.sqrt(self.model.hidden_size):.3f})]"
+                )
+            last = epoch_idx + 1 == self.pretrain_epochs
+            stale = 0 if loss < best_loss else stale + 1
+            best_loss = min(best_loss, loss)
+            stop = self.pretrain_stopping_step and stale >= self.pretrain_stopping_step
+            if (epoch_idx + 1) % self.save_step == 0 or last or stop:
+                self.save_pretrained_model(epoch_idx, verbose)
+            if stop:
+                if verbose:
+                    self.logger.info(f"pretraining stopped: no lower loss for {stale} epochs (best {best_loss:.4f})")
+                break
+        self.pretrain_result = {"pretrain_loss": best_loss, "epochs": len(self.pretrain_curve),
+                                "embedding_std": self.pretrain_curve[-1]["embedding_std"] if self.pretrain_curve else None,
+                                "pretrained_model_file": self.saved_model_file}  # fmt: skip
+        return self.best_valid_score, self.best_valid_result
+
+    def save_pretrained_model(self, epoch_idx, verbose=True):
+        """RecBole's checkpoint layout (config, epoch, state_dict, optimizer, other_parameter)."""
+        name = f"{self.config['model']}-{self.config['dataset']}-{epoch_idx + 1}.pth"
+        self.saved_model_file = os.path.join(self.checkpoint_dir, name)
+        state = {"config": self.config, "epoch": epoch_idx, "cur_step": self.cur_step,
+                 "state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "other_parameter": self.model.other_parameter()}  # fmt: skip
+        torch.save(state, self.saved_model_file, pickle_protocol=4)
+        if verbose:
+            self.logger.info(set_color("Saving current", "blue") + f": {self.saved_model_file}")
 
 
 @functools.lru_cache(maxsize=None)

@@ -15,16 +15,8 @@ from torch import nn
 
 from recbole_bt.data.dataloader import partner_fields
 from recbole_bt.loss import BT_SCALES, barlow_twins_loss, world_size
+from recbole_bt.model.layers import mlp
 from recbole_bt.model.sasrec import SASRec
-
-
-def projector(sizes):
-    """MLP [sizes[0] -> ... -> sizes[-1]]: Linear + BatchNorm + ReLU between layers, a plain Linear last."""
-    layers = []
-    for i in range(len(sizes) - 2):
-        layers += [nn.Linear(sizes[i], sizes[i + 1], bias=False), nn.BatchNorm1d(sizes[i + 1]), nn.ReLU(inplace=True)]
-    layers.append(nn.Linear(sizes[-2], sizes[-1], bias=False))
-    return nn.Sequential(*layers)
 
 
 class BTSRec(SASRec):
@@ -55,7 +47,7 @@ class BTSRec(SASRec):
 
         # define the projector (none by default: BT on the encoder output itself)
         sizes = config["bt_projector"]
-        self.projector = projector([self.hidden_size] + list(sizes)) if sizes else nn.Identity()
+        self.projector = mlp([self.hidden_size] + list(sizes)) if sizes else nn.Identity()
 
     def _check_bt_options(self, config):
         for key in ("alpha", "lambda"):

@@ -99,7 +99,7 @@ class SASRec(RecBoleSASRec):
 
     def prediction_loss(self, hidden, targets):
         """Next-item loss of hidden states [P H] against their targets [P], averaged over the P targets."""
-        item_emb = self.item_embedding.weight  # [N H]
+        item_emb = self.item_embedding.weight[: self.n_items]  # [N H] (models with extra tokens have more rows)
         if self.loss_type == "CE":
             return self.loss_fct(hidden @ item_emb.T, targets)
         if self.loss_type == "SCE":

@@ -1,0 +1,206 @@
+"""CLUE: pretrain -> fine-tune against no pretraining, the views of the paper's augmentation table, and the
+collapse ablation (SPEC section 3).
+
+    # CLUE (dropout views) pretrain -> fine-tune vs CLUEZero (same fine-tuning, random weights) vs SASRec(CE),
+    # seeds --seeds, fine-tuning at most --epochs epochs (early stopping on valid NDCG@10, --patience):
+    # test NDCG@10 / HR@10 / MRR@10 mean +- std
+    python benchmarks/clue.py quality --dataset ml-1m --data_path ../shared/datasets --pretrain-epochs 10 --epochs 20
+
+    # the augmentation table: CLUE pretrained with mask / crop / reorder / dropout views, then fine-tuned (one seed)
+    python benchmarks/clue.py augment --dataset ml-1m --data_path ../shared/datasets --pretrain-epochs 10 --epochs 20
+
+    # the collapse ablation: pretraining loss and embedding std per epoch with and without stop-gradient and
+    # predictor (no fine-tuning); writes benchmarks/clue_collapse.png when matplotlib is installed
+    python benchmarks/clue.py collapse --dataset ml-1m --data_path ../shared/datasets --pretrain-epochs 20
+
+    # record a finished run's JSON (e.g. one run with --no-record from another checkout) in RESULTS.md
+    python benchmarks/clue.py record path/to/clue-quality-ml-1m-STAMP.json
+
+Each run (pretraining and fine-tuning of one model and seed) is one process, `--parallel` at a time, `--threads`
+torch threads each. `--quick`: the tiny test dataset, seconds, nothing recorded.
+"""
+import argparse
+import datetime
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.btsrec import curve_rows, mean_std, quality  # noqa: E402
+from benchmarks.harness import (  # noqa: E402
+    HERE, add_common_arguments, data_spec, machine, parse_run, peak_rss_mb, rerun_argv, run_workers, save, set_threads,
+)  # fmt: skip
+
+METRICS = {"metrics": ["Hit", "NDCG", "MRR"], "topk": [10], "valid_metric": "NDCG@10"}
+QUALITY_RUNS = [("CLUE", {"model": "CLUE"}, True), ("CLUEZero", {"model": "CLUEZero"}, False),
+                ("SASRec-CE", {"model": "SASRec", "loss_type": "CE"}, False)]  # fmt: skip
+AUGMENT_RUNS = [(name, {"model": "CLUE", "augmentations": [aug]}, True)
+                for name, aug in (("mask 0.5", {"mask": 0.5}), ("crop 0.6", {"crop": 0.6}),
+                                  ("reorder 0.5", {"reorder": 0.5}), ("dropout", "dropout"))]  # fmt: skip
+COLLAPSE_RUNS = [("CLUE", {"model": "CLUE"}, True),
+                 ("no stop-gradient", {"model": "CLUE", "stop_gradient": False}, True),
+                 ("no predictor", {"model": "CLUE", "predictor": False}, True),
+                 ("neither", {"model": "CLUE", "stop_gradient": False, "predictor": False}, True)]  # fmt: skip
+PLOT = os.path.join(HERE, "clue_collapse.png")
+
+
+# ----------------------------------------------------------------------------------------------- worker
+def pipeline(job):
+    """Pretrain (when the run asks for it), then fine-tune from the checkpoint (unless `finetune` is False)."""
+    from recbole_bt.quick_start import prepare
+
+    out, config = {}, dict(job["config"])
+    if job["pretrain"]:
+        start = time.perf_counter()
+        pre = dict(config, train_stage="pretrain", pretrain_epochs=job["pretrain_epochs"])
+        _, train_data, valid_data, _, trainer = prepare(config["model"], job["dataset"], job.get("config_files"), pre)
+        trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+        out["pretrain"] = dict(trainer.pretrain_result, curve=trainer.pretrain_curve,
+                               seconds=round(time.perf_counter() - start, 1))  # fmt: skip
+        print(json.dumps(out["pretrain"]), flush=True)
+        if not job["finetune"]:
+            return out
+        path = os.path.abspath(out["pretrain"]["pretrained_model_file"])
+        config.update(train_stage="finetune", pre_model_path=path)
+    out.update(quality(dict(job, config=config)))
+    return out
+
+
+def worker(job):
+    set_threads(job["threads"])
+    result = pipeline(job)
+    result.update(label=job["label"], config=job.get("config"), peak_rss_mb=round(peak_rss_mb()))
+    with open(job["out"], "w") as f:
+        json.dump(result, f)
+
+
+# ----------------------------------------------------------------------------------------------- reports
+def _pretrain_cell(runs):
+    pre = [r["pretrain"] for r in runs if "pretrain" in r]
+    if not pre:
+        return "-"
+    return (f"{statistics.mean(p['epochs'] for p in pre):.0f} ep, loss {statistics.mean(p['curve'][-1]['loss'] for p in pre):.3f}, "
+            f"std {statistics.mean(p['embedding_std'] for p in pre):.3f}")  # fmt: skip
+
+
+def report_finetuned(results):
+    header = ["run", "seeds", "test NDCG@10", "test HR@10", "test MRR@10", "valid NDCG@10", "pretraining (last epoch)",
+              "fine-tuning epochs (best)", "wall s per run"]  # fmt: skip
+    rows = []
+    for label in dict.fromkeys(r["label"] for r in results):
+        runs = [r for r in results if r["label"] == label and "failed" not in r]
+        if not runs:
+            rows.append([label, "failed: " + next(r["failed"] for r in results if r["label"] == label)]
+                        + [""] * (len(header) - 2))  # fmt: skip
+            continue
+        pick = lambda part, key: [r[part][key] for r in runs]  # noqa: E731
+        wall = statistics.mean(r["fit_seconds"] + r.get("pretrain", {}).get("seconds", 0) for r in runs)
+        rows.append([label, len(runs), mean_std(pick("test", "ndcg@10")), mean_std(pick("test", "hit@10")),
+                     mean_std(pick("test", "mrr@10")), mean_std(pick("valid", "ndcg@10")), _pretrain_cell(runs),
+                     ", ".join(f"{r['epochs']} ({r['best_epoch']})" for r in runs), f"{wall:.0f}"])  # fmt: skip
+    return header, rows + curve_rows(results, len(header))
+
+
+def report_collapse(results):
+    header = ["run", "epochs", "last loss", "last embedding std", "loss by epoch", "embedding std by epoch"]
+    rows = []
+    for r in results:
+        if "failed" in r:
+            rows.append([r["label"], "failed: " + r["failed"], "", "", "", ""])
+            continue
+        curve = r["pretrain"]["curve"]
+        rows.append([r["label"], len(curve), f"{curve[-1]['loss']:.4f}", f"{curve[-1]['embedding_std']:.4f}",
+                     " ".join(f"{p['loss']:.3f}" for p in curve), " ".join(f"{p['embedding_std']:.3f}" for p in curve)])  # fmt: skip
+    return header, rows
+
+
+def plot_collapse(results, path):
+    """Loss and embedding std against the pretraining epoch, one line per run (needs matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot (pip install matplotlib)")
+        return None
+    fig, (ax_loss, ax_std) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for r in results:
+        if "failed" in r:
+            continue
+        curve = r["pretrain"]["curve"]
+        epochs = [p["epoch"] for p in curve]
+        ax_loss.plot(epochs, [p["loss"] for p in curve], marker=".", label=r["label"])
+        ax_std.plot(epochs, [p["embedding_std"] for p in curve], marker=".", label=r["label"])
+    ax_loss.set(xlabel="pretraining epoch", ylabel="SimSiam loss (-1 = collapse)", title="pretraining loss")
+    ax_std.set(xlabel="pretraining epoch", ylabel="mean std of normalised h(s)", title="embedding std (0 = collapse)")
+    ax_std.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    print(f"plot: {path}")
+    return path
+
+
+def tables(bench, results):
+    if bench == "collapse":
+        plot = plot_collapse(results, PLOT)
+        extra = f"![collapse ablation]({os.path.basename(plot)})" if plot else ""
+        return (*report_collapse(results), extra)
+    return (*report_finetuned(results), "")
+
+
+def record(path):
+    """Append the section of a saved result JSON to RESULTS.md (its copy goes to benchmarks/results)."""
+    with open(path) as f:
+        payload = json.load(f)
+    bench = payload["argv"][1]
+    header, rows, extra = tables(bench, payload["results"])
+    save(f"clue-{bench}-{payload['dataset']}", payload, record=True, rows=rows, header=header,
+         argv=rerun_argv(payload["argv"]), extra=extra)  # fmt: skip
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------- main
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bench", choices=["quality", "augment", "collapse", "record", "_worker"])
+    add_common_arguments(parser, dataset="ml-1m")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[2020, 2021, 2022])
+    parser.add_argument("--pretrain-epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=20, help="fine-tuning: at most this many epochs")
+    parser.add_argument("--patience", type=int, default=10, help="fine-tuning: stopping_step on valid NDCG@10")
+    parser.add_argument("--set", default="", help="key=value,... applied to every run")
+    args = parser.parse_args()
+    if args.bench == "_worker":
+        return worker(json.loads(args.job))
+    if args.bench == "record":
+        return record(args.job)
+
+    data, base = data_spec(args)
+    base.update(METRICS, epochs=args.epochs, stopping_step=args.patience, **parse_run(args.set)[1])
+    if args.quick:
+        args.pretrain_epochs, args.seeds = 2, args.seeds[:2]
+        base.update(epochs=2, hidden_size=8, n_heads=2, inner_size=16)
+    runs = {"quality": QUALITY_RUNS, "augment": AUGMENT_RUNS, "collapse": COLLAPSE_RUNS}[args.bench]
+    runs = [(label, config, True) for label, config in map(parse_run, args.run)] if args.run else runs
+    seeds = args.seeds if args.bench == "quality" else args.seeds[:1]
+    jobs = [dict(data, label=label, config=dict(base, seed=seed, **config), pretrain=pretrain,
+                 pretrain_epochs=args.pretrain_epochs, finetune=args.bench != "collapse")
+            for label, config, pretrain in runs for seed in seeds]  # fmt: skip
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    results = run_workers(os.path.abspath(__file__), jobs, args.parallel or 2, args.threads,
+                          os.path.join(args.out, f"clue-{args.bench}-{stamp}"))  # fmt: skip
+    payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
+               "argv": sys.argv, "results": results}  # fmt: skip
+    record_it = not (args.quick or args.no_record)
+    header, rows, extra = tables(args.bench, results) if record_it or args.bench != "collapse" else (*report_collapse(results), "")
+    save(f"clue-{args.bench}-{data['dataset']}", payload, record=record_it, rows=rows, header=header,
+         results_dir=os.path.join(args.out, "quick") if args.quick else None, extra=extra)  # fmt: skip
+    return 1 if any("failed" in r for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

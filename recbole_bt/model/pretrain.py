@@ -1,0 +1,180 @@
+r"""
+The pretrain -> fine-tune pipeline of user-sequence encoders (CLUE; BTPretrain reuses it), as RecBole's S3Rec
+runs it: ``train_stage: pretrain | finetune`` and ``pre_model_path``.
+
+- ``train_stage: pretrain``: the loss is the subclass's `pretrain_loss`, on two views of every training sequence
+  (`views`: the ``augmentations`` of `recbole_bt.data.augment`, drawn from the model's own generator, seeded with
+  RecBole's ``seed``). `recbole_bt.trainer.PretrainTrainer` logs the loss and the collapse indicator
+  (`embedding_std`), saves checkpoints every ``save_step`` epochs and at the end, and stops early on the loss.
+- ``train_stage: finetune``: the encoder (item and position embeddings, transformer blocks, LayerNorm) is loaded
+  from ``pre_model_path`` (another model's checkpoint or another shape is a `CheckpointError` naming both); the
+  pretraining heads are not used; the model trains next-item prediction as recbole_bt's SASRec (either
+  ``train_mode``) with RecBole's evaluation. No ``pre_model_path``: the same fine-tuning from random weights.
+
+User representation ``user_token``: ``UR`` appends a [UR] token after the last item and takes its output
+(CLUE); ``last`` takes the last item's output (SASRec). With ``UR``, every position of an all-positions window
+gets the [UR] output of its own prefix (`encode`: items and [UR] tokens interleaved, each [UR] seeing the items up
+to its own), exactly what appending [UR] to each prefix gives. Token ids: [MASK] = n_items, [UR] = n_items + 1;
+the item table has two more rows than the catalog, and items are scored against the catalog's rows only.
+"""
+import os
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recbole_bt.compat import load_checkpoint
+from recbole_bt.data.augment import Augmenter
+from recbole_bt.errors import CheckpointError
+from recbole_bt.model.sasrec import SASRec
+
+TRAIN_STAGES = ("pretrain", "finetune")
+USER_TOKENS = ("UR", "last")
+ENCODER_PREFIXES = ("item_embedding.", "position_embedding.", "trm_encoder.", "LayerNorm.")
+
+
+class SequencePretrainer(SASRec):
+    r"""SASRec encoder with a pretraining stage: subclasses define their heads and `pretrain_loss`."""
+
+    trainer_class = "PretrainTrainer"
+    loss_types = ("CE", "BCE", "SCE")  # fine-tuning's next-item loss
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+
+        # load parameters info
+        self.train_stage = config["train_stage"]
+        self.pre_model_path = config["pre_model_path"] or None
+        self.user_token = config["user_token"]
+        self.seed = config["seed"]
+        self._check_stage_options(config)
+        self.MASK_ID, self.UR_ID = self.n_items, self.n_items + 1
+        self.augmenter = Augmenter(config["augmentations"], mask_id=self.MASK_ID)
+        self._generator = None
+
+        # define layers: the item table with [MASK] and [UR] rows, one more position for [UR] after a full window
+        self.item_embedding = nn.Embedding(self.n_items + 2, self.hidden_size, padding_idx=0)
+        self.position_embedding = nn.Embedding(self.max_seq_length + 1, self.hidden_size)
+
+    def _check_stage_options(self, config):
+        if self.train_stage not in TRAIN_STAGES:
+            raise ValueError(f"Make sure 'train_stage' in {list(TRAIN_STAGES)}! (got {self.train_stage!r})")
+        if self.user_token not in USER_TOKENS:
+            raise ValueError(f"Make sure 'user_token' in {list(USER_TOKENS)}! (got {self.user_token!r})")
+        if self.train_stage == "finetune" and self.pre_model_path and not os.path.isfile(self.pre_model_path):
+            raise CheckpointError(f"pre_model_path '{self.pre_model_path}' not found: give the checkpoint a "
+                                  f"pretraining run saved (its log names it)")  # fmt: skip
+        if self.train_stage == "pretrain" and config["train_batch_size"] < 2:
+            raise ValueError(
+                f"train_batch_size {config['train_batch_size']} is too small for pretraining, whose heads use "
+                f"BatchNorm over the batch: use at least 2"
+            )
+
+    def init_weights(self):
+        """RecBole's initialisation of every layer, then, when fine-tuning, the pretrained encoder."""
+        self.apply(self._init_weights)
+        if self.train_stage == "finetune" and self.pre_model_path:
+            self.load_pretrained_encoder(self.pre_model_path)
+
+    # ------------------------------------------------------------------------------------------- encoder
+    def _transformer(self, tokens, positions, attention_mask):
+        """RecBole SASRec's embedding -> LayerNorm -> dropout -> transformer, on given tokens and positions."""
+        input_emb = self.item_embedding(tokens) + self.position_embedding(positions)  # [B T H]
+        input_emb = self.dropout(self.LayerNorm(input_emb))
+        return self.trm_encoder(input_emb, attention_mask, output_all_encoded_layers=True)[-1]  # [B T H]
+
+    def forward(self, item_seq, item_seq_len):
+        """User representation [B H]: the [UR] token's output after the last item, or the last item's."""
+        if self.user_token == "last":
+            return super().forward(item_seq, item_seq_len)
+        tokens = F.pad(item_seq, (0, 1))  # [B L+1]
+        tokens = tokens.scatter(1, item_seq_len.unsqueeze(1), self.UR_ID)
+        positions = torch.arange(tokens.size(1), device=tokens.device).unsqueeze(0).expand_as(tokens)
+        output = self._transformer(tokens, positions, self.get_attention_mask(tokens))  # [B L+1 H]
+        return output[torch.arange(len(tokens), device=tokens.device), item_seq_len]  # [B H]
+
+    def encode(self, item_seq, item_seq_len):
+        """Representation of every prefix [B L H]: item outputs (`last`), or the [UR] output of each prefix."""
+        if self.user_token == "last":
+            return super().encode(item_seq, item_seq_len)
+        batch, length = item_seq.shape
+        ur = torch.where(item_seq > 0, self.UR_ID, 0)
+        tokens = torch.stack([item_seq, ur], dim=2).view(batch, 2 * length)  # i0 UR i1 UR ... [B 2L]
+        pos = torch.arange(length, device=item_seq.device)
+        positions = torch.stack([pos, pos + 1], dim=1).view(1, 2 * length).expand(batch, -1)  # [B 2L]
+        slot = torch.arange(2 * length, device=item_seq.device)
+        sees = ((slot % 2 == 0) & (slot // 2 <= slot.unsqueeze(1) // 2)) | (slot == slot.unsqueeze(1))  # [2L 2L]
+        allowed = sees.unsqueeze(0).unsqueeze(0) & (tokens != 0).unsqueeze(1).unsqueeze(2)  # [B 1 2L 2L]
+        output = self._transformer(tokens, positions, torch.where(allowed, 0.0, -10000.0))  # [B 2L H]
+        return output[:, 1::2]  # [B L H]
+
+    # ------------------------------------------------------------------------------------------- pretraining
+    def generator(self, device):
+        """The model's random generator for augmentations, seeded with RecBole's `seed`."""
+        if self._generator is None or self._generator.device != torch.device(device):
+            self._generator = torch.Generator(device=device).manual_seed(self.seed)
+        return self._generator
+
+    def views(self, interaction):
+        """Two augmented views (item_seq, item_seq_len) of every sequence of the batch; the batch is untouched."""
+        item_seq, item_seq_len = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
+        generator = self.generator(item_seq.device)
+        return self.augmenter(item_seq, item_seq_len, generator), self.augmenter(item_seq, item_seq_len, generator)
+
+    def pretrain_loss(self, interaction):
+        raise NotImplementedError("a pretraining model defines pretrain_loss(interaction)")
+
+    @torch.no_grad()
+    def embedding_std(self, interaction):
+        """Collapse indicator: the mean over dimensions of the batch std of the l2-normalised user
+        representations (about 1/sqrt(D) when they spread over the sphere, 0 when they have collapsed)."""
+        h = F.normalize(self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]), dim=-1)
+        return h.std(dim=0).mean().item()
+
+    def calculate_loss(self, interaction):
+        if self.train_stage == "pretrain":
+            if len(interaction) < 2:  # a final batch of one row: no batch statistics for the heads' BatchNorm
+                return self.item_embedding.weight.sum() * 0
+            return self.pretrain_loss(interaction)
+        return self.next_item_loss(interaction)[0]
+
+    def full_sort_predict(self, interaction):
+        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])  # [B H]
+        return seq_output @ self.item_embedding.weight[: self.n_items].T  # [B N]
+
+    # ------------------------------------------------------------------------------------------- fine-tuning
+    def load_pretrained_encoder(self, path):
+        """Load the encoder's parameters from a pretraining checkpoint of this family (CLUE, BTPretrain)."""
+        try:
+            checkpoint = load_checkpoint(path)
+        except Exception as e:
+            raise CheckpointError(f"pre_model_path '{path}' is not a RecBole checkpoint ({type(e).__name__}: {e})") from None
+        name = type(self).__name__
+        if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+            raise CheckpointError(f"pre_model_path '{path}' is not a RecBole checkpoint (no state_dict in it)")
+        source = checkpoint.get("config", {})["model"] if "config" in checkpoint else "an unknown model"
+        from recbole_bt.registry import get_model
+
+        try:
+            source_class = get_model(source)
+        except ValueError:
+            source_class = None
+        if not (isinstance(source_class, type) and issubclass(source_class, SequencePretrainer)):
+            raise CheckpointError(
+                f"cannot fine-tune {name} from '{path}': it holds a {source} model, not a pretrained sequence "
+                f"encoder (the checkpoint of a train_stage: pretrain run of {name} or another pretraining model)"
+            )
+        state = {k: v for k, v in checkpoint["state_dict"].items() if k.startswith(ENCODER_PREFIXES)}
+        own = {k: v for k, v in self.state_dict().items() if k.startswith(ENCODER_PREFIXES)}
+        problems = [f"{k} missing" for k in own if k not in state] + [
+            f"{k} {tuple(state[k].shape)} in the checkpoint, {tuple(v.shape)} here"
+            for k, v in own.items() if k in state and state[k].shape != v.shape
+        ]  # fmt: skip
+        if problems:
+            raise CheckpointError(
+                f"cannot fine-tune {name} from '{path}' ({source}): the encoders differ ({problems[0]}"
+                f"{f' and {len(problems) - 1} more' if len(problems) > 1 else ''}); pretrain with the same "
+                f"dataset, hidden_size, n_layers and MAX_ITEM_LIST_LENGTH"
+            )
+        self.load_state_dict(state, strict=False)
+        self.logger.info(f"{name}: encoder loaded from {path} ({source}, {len(state)} tensors; heads not used)")
