@@ -60,3 +60,11 @@ def test_evaluation_quick(tmp_path, bench):
         assert [s["exclude_test_users"] for s in run["split"]] == [True, False]
         assert run["split"][0]["train_rows"] < run["split"][1]["train_rows"]
         assert {"coverage@10", "effective_rank", "hit_head@10"} <= set(run["test"])
+
+
+def test_clue_quick(tmp_path):
+    """CLUE pretrain -> fine-tune, CLUEZero and SASRec, 2 seeds each, on the tiny dataset."""
+    runs = run_quick("clue.py", "quality", tmp_path, "clue-quality")
+    assert [r["label"] for r in runs] == ["CLUE"] * 2 + ["CLUEZero"] * 2 + ["SASRec-CE"] * 2
+    assert all(r["pretrain"]["epochs"] == 2 and len(r["pretrain"]["curve"]) == 2 for r in runs[:2])
+    assert all("pretrain" not in r and 0 <= r["test"]["mrr@10"] <= 1 for r in runs[2:])
