@@ -39,10 +39,11 @@ class CLUE(SequencePretrainer):
         predictor_hidden = config["predictor_hidden"]
         _check_sizes("predictor_hidden", [predictor_hidden])
 
-        # define the heads (used in pretraining only)
-        self.projector = mlp([self.hidden_size] + projector_sizes, last_norm=True)  # g
-        dim = projector_sizes[-1]
-        self.predictor = mlp([dim, predictor_hidden, dim]) if self.use_predictor else nn.Identity()  # q
+        # define the heads: pretraining only (fine-tuning drops them)
+        if self.train_stage == "pretrain":
+            self.projector = mlp([self.hidden_size] + projector_sizes, last_norm=True)  # g
+            dim = projector_sizes[-1]
+            self.predictor = mlp([dim, predictor_hidden, dim]) if self.use_predictor else nn.Identity()  # q
 
         # parameters initialization
         self.init_weights()
