@@ -30,7 +30,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.harness import (  # noqa: E402
-    add_common_arguments, data_spec, machine, parse_run, peak_rss_mb, rerun_argv, run_workers, save, set_threads,
+    add_common_arguments, data_spec, machine, parse_run, peak_rss_mb, record_saved, run_workers, save, set_threads, subcommand,
 )  # fmt: skip
 
 DEFAULT_RUNS = ["SASRec-CE:model=SASRec,loss_type=CE", "BTSRec-CE:model=BTSRec,loss_type=CE",
@@ -247,15 +247,13 @@ def step_rows(results):
     return header, rows
 
 
+def tables(bench, results):
+    return (*(report_quality(results) if bench == "quality" else step_rows(results)), "")
+
+
 def record(path):
     """Copy a saved result JSON into benchmarks/results and append its section to RESULTS.md."""
-    with open(path) as f:
-        payload = json.load(f)
-    bench = payload["argv"][1]
-    header, rows = report_quality(payload["results"]) if bench == "quality" else step_rows(payload["results"])
-    argv = rerun_argv(payload["argv"])
-    save(f"btsrec-{bench}-{payload['dataset']}", payload, record=True, rows=rows, header=header, argv=argv)
-    return 0
+    return record_saved(path, "btsrec", tables)
 
 
 def main():
@@ -265,7 +263,6 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[2020, 2021, 2022])
     parser.add_argument("--epochs", type=int, default=300, help="quality: at most this many epochs")
     parser.add_argument("--patience", type=int, default=10, help="quality: stopping_step on valid NDCG@10")
-    parser.add_argument("--set", default="", help="key=value,... applied to every run")
     parser.add_argument("--batches", type=int, default=8, help="step: distinct batches cycled through")
     parser.add_argument("--repeats", type=int, default=20, help="step: timed steps per run")
     parser.add_argument("--compare", nargs="+", default=["SASRec-CE,BTSRec-CE", "SASRec-CE,SASRec-SCE"],
@@ -273,10 +270,9 @@ def main():
     parser.add_argument("--synthetic-items", type=int, default=1_000_000, help="step: 0 = no synthetic catalog")
     parser.add_argument("--positions", type=int, default=512, help="step: hidden states per synthetic batch")
     args = parser.parse_args()
-    if args.bench == "_worker":
-        return worker(json.loads(args.job))
-    if args.bench == "record":
-        return record(args.job)
+    status = subcommand(args, worker, record)
+    if status is not None:
+        return status
 
     data, base = data_spec(args)
     base.update(METRICS, epochs=args.epochs, stopping_step=args.patience, **parse_run(args.set)[1])

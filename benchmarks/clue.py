@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.btsrec import curve_rows, mean_std, quality  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
-    HERE, add_common_arguments, data_spec, machine, parse_run, peak_rss_mb, rerun_argv, run_workers, save, set_threads,
+    HERE, add_common_arguments, data_spec, machine, parse_run, peak_rss_mb, record_saved, run_workers, save, set_threads, subcommand,
 )  # fmt: skip
 
 METRICS = {"metrics": ["Hit", "NDCG", "MRR"], "topk": [10], "valid_metric": "NDCG@10"}
@@ -153,14 +153,7 @@ def tables(bench, results):
 
 
 def record(path):
-    """Append the section of a saved result JSON to RESULTS.md (its copy goes to benchmarks/results)."""
-    with open(path) as f:
-        payload = json.load(f)
-    bench = payload["argv"][1]
-    header, rows, extra = tables(bench, payload["results"])
-    save(f"clue-{bench}-{payload['dataset']}", payload, record=True, rows=rows, header=header,
-         argv=rerun_argv(payload["argv"]), extra=extra)  # fmt: skip
-    return 0
+    return record_saved(path, "clue", tables)
 
 
 # ----------------------------------------------------------------------------------------------- main
@@ -172,12 +165,10 @@ def main():
     parser.add_argument("--pretrain-epochs", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=20, help="fine-tuning: at most this many epochs")
     parser.add_argument("--patience", type=int, default=10, help="fine-tuning: stopping_step on valid NDCG@10")
-    parser.add_argument("--set", default="", help="key=value,... applied to every run")
     args = parser.parse_args()
-    if args.bench == "_worker":
-        return worker(json.loads(args.job))
-    if args.bench == "record":
-        return record(args.job)
+    status = subcommand(args, worker, record)
+    if status is not None:
+        return status
 
     data, base = data_spec(args)
     base.update(METRICS, epochs=args.epochs, stopping_step=args.patience, **parse_run(args.set)[1])

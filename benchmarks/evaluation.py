@@ -26,7 +26,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.harness import (  # noqa: E402
-    add_common_arguments, data_spec, machine, markdown_table, parse_run, peak_rss_mb, rerun_argv, run_workers, save, set_threads,
+    add_common_arguments, data_spec, machine, markdown_table, parse_run, peak_rss_mb, record_saved, run_workers, save, set_threads, subcommand,
 )  # fmt: skip
 
 BASE_METRICS = ["Hit", "NDCG", "MRR"]
@@ -154,15 +154,7 @@ def tables(bench, results):
 
 
 def record(path):
-    """Append the section of a saved result JSON to RESULTS.md (its copy goes to benchmarks/results)."""
-    with open(path) as f:
-        payload = json.load(f)
-    bench = payload["argv"][1]
-    argv = rerun_argv(payload["argv"])
-    header, rows, extra = tables(bench, payload["results"])
-    save(f"evaluation-{bench}-{payload['dataset']}", payload, record=True, rows=rows, header=header, argv=argv,
-         extra=extra)  # fmt: skip
-    return 0
+    return record_saved(path, "evaluation", tables)
 
 
 def worker(job):
@@ -181,12 +173,10 @@ def main():
     parser.add_argument("--epochs", type=int, default=20, help="protocol: at most this many epochs")
     parser.add_argument("--patience", type=int, default=10, help="protocol: stopping_step on valid NDCG@10")
     parser.add_argument("--repeats", type=int, default=5, help="cost: evaluations timed per metric set")
-    parser.add_argument("--set", default="", help="key=value,... applied to every run")
     args = parser.parse_args()
-    if args.bench == "_worker":
-        return worker(json.loads(args.job))
-    if args.bench == "record":
-        return record(args.job)
+    status = subcommand(args, worker, record)
+    if status is not None:
+        return status
 
     data, base = data_spec(args)
     base.update(seed=args.seed, **parse_run(args.set)[1])

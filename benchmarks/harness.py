@@ -34,6 +34,17 @@ def add_common_arguments(parser, dataset):
     parser.add_argument("--quick", action="store_true", help="tiny dataset, seconds-long runs, nothing recorded")
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument("--out", default=os.path.join(HERE, "out"), help="folder for per-run logs")
+    parser.add_argument("--set", default="", help="key=value,... applied to every run")
+
+
+def subcommand(args, worker, record=None):
+    """Run the `_worker JSON` (one run, in its own process) and `record PATH` subcommands; their exit status, or
+    None when `args.bench` is a benchmark."""
+    if args.bench == "_worker":
+        return worker(json.loads(args.job)) or 0
+    if args.bench == "record" and record is not None:
+        return record(args.job)
+    return None
 
 
 def data_spec(args):
@@ -136,6 +147,18 @@ def rerun_argv(argv):
             kept.append(arg)
         skip = arg == "--out"
     return kept
+
+
+def record_saved(path, prefix, tables):
+    """Append the section of a saved result JSON (e.g. of a --no-record run in another checkout) to RESULTS.md;
+    `tables(bench, results)` -> (header, rows, extra markdown). Its copy goes to benchmarks/results."""
+    with open(path) as f:
+        payload = json.load(f)
+    bench = payload["argv"][1]
+    header, rows, extra = tables(bench, payload["results"])
+    save(f"{prefix}-{bench}-{payload['dataset']}", payload, record=True, rows=rows, header=header,
+         argv=rerun_argv(payload["argv"]), extra=extra)  # fmt: skip
+    return 0
 
 
 def markdown_table(header, rows):

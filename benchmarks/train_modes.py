@@ -172,6 +172,7 @@ def main():
         return worker(json.loads(args.job))
 
     data, base = data_spec(args)
+    base.update(parse_run(args.set)[1])
     if args.quick:
         args.max_seconds, args.budget_minutes, args.eval_every = 5, 0.5, 5
     runs = args.run or ["prefix:train_mode=prefix", "all_positions:train_mode=all_positions"]
