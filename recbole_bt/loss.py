@@ -5,6 +5,8 @@
   torch.distributed its batch statistics and cross-correlation are those of the global batch.
 - `simsiam_loss`: SimSiam's symmetric negative cosine (Chen & He, CVPR 2021), as CLUE uses it (Cheng et al. 2021):
   ``D(p1, z2) / 2 + D(p2, z1) / 2`` with ``D(p, z) = -cos(p, stopgrad(z))``.
+- `in_batch_logits` / `in_batch_softmax`: the dual encoder's sampled softmax with in-batch negatives (the other
+  rows' targets), a row's own target masked where another row repeats it.
 - `scalable_cross_entropy` / `ScalableCrossEntropy`: Scalable Cross-Entropy (SCE), Mezentsev et al.,
   "Scalable Cross-Entropy Loss for Sequential Recommendations with Large Item Catalogs", RecSys 2024
   (arXiv 2409.18721): cross-entropy over the positive and the hard negatives that a cheap random-projection
@@ -53,10 +55,11 @@ def global_sum(x):
     return _GlobalSum.apply(x) if world_size() > 1 else x
 
 
-def barlow_twins_loss(z_a, z_b, lambd, scale="none", eps=1e-6):
+def barlow_twins_loss(z_a, z_b, lambd, scale="none", eps=1e-6, normalize_rows=True):
     """Barlow Twins loss of two views [B D] of the same B samples. Scalar.
 
-    1. l2-normalise each row;
+    1. l2-normalise each row (BT-SR; `normalize_rows=False`: the original Barlow Twins, which batch-normalises
+       the projector outputs only, i.e. steps 2-4);
     2. centre each dimension over the batch and divide it by its norm over the batch (BT-SR Eq. 6; `eps` guards
        zero-variance dimensions), so that C is exactly a correlation matrix, entries in [-1, 1];
     3. C = z_a^T z_b (D x D);
@@ -71,7 +74,8 @@ def barlow_twins_loss(z_a, z_b, lambd, scale="none", eps=1e-6):
     n_rows = global_sum(torch.tensor(float(len(z_a)), device=z_a.device))
     if n_rows < 2:
         raise ValueError("Barlow Twins needs at least 2 rows in the batch (it standardises over the batch)")
-    z_a, z_b = F.normalize(z_a, dim=1), F.normalize(z_b, dim=1)
+    if normalize_rows:
+        z_a, z_b = F.normalize(z_a, dim=1), F.normalize(z_b, dim=1)
     z_a = z_a - global_sum(z_a.sum(0)) / n_rows  # [B D]
     z_b = z_b - global_sum(z_b.sum(0)) / n_rows
     norm_a = (global_sum((z_a**2).sum(0)) + eps**2).sqrt()  # [D], > 0 (and differentiable) at zero variance
@@ -103,6 +107,21 @@ def simsiam_loss(p1, p2, z1, z2, stop_gradient=True):
     -1 when each prediction points the way of the other view's projection; with `stop_gradient` no gradient
     flows into z1, z2 through this loss (SimSiam's Algorithm 1; CLUE's Eq. 8)."""
     return negative_cosine(p1, z2, stop_gradient) / 2 + negative_cosine(p2, z1, stop_gradient) / 2
+
+
+def in_batch_logits(user, item, targets, temperature):
+    """[B B] logits user_i . item_j / temperature of B users [B D] against the B rows' target items [B D]; where
+    row j's target is row i's own (j != i), the entry is -inf: a repeated positive is not a negative."""
+    logits = user @ item.T / temperature  # [B B]
+    repeated = targets.unsqueeze(1) == targets.unsqueeze(0)  # [B B]
+    repeated.fill_diagonal_(False)
+    return logits.masked_fill(repeated, float("-inf"))
+
+
+def in_batch_softmax(user, item, targets, temperature):
+    """Cross-entropy of each row's own target (the diagonal) against the other rows' targets. Scalar."""
+    logits = in_batch_logits(user, item, targets, temperature)
+    return F.cross_entropy(logits, torch.arange(len(logits), device=logits.device))
 
 
 def default_n_buckets(n_positions):

@@ -17,12 +17,7 @@ from torch import nn
 
 from recbole_bt.loss import simsiam_loss
 from recbole_bt.model.layers import mlp
-from recbole_bt.model.pretrain import SequencePretrainer
-
-
-def _check_sizes(key, value):
-    if not isinstance(value, list) or not value or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in value):
-        raise ValueError(f"'{key}' must be a non-empty list of positive layer sizes, got {value!r}")
+from recbole_bt.model.pretrain import SequencePretrainer, check_sizes
 
 
 class CLUE(SequencePretrainer):
@@ -35,9 +30,9 @@ class CLUE(SequencePretrainer):
         self.stop_gradient = config["stop_gradient"]
         self.use_predictor = config["predictor"]
         projector_sizes = config["projector_sizes"]
-        _check_sizes("projector_sizes", projector_sizes)
+        check_sizes("projector_sizes", projector_sizes)
         predictor_hidden = config["predictor_hidden"]
-        _check_sizes("predictor_hidden", [predictor_hidden])
+        check_sizes("predictor_hidden", [predictor_hidden])
 
         # define the heads: pretraining only (fine-tuning drops them)
         if self.train_stage == "pretrain":

@@ -33,6 +33,14 @@ USER_TOKENS = ("UR", "last")
 ENCODER_PREFIXES = ("item_embedding.", "position_embedding.", "trm_encoder.", "LayerNorm.")
 
 
+def check_sizes(key, value):
+    """A config value that lists layer sizes: a non-empty list of positive ints, else a ValueError naming `key`."""
+    if not isinstance(value, list) or not value or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in value
+    ):
+        raise ValueError(f"'{key}' must be a non-empty list of positive layer sizes, got {value!r}")
+
+
 class SequencePretrainer(SASRec):
     r"""SASRec encoder with a pretraining stage: subclasses define their heads and `pretrain_loss`."""
 

@@ -1,0 +1,48 @@
+r"""
+BTPretrain
+################################################
+
+Reference:
+    Bradley Green et al. (Liu et al.) "Enhancing User Sequence Modeling through Barlow Twins-based Self-Supervised
+    Learning." arXiv 2505.00953, 2025 (only the abstract is public: `../shared/papers/bt-user-seq_liu2025_abstract.txt`;
+    SPEC section 2). Jure Zbontar et al. "Barlow Twins: Self-Supervised Learning via Redundancy Reduction." ICML 2021.
+
+Barlow Twins pretraining of the SASRec user encoder: two augmented views of each user sequence
+(`augmentations`, the same module as CLUE), a projector MLP with BatchNorm, and `recbole_bt.loss.barlow_twins_loss`
+on the two views' projector outputs, standardised over the batch as the original Barlow Twins (no row
+l2-normalisation); no negatives anywhere. Then fine-tuning through the same two-stage pipeline as CLUE
+(`recbole_bt.model.pretrain`).
+"""
+from recbole_bt.loss import BT_SCALES, barlow_twins_loss
+from recbole_bt.model.layers import mlp
+from recbole_bt.model.pretrain import SequencePretrainer, check_sizes
+
+
+class BTPretrain(SequencePretrainer):
+    r"""Barlow Twins pretraining of the SASRec user encoder, then next-item fine-tuning."""
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+
+        # load parameters info
+        sizes = config["projector_sizes"]
+        check_sizes("projector_sizes", sizes)
+        self.lambd = config["lambda"] if config["lambda"] is not None else 1 / sizes[-1]
+        self.bt_scale = config["bt_scale"]
+        if isinstance(self.lambd, bool) or not isinstance(self.lambd, (int, float)) or self.lambd < 0:
+            raise ValueError(f"'lambda' must be a number >= 0 (or ~ for 1 / projector output size), got {self.lambd!r}")
+        if self.bt_scale not in BT_SCALES:
+            raise ValueError(f"'bt_scale' must be one of {list(BT_SCALES)}, got {self.bt_scale!r}")
+
+        # define the projector: pretraining only
+        if self.train_stage == "pretrain":
+            self.projector = mlp([self.hidden_size] + sizes)
+
+        # parameters initialization
+        self.init_weights()
+
+    def pretrain_loss(self, interaction):
+        (seq_1, len_1), (seq_2, len_2) = self.views(interaction)
+        z_1 = self.projector(self.forward(seq_1, len_1))  # [B D]
+        z_2 = self.projector(self.forward(seq_2, len_2))  # [B D]
+        return barlow_twins_loss(z_1, z_2, self.lambd, self.bt_scale, normalize_rows=False)

@@ -1,0 +1,104 @@
+"""BTPretrain and DualEncoder on the shared pretrain -> fine-tune pipeline: the Barlow Twins objective reaching
+the identity on a toy problem, its original (batch-normalised) form, the dual encoder's in-batch logits and
+mask by hand, and both models end to end."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY_YAML, tiny_config
+from recbole_bt import ConfigError
+from recbole_bt.loss import barlow_twins_loss, in_batch_logits, in_batch_softmax
+from recbole_bt.quick_start import prepare, run_recbole_bt
+
+SMALL = {"hidden_size": 8, "n_heads": 2, "inner_size": 16}
+
+
+def _correlation(z_a, z_b):
+    z_a = (z_a - z_a.mean(0)) / z_a.std(0, unbiased=False)
+    z_b = (z_b - z_b.mean(0)) / z_b.std(0, unbiased=False)
+    return z_a.T @ z_b / len(z_a)
+
+
+def test_original_barlow_twins_form_equals_batchnorm_then_correlation():
+    """normalize_rows=False is Zbontar et al.'s loss: batch-normalise each view, C = z_a^T z_b / B."""
+    g = torch.Generator().manual_seed(0)
+    z_a, z_b = torch.randn(32, 6, generator=g), torch.randn(32, 6, generator=g)
+    c = _correlation(z_a.double(), z_b.double()).numpy()
+    expected = ((1 - np.diag(c)) ** 2).sum() + 0.1 * (c**2).sum() - 0.1 * (np.diag(c) ** 2).sum()
+    loss = barlow_twins_loss(z_a.double(), z_b.double(), 0.1, normalize_rows=False)
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    assert barlow_twins_loss(z_a, z_b, 0.1).item() != pytest.approx(loss.item(), rel=1e-3)  # BT-SR's l2 rows differ
+
+
+def test_barlow_twins_drives_the_cross_correlation_to_identity():
+    """Two noisy views of 256 samples through one linear map to 4 dimensions: a few dozen Adam steps on the BT
+    loss make C, which starts far from it, nearly the identity."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 8, generator=g)
+    view_a, view_b = x + 0.1 * torch.randn(256, 8, generator=g), x + 0.1 * torch.randn(256, 8, generator=g)
+    encoder = torch.nn.Linear(8, 4)
+    with torch.no_grad():
+        encoder.weight.copy_(torch.randn(1, 8, generator=g).repeat(4, 1) + 0.01 * torch.randn(4, 8, generator=g))
+    c_start = _correlation(encoder(view_a), encoder(view_b)).detach()
+    optimizer = torch.optim.Adam(encoder.parameters(), lr=0.05)
+    for _ in range(60):
+        optimizer.zero_grad()
+        barlow_twins_loss(encoder(view_a), encoder(view_b), 0.25, normalize_rows=False).backward()
+        optimizer.step()
+    c_end = _correlation(encoder(view_a), encoder(view_b)).detach()
+    off = ~torch.eye(4, dtype=torch.bool)
+    assert c_start[off].abs().min() > 0.9  # the four outputs start as copies of one another
+    assert c_end.diagonal().min() > 0.95 and c_end[off].abs().max() < 0.1
+
+
+def test_in_batch_logits_and_mask_by_hand():
+    user = torch.tensor([[1.0, 0], [0, 1], [1, 1]])
+    item = torch.tensor([[1.0, 0], [0, 2], [1, 0]])  # the rows' target embeddings
+    targets = torch.tensor([5, 7, 5])  # rows 0 and 2 share their target: not each other's negative
+    logits = in_batch_logits(user, item, targets, temperature=0.5)
+    inf = float("-inf")
+    assert logits.tolist() == [[2.0, 0.0, inf], [0.0, 4.0, 0.0], [inf, 4.0, 2.0]]
+    expected = (
+        -math.log(math.exp(2) / (math.exp(2) + 1))
+        - math.log(math.exp(4) / (math.exp(4) + 2))
+        - math.log(math.exp(2) / (math.exp(4) + math.exp(2)))
+    ) / 3
+    assert in_batch_softmax(user, item, targets, 0.5).item() == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("model", ["BTPretrain", "DualEncoder"])
+def test_pretrain_then_finetune(workdir, model):
+    pretrained = run_recbole_bt(model, "tiny", [TINY_YAML], tiny_config(pretrain_epochs=2, **SMALL))["pretrain"]
+    assert pretrained["epochs"] == 2 and math.isfinite(pretrained["pretrain_loss"])
+    result = run_recbole_bt(model, "tiny", [TINY_YAML], tiny_config(
+        train_stage="finetune", pre_model_path=pretrained["pretrained_model_file"], **SMALL))  # fmt: skip
+    assert 0 <= result["test_result"]["ndcg@10"] <= 1
+
+
+def test_btpretrain_lambda_defaults_to_one_over_the_projector_size(workdir):
+    _, _, _, _, trainer = prepare("BTPretrain", "tiny", [TINY_YAML], tiny_config(projector_sizes=[32, 16], **SMALL))
+    assert trainer.model.lambd == 1 / 16
+
+
+def test_btpretrain_finetunes_from_a_clue_checkpoint(workdir):
+    """The pipeline's encoders are interchangeable: a CLUE checkpoint (user_token last) fine-tunes BTPretrain."""
+    clue = run_recbole_bt("CLUE", "tiny", [TINY_YAML], tiny_config(pretrain_epochs=1, user_token="last", n_heads=2, hidden_size=8, inner_size=16))
+    result = run_recbole_bt("BTPretrain", "tiny", [TINY_YAML], tiny_config(
+        train_stage="finetune", pre_model_path=clue["pretrain"]["pretrained_model_file"], **SMALL))  # fmt: skip
+    assert result["test_result"]["hit@10"] >= 0
+
+
+@pytest.mark.parametrize(
+    "model, settings, message",
+    [
+        ("BTPretrain", {"lambda": -1}, "'lambda' must be a number >= 0"),
+        ("BTPretrain", {"bt_scale": "sum"}, "'bt_scale' must be one of"),
+        ("BTPretrain", {"projector_sizes": []}, "'projector_sizes' must be a non-empty list"),
+        ("DualEncoder", {"temperature": 0}, "'temperature' must be a number > 0"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(workdir, model, settings, message):
+    with pytest.raises(ConfigError, match=message):
+        prepare(model, "tiny", [TINY_YAML], tiny_config(**SMALL, **settings))
