@@ -105,20 +105,22 @@ def report_finetuned(results):
 
 
 def report_collapse(results):
-    header = ["run", "epochs", "last loss", "last embedding std", "loss by epoch", "embedding std by epoch"]
+    header = ["run", "epochs", "last loss", "last std of h(s)", "last std of z", "loss by epoch",
+              "std of z (projector output) by epoch"]  # fmt: skip
     rows = []
     for r in results:
         if "failed" in r:
-            rows.append([r["label"], "failed: " + r["failed"], "", "", "", ""])
+            rows.append([r["label"], "failed: " + r["failed"]] + [""] * 5)
             continue
         curve = r["pretrain"]["curve"]
         rows.append([r["label"], len(curve), f"{curve[-1]['loss']:.4f}", f"{curve[-1]['embedding_std']:.4f}",
-                     " ".join(f"{p['loss']:.3f}" for p in curve), " ".join(f"{p['embedding_std']:.3f}" for p in curve)])  # fmt: skip
+                     f"{curve[-1].get('projection_std', float('nan')):.4f}", " ".join(f"{p['loss']:.3f}" for p in curve),
+                     " ".join(f"{p.get('projection_std', float('nan')):.3f}" for p in curve)])  # fmt: skip
     return header, rows
 
 
 def plot_collapse(results, path):
-    """Loss and embedding std against the pretraining epoch, one line per run (needs matplotlib)."""
+    """Loss, std of h(s) and std of z against the pretraining epoch, one line per run (needs matplotlib)."""
     try:
         import matplotlib
 
@@ -127,19 +129,20 @@ def plot_collapse(results, path):
     except ImportError:
         print("matplotlib is not installed: no plot (pip install matplotlib)")
         return None
-    fig, (ax_loss, ax_std) = plt.subplots(1, 2, figsize=(9, 3.4))
+    panels = [("loss", "SimSiam loss (-1: views identical)"), ("projection_std", "std of normalised z (0 = collapse)"),
+              ("embedding_std", "std of normalised h(s)")]  # fmt: skip
+    fig, axes = plt.subplots(1, len(panels), figsize=(12, 3.4))
     for r in results:
         if "failed" in r:
             continue
         curve = r["pretrain"]["curve"]
-        epochs = [p["epoch"] for p in curve]
-        ax_loss.plot(epochs, [p["loss"] for p in curve], marker=".", label=r["label"])
-        ax_std.plot(epochs, [p["embedding_std"] for p in curve], marker=".", label=r["label"])
-    ax_loss.set(xlabel="pretraining epoch", ylabel="SimSiam loss (-1 = collapse)", title="pretraining loss")
-    ax_std.set(xlabel="pretraining epoch", ylabel="mean std of normalised h(s)", title="embedding std (0 = collapse)")
-    ax_std.legend(fontsize=8)
+        for ax, (key, _) in zip(axes, panels):
+            ax.plot([p["epoch"] for p in curve], [p.get(key, float("nan")) for p in curve], marker=".", label=r["label"])
+    for ax, (_, title) in zip(axes, panels):
+        ax.set(xlabel="pretraining epoch", title=title)
+    axes[-1].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=72)
     print(f"plot: {path}")
     return path
 

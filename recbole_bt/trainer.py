@@ -56,8 +56,8 @@ class Trainer(EvaluationMixin, RecBoleTrainer):
 class PretrainTrainer(Trainer):
     """`train_stage: pretrain`: `pretrain` instead of `fit`; `finetune`: RecBole's `fit`, with its evaluation.
 
-    Pretraining runs at most ``pretrain_epochs`` epochs, logs the mean loss per batch and the collapse indicator
-    (`model.embedding_std` on a fixed sample of training sequences, in eval mode), saves a checkpoint every
+    Pretraining runs at most ``pretrain_epochs`` epochs, logs the mean loss per batch and the collapse indicators
+    (`model.collapse_indicators` on a fixed sample of training sequences, in eval mode), saves a checkpoint every
     ``save_step`` epochs and after the last one (`{model}-{dataset}-{epoch}.pth` in ``checkpoint_dir``, as
     RecBole's S3Rec), and stops early when the loss has not improved for ``pretrain_stopping_step`` epochs
     (RecBole's validation metrics do not exist before fine-tuning). `pretrain_result` holds the outcome.
@@ -83,10 +83,10 @@ class PretrainTrainer(Trainer):
         rows = torch.arange(min(self.PROBE_ROWS, len(dataset)))
         return dataset.inter_feat[rows].to(self.device)
 
-    def embedding_std(self, probe):
+    def collapse_indicators(self, probe):
         self.model.eval()
         try:
-            return self.model.embedding_std(probe)
+            return self.model.collapse_indicators(probe)
         finally:
             self.model.train()
 
@@ -97,13 +97,13 @@ class PretrainTrainer(Trainer):
             start = time()
             total = self._train_epoch(train_data, epoch_idx, show_progress=show_progress)
             loss = (sum(total) if isinstance(total, tuple) else total) / max(len(train_data), 1)
-            std = self.embedding_std(probe)
-            self.pretrain_curve.append({"epoch": epoch_idx + 1, "loss": loss, "embedding_std": std})
+            indicators = self.collapse_indicators(probe)
+            self.pretrain_curve.append({"epoch": epoch_idx + 1, "loss": loss, **indicators})
             if verbose:
+                stds = ", ".join(f"{k.replace('_', ' ')}: {v:.4f}" for k, v in indicators.items())
                 self.logger.info(
                     set_color("pretrain epoch", "green") + f" {epoch_idx} [time: {time() - start:.2f}s, "
-                    f"loss: {loss:.4f}, embedding std: {std:.4f} (collapsed: 0, spread: "
-                    f"{1 / math.sqrt(self.model.hidden_size):.3f})]"
+                    f"loss: {loss:.4f}, {stds} (collapsed: 0; spread: 1/sqrt(dim))]"
                 )
             last = epoch_idx + 1 == self.pretrain_epochs
             stale = 0 if loss < best_loss else stale + 1
@@ -115,8 +115,8 @@ class PretrainTrainer(Trainer):
                 if verbose:
                     self.logger.info(f"pretraining stopped: no lower loss for {stale} epochs (best {best_loss:.4f})")
                 break
-        self.pretrain_result = {"pretrain_loss": best_loss, "epochs": len(self.pretrain_curve),
-                                "embedding_std": self.pretrain_curve[-1]["embedding_std"] if self.pretrain_curve else None,
+        final = {k: v for k, v in self.pretrain_curve[-1].items() if k.endswith("_std")} if self.pretrain_curve else {}
+        self.pretrain_result = {"pretrain_loss": best_loss, "epochs": len(self.pretrain_curve), **final,
                                 "pretrained_model_file": self.saved_model_file}  # fmt: skip
         return self.best_valid_score, self.best_valid_result
 

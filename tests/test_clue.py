@@ -75,6 +75,7 @@ def test_pretrain_saves_checkpoints_and_finetune_loads_the_encoder(workdir):
     assert result["test_result"] is None and pretrained["epochs"] == 5
     assert sorted(glob.glob("saved/CLUE-tiny-*.pth")) == ["saved/CLUE-tiny-2.pth", "saved/CLUE-tiny-4.pth", "saved/CLUE-tiny-5.pth"]
     assert pretrained["pretrained_model_file"] == "saved/CLUE-tiny-5.pth" and 0 < pretrained["embedding_std"] < 1
+    assert 0 <= pretrained["projection_std"] < 1  # the projector's output, SimSiam's collapse indicator
     saved = torch.load("saved/CLUE-tiny-5.pth", weights_only=False)["state_dict"]
 
     _, _, _, _, trainer = prepare("CLUE", "tiny", [TINY_YAML], clue_config(train_stage="finetune", pre_model_path="saved/CLUE-tiny-5.pth"))

@@ -4,8 +4,8 @@ runs it: ``train_stage: pretrain | finetune`` and ``pre_model_path``.
 
 - ``train_stage: pretrain``: the loss is the subclass's `pretrain_loss`, on two views of every training sequence
   (`views`: the ``augmentations`` of `recbole_bt.data.augment`, drawn from the model's own generator, seeded with
-  RecBole's ``seed``). `recbole_bt.trainer.PretrainTrainer` logs the loss and the collapse indicator
-  (`embedding_std`), saves checkpoints every ``save_step`` epochs and at the end, and stops early on the loss.
+  RecBole's ``seed``). `recbole_bt.trainer.PretrainTrainer` logs the loss and the collapse indicators
+  (`collapse_indicators`), saves checkpoints every ``save_step`` epochs and at the end, and stops early on the loss.
 - ``train_stage: finetune``: the encoder (item and position embeddings, transformer blocks, LayerNorm) is loaded
   from ``pre_model_path`` (another model's checkpoint or another shape is a `CheckpointError` naming both); the
   pretraining heads are not used; the model trains next-item prediction as recbole_bt's SASRec (either
@@ -59,6 +59,7 @@ class SequencePretrainer(SASRec):
         self.MASK_ID, self.UR_ID = self.n_items, self.n_items + 1
         self.augmenter = Augmenter(config["augmentations"], mask_id=self.MASK_ID)
         self._generator = None
+        self._projection_spreads = []
 
         # define layers: the item table with [MASK] and [UR] rows, one more position for [UR] after a full window
         self.item_embedding = nn.Embedding(self.n_items + 2, self.hidden_size, padding_idx=0)
@@ -132,12 +133,27 @@ class SequencePretrainer(SASRec):
     def pretrain_loss(self, interaction):
         raise NotImplementedError("a pretraining model defines pretrain_loss(interaction)")
 
+    @staticmethod
+    def _spread(x):
+        """Mean over dimensions of the batch std of the l2-normalised rows of x [B D]: about 1/sqrt(D) when they
+        spread over the sphere, 0 when every row is the same (SimSiam's collapse indicator)."""
+        return F.normalize(x.detach(), dim=-1).std(dim=0).mean().item()
+
+    def track_projection(self, z):
+        """Record the spread of a training batch's projector outputs z [B D] (`pretrain_loss` calls it)."""
+        self._projection_spreads.append(self._spread(z))
+
     @torch.no_grad()
-    def embedding_std(self, interaction):
-        """Collapse indicator: the mean over dimensions of the batch std of the l2-normalised user
-        representations (about 1/sqrt(D) when they spread over the sphere, 0 when they have collapsed)."""
-        h = F.normalize(self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]), dim=-1)
-        return h.std(dim=0).mean().item()
+    def collapse_indicators(self, interaction):
+        """`embedding_std`: the spread of the user representations h(s) of `interaction` (eval mode);
+        `projection_std`: the mean spread of the projector outputs z over the training batches since the last
+        call (SimSiam measures it on z: the projector's BatchNorm makes an eval-mode z meaningless early on)."""
+        h = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])  # [B H]
+        indicators = {"embedding_std": self._spread(h)}
+        if self._projection_spreads:
+            indicators["projection_std"] = sum(self._projection_spreads) / len(self._projection_spreads)
+            self._projection_spreads = []
+        return indicators
 
     def calculate_loss(self, interaction):
         if self.train_stage == "pretrain":
