@@ -72,7 +72,8 @@ def parse_value(text):
 
 def parse_run(text):
     """'LABEL:key=value,key=value' (or 'key=value,...') -> (label, {key: value})."""
-    label, _, settings = text.rpartition(":") if ":" in text.split("=", 1)[0] else ("", "", text)
+    head = text.split("=", 1)[0]  # a label ends at the last ':' before the first '=' (values may hold ':')
+    label, settings = (text[: head.rindex(":")], text[head.rindex(":") + 1 :]) if ":" in head else ("", text)
     config = {}
     for item in filter(None, settings.split(",")):
         key, _, value = item.partition("=")
