@@ -10,7 +10,7 @@ collapse ablation (SPEC section 3).
     python benchmarks/clue.py augment --dataset ml-1m --data_path ../shared/datasets --pretrain-epochs 10 --epochs 20
 
     # the collapse ablation: pretraining loss and embedding std per epoch with and without stop-gradient and
-    # predictor (no fine-tuning); writes benchmarks/clue_collapse.png when matplotlib is installed
+    # predictor (no fine-tuning); a plot next to RESULTS.md when matplotlib is installed
     python benchmarks/clue.py collapse --dataset ml-1m --data_path ../shared/datasets --pretrain-epochs 20
 
     # record a finished run's JSON (e.g. one run with --no-record from another checkout) in RESULTS.md
@@ -44,7 +44,6 @@ COLLAPSE_RUNS = [("CLUE", {"model": "CLUE"}, True),
                  ("no stop-gradient", {"model": "CLUE", "stop_gradient": False}, True),
                  ("no predictor", {"model": "CLUE", "predictor": False}, True),
                  ("neither", {"model": "CLUE", "stop_gradient": False, "predictor": False}, True)]  # fmt: skip
-PLOT = os.path.join(HERE, "clue_collapse.png")
 
 
 # ----------------------------------------------------------------------------------------------- worker
@@ -147,16 +146,18 @@ def plot_collapse(results, path):
     return path
 
 
-def tables(bench, results):
+def tables(bench, results, plot=None):
+    """(header, rows, extra markdown) of a bench's results; the collapse ablation's plot goes to `plot`."""
     if bench == "collapse":
-        plot = plot_collapse(results, PLOT)
-        extra = f"![collapse ablation]({os.path.basename(plot)})" if plot else ""
+        plot = plot_collapse(results, plot) if plot else None
+        extra = f"![collapse ablation]({os.path.relpath(plot, HERE)})" if plot else ""
         return (*report_collapse(results), extra)
     return (*report_finetuned(results), "")
 
 
 def record(path):
-    return record_saved(path, "clue", tables)
+    plot = os.path.join(HERE, os.path.basename(path).replace(".json", ".png"))  # next to RESULTS.md
+    return record_saved(path, "clue", lambda bench, results: tables(bench, results, plot))
 
 
 # ----------------------------------------------------------------------------------------------- main
@@ -190,7 +191,8 @@ def main():
     payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
                "argv": sys.argv, "results": results}  # fmt: skip
     record_it = not (args.quick or args.no_record)
-    header, rows, extra = tables(args.bench, results) if record_it or args.bench != "collapse" else (*report_collapse(results), "")
+    plot = os.path.join(HERE, f"clue-{args.bench}-{data['dataset']}-{stamp}.png") if record_it else None
+    header, rows, extra = tables(args.bench, results, plot)
     save(f"clue-{args.bench}-{data['dataset']}", payload, record=record_it, rows=rows, header=header,
          results_dir=os.path.join(args.out, "quick") if args.quick else None, extra=extra)  # fmt: skip
     return 1 if any("failed" in r for r in results) else 0
