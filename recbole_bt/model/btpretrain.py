@@ -42,8 +42,5 @@ class BTPretrain(SequencePretrainer):
         self.init_weights()
 
     def pretrain_loss(self, interaction):
-        (seq_1, len_1), (seq_2, len_2) = self.views(interaction)
-        z_1 = self.projector(self.forward(seq_1, len_1))  # [B D]
-        z_2 = self.projector(self.forward(seq_2, len_2))  # [B D]
-        self.track_projection(z_1)
+        z_1, z_2 = self.projected_views(interaction)  # [B D] each
         return barlow_twins_loss(z_1, z_2, self.lambd, self.bt_scale, normalize_rows=False)

@@ -44,10 +44,7 @@ class CLUE(SequencePretrainer):
         self.init_weights()
 
     def pretrain_loss(self, interaction):
-        (seq_1, len_1), (seq_2, len_2) = self.views(interaction)
-        z_1 = self.projector(self.forward(seq_1, len_1))  # [B D]
-        z_2 = self.projector(self.forward(seq_2, len_2))  # [B D]
-        self.track_projection(z_1)
+        z_1, z_2 = self.projected_views(interaction)  # [B D] each
         return simsiam_loss(self.predictor(z_1), self.predictor(z_2), z_1, z_2, self.stop_gradient)
 
 

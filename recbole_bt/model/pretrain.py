@@ -130,6 +130,14 @@ class SequencePretrainer(SASRec):
         generator = self.generator(item_seq.device)
         return self.augmenter(item_seq, item_seq_len, generator), self.augmenter(item_seq, item_seq_len, generator)
 
+    def projected_views(self, interaction):
+        """The projector outputs z [B D] of the two views of every sequence (the first one's spread tracked)."""
+        (seq_1, len_1), (seq_2, len_2) = self.views(interaction)
+        z_1 = self.projector(self.forward(seq_1, len_1))  # [B D]
+        z_2 = self.projector(self.forward(seq_2, len_2))  # [B D]
+        self.track_projection(z_1)
+        return z_1, z_2
+
     def pretrain_loss(self, interaction):
         raise NotImplementedError("a pretraining model defines pretrain_loss(interaction)")
 
