@@ -71,8 +71,8 @@ class SequencePretrainer(SASRec):
         if self.user_token not in USER_TOKENS:
             raise ValueError(f"Make sure 'user_token' in {list(USER_TOKENS)}! (got {self.user_token!r})")
         if self.train_stage == "finetune" and self.pre_model_path and not os.path.isfile(self.pre_model_path):
-            raise CheckpointError(f"pre_model_path '{self.pre_model_path}' not found: give the checkpoint a "
-                                  f"pretraining run saved (its log names it)")  # fmt: skip
+            raise CheckpointError(f"pre_model_path '{self.pre_model_path}' not found: pass the file that a "
+                                  f"train_stage: pretrain run saved (its log ends with the fine-tuning command)")  # fmt: skip
         if self.train_stage == "pretrain" and config["train_batch_size"] < 2:
             raise ValueError(
                 f"train_batch_size {config['train_batch_size']} is too small for pretraining, whose heads use "
