@@ -184,7 +184,7 @@ class SequencePretrainer(SASRec):
         name = type(self).__name__
         if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
             raise CheckpointError(f"pre_model_path '{path}' is not a RecBole checkpoint (no state_dict in it)")
-        source = checkpoint.get("config", {})["model"] if "config" in checkpoint else "an unknown model"
+        source = checkpoint["config"]["model"] if "config" in checkpoint else "an unknown model"
         from recbole_bt.registry import get_model
 
         try:
