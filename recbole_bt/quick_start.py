@@ -22,6 +22,7 @@ from recbole_bt.data import data_preparation
 from recbole_bt.errors import CheckpointError, ConfigError, RecBoleBTError
 from recbole_bt.evaluator import results_table
 from recbole_bt.registry import check_dataset_files, create_dataset, get_model, get_trainer
+from recbole_bt.tasks import run_user_tasks
 
 def build_config(model=None, dataset=None, config_file_list=None, config_dict=None):
     """`Config(...)` with its unknown-key warnings held back, to be logged once the logger exists."""
@@ -79,14 +80,22 @@ def run_recbole_bt(model=None, dataset=None, config_file_list=None, config_dict=
         queue (torch.multiprocessing.Queue, optional): where rank 0 puts the result in multi-process runs.
 
     Returns:
-        dict: ``best_valid_score``, ``valid_score_bigger``, ``best_valid_result``, ``test_result``.
+        dict: ``best_valid_score``, ``valid_score_bigger``, ``best_valid_result``, ``test_result``; a pretraining
+        run (``train_stage: pretrain``) adds ``pretrain``, a ``train_stage: user_tasks`` run ``user_tasks``
+        (`recbole_bt.tasks.run_user_tasks`) and trains nothing.
     """
     config, train_data, valid_data, test_data, trainer = prepare(model, dataset, config_file_list, config_dict)
+    logger = getLogger()
+    stage = getattr(trainer.model, "train_stage", None)
+    if stage == "user_tasks":  # evaluate the (pretrained) encoder on the downstream user tasks, no training
+        result = {"best_valid_score": None, "valid_score_bigger": config["valid_metric_bigger"],
+                  "best_valid_result": None, "test_result": None,
+                  "user_tasks": run_user_tasks(config, trainer.model, valid_data)}  # fmt: skip
+        return _finish(config, result, queue)
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"]
     )
-    logger = getLogger()
-    if getattr(trainer.model, "train_stage", None) == "pretrain":  # RecBole's S3Rec convention: no test yet
+    if stage == "pretrain":  # RecBole's S3Rec convention: no test yet
         pretrained = trainer.pretrain_result
         logger.info(
             set_color("pretraining done", "yellow") + f": {pretrained}; fine-tune with --train_stage=finetune "
@@ -107,6 +116,10 @@ def run_recbole_bt(model=None, dataset=None, config_file_list=None, config_dict=
             "best_valid_result": best_valid_result,
             "test_result": test_result,
         }
+    return _finish(config, result, queue)
+
+
+def _finish(config, result, queue):
     if not config["single_spec"]:
         dist.destroy_process_group()
     if config["local_rank"] == 0 and queue is not None:

@@ -10,6 +10,9 @@ runs it: ``train_stage: pretrain | finetune`` and ``pre_model_path``.
   from ``pre_model_path`` (another model's checkpoint or another shape is a `CheckpointError` naming both); the
   pretraining heads are not used; the model trains next-item prediction as recbole_bt's SASRec (either
   ``train_mode``) with RecBole's evaluation. No ``pre_model_path``: the same fine-tuning from random weights.
+- ``train_stage: user_tasks``: the encoder is loaded as for fine-tuning (none: random weights, "no
+  pretraining") and evaluated on the downstream user tasks (`recbole_bt.tasks`: gender, age, next item; linear
+  probe and fine-tuning; ``label_ratios``); no next-item training.
 
 User representation ``user_token``: ``UR`` appends a [UR] token after the last item and takes its output
 (CLUE); ``last`` takes the last item's output (SASRec). With ``UR``, every position of an all-positions window
@@ -28,7 +31,7 @@ from recbole_bt.data.augment import Augmenter
 from recbole_bt.errors import CheckpointError
 from recbole_bt.model.sasrec import SASRec
 
-TRAIN_STAGES = ("pretrain", "finetune")
+TRAIN_STAGES = ("pretrain", "finetune", "user_tasks")
 USER_TOKENS = ("UR", "last")
 ENCODER_PREFIXES = ("item_embedding.", "position_embedding.", "trm_encoder.", "LayerNorm.")
 
@@ -70,7 +73,7 @@ class SequencePretrainer(SASRec):
             raise ValueError(f"Make sure 'train_stage' in {list(TRAIN_STAGES)}! (got {self.train_stage!r})")
         if self.user_token not in USER_TOKENS:
             raise ValueError(f"Make sure 'user_token' in {list(USER_TOKENS)}! (got {self.user_token!r})")
-        if self.train_stage == "finetune" and self.pre_model_path and not os.path.isfile(self.pre_model_path):
+        if self.train_stage != "pretrain" and self.pre_model_path and not os.path.isfile(self.pre_model_path):
             raise CheckpointError(f"pre_model_path '{self.pre_model_path}' not found: pass the file that a "
                                   f"train_stage: pretrain run saved (its log ends with the fine-tuning command)")  # fmt: skip
         if self.train_stage == "pretrain" and config["train_batch_size"] < 2:
@@ -82,7 +85,7 @@ class SequencePretrainer(SASRec):
     def init_weights(self):
         """RecBole's initialisation of every layer, then, when fine-tuning, the pretrained encoder."""
         self.apply(self._init_weights)
-        if self.train_stage == "finetune" and self.pre_model_path:
+        if self.train_stage != "pretrain" and self.pre_model_path:
             self.load_pretrained_encoder(self.pre_model_path)
 
     # ------------------------------------------------------------------------------------------- encoder

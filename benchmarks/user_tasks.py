@@ -1,0 +1,236 @@
+"""BTPretrain vs DualEncoder vs CLUE vs no pretraining on the downstream user tasks, and how each depends on the
+pretraining batch size (Liu et al. 2025's claim, SPEC section 2; recbole_bt/tasks).
+
+    # every method x seed x batch size: pretraining (--pretrain-epochs epochs at train_batch_size B), then
+    # train_stage: user_tasks on its checkpoint (no pretraining: random weights). At --main-batch every protocol
+    # (linear probe and fine-tuning) x label ratio x task; at the other batch sizes --batch-protocols only.
+    python benchmarks/user_tasks.py study --dataset ml-1m --data_path ../shared/datasets --pretrain-epochs 1 --batch-sizes 32 64 256 1024
+
+    # record a finished run's JSON (e.g. one run with --no-record from another checkout) in RESULTS.md
+    python benchmarks/user_tasks.py record path/to/user_tasks-study-ml-1m-STAMP.json
+
+Every method uses the same encoder (ENCODER below) and its own YAML otherwise (CLUE: a [UR] token, dropout views;
+BTPretrain: crop / mask / reorder views, BT on a 256-256 projector; DualEncoder: in-batch softmax, temperature 0.1).
+The main tables give, per task x protocol x label ratio, the test users' mean +- std over seeds and BTPretrain's
+relative difference to DualEncoder ((BT - DE) / DE), the figure the 8-20% claim is about. A plot of the probe
+metrics against the batch size goes next to RESULTS.md (matplotlib). `--quick`: the tiny test dataset, seconds.
+"""
+import argparse
+import datetime
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.btsrec import mean_std  # noqa: E402
+from benchmarks.harness import (  # noqa: E402
+    HERE, add_common_arguments, data_spec, machine, parse_run, peak_rss_mb, record_saved, run_workers, save, set_threads, subcommand,
+)  # fmt: skip
+
+METHODS = ["BTPretrain", "DualEncoder", "CLUE", "none"]  # none: BTPretrain's encoder, random weights
+ENCODER = {"n_layers": 2, "n_heads": 2, "hidden_size": 64, "inner_size": 256, "MAX_ITEM_LIST_LENGTH": 50}
+MAIN_METRIC = {"gender": "accuracy", "age": "accuracy", "next_item": "ndcg@10"}
+SECOND_METRIC = {"gender": "macro_f1", "age": "macro_f1", "next_item": "hit@10"}
+
+
+# ----------------------------------------------------------------------------------------------- worker
+def pipeline(job):
+    from recbole_bt.quick_start import prepare, run_recbole_bt
+
+    config, out = dict(job["config"]), {}
+    model = "BTPretrain" if job["method"] == "none" else job["method"]
+    if job["method"] != "none":
+        start = time.perf_counter()
+        pre = dict(config, train_stage="pretrain", pretrain_epochs=job["pretrain_epochs"])
+        _, train_data, valid_data, _, trainer = prepare(model, job["dataset"], job.get("config_files"), pre)
+        trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+        out["pretrain"] = dict(trainer.pretrain_result, curve=trainer.pretrain_curve,
+                               seconds=round(time.perf_counter() - start, 1))  # fmt: skip
+        config["pre_model_path"] = os.path.abspath(out["pretrain"]["pretrained_model_file"])
+    start = time.perf_counter()
+    result = run_recbole_bt(model, job["dataset"], job.get("config_files"), dict(config, train_stage="user_tasks"))
+    out.update(user_tasks=result["user_tasks"], tasks_seconds=round(time.perf_counter() - start, 1))
+    return out
+
+
+def worker(job):
+    set_threads(job["threads"])
+    result = pipeline(job)
+    result.update(label=job["label"], method=job["method"], batch=job["batch"], seed=job["config"]["seed"],
+                  peak_rss_mb=round(peak_rss_mb()))  # fmt: skip
+    with open(job["out"], "w") as f:
+        json.dump(result, f)
+
+
+# ----------------------------------------------------------------------------------------------- reports
+def _values(runs, task, protocol, ratio, metric):
+    out = []
+    for r in runs:
+        row = r["user_tasks"].get(task, {}).get(protocol, {})
+        row = row.get(str(ratio), row.get(ratio))  # JSON keys are strings
+        if row is not None:
+            out.append(row[metric])
+    return out
+
+
+def _relative(bt, de):
+    if not bt or not de or statistics.mean(de) == 0:
+        return "-"
+    return f"{100 * (statistics.mean(bt) - statistics.mean(de)) / statistics.mean(de):+.1f}%"
+
+
+def report_main(results, batch):
+    """Per task x protocol x label ratio: each method's mean +- std (main metric / second metric)."""
+    ok = [r for r in results if "failed" not in r and r["batch"] == batch]
+    methods = list(dict.fromkeys(r["method"] for r in ok))
+    header = ["task", "protocol", "label ratio"] + methods + ["BTPretrain vs DualEncoder"]
+    rows = []
+    first = ok[0]["user_tasks"] if ok else {}
+    for task in [t for t in first if t != "users"]:
+        for protocol in first[task]:
+            for ratio in first[task][protocol]:
+                cells, per = [], {}
+                for m in methods:
+                    runs = [r for r in ok if r["method"] == m]
+                    per[m] = _values(runs, task, protocol, ratio, MAIN_METRIC[task])
+                    second = _values(runs, task, protocol, ratio, SECOND_METRIC[task])
+                    cells.append(f"{mean_std(per[m])} / {mean_std(second)}" if per[m] else "-")
+                rows.append([task, protocol, ratio] + cells + [_relative(per.get("BTPretrain"), per.get("DualEncoder"))])
+    failed = [r for r in results if "failed" in r]
+    rows += [[f"**failed**: {r['label']}", r["failed"]] + [""] * (len(header) - 2) for r in failed]
+    return header, rows
+
+
+def report_batch(results, protocol, ratios):
+    """Per method x batch size: the main metric of every task at each label ratio, and the pretraining cost."""
+    ok = [r for r in results if "failed" not in r and r["method"] != "none"]
+    tasks = [t for t in (ok[0]["user_tasks"] if ok else {}) if t != "users"]
+    header = ["method", "batch"] + [f"{t} {MAIN_METRIC[t]} @{ratio}" for ratio in ratios for t in tasks] + [
+        "pretrain s", "last loss"]  # fmt: skip
+    rows = []
+    for method in dict.fromkeys(r["method"] for r in ok):
+        for batch in sorted({r["batch"] for r in ok if r["method"] == method}):
+            runs = [r for r in ok if r["method"] == method and r["batch"] == batch]
+            cells = [mean_std(_values(runs, t, protocol, ratio, MAIN_METRIC[t])) for ratio in ratios for t in tasks]
+            pre = [r["pretrain"] for r in runs]
+            rows.append([method, batch] + cells + [f"{statistics.mean(p['seconds'] for p in pre):.0f}",
+                                                   f"{statistics.mean(p['pretrain_loss'] for p in pre):.3f}"])  # fmt: skip
+    return header, rows
+
+
+def baselines(results):
+    ok = [r for r in results if "failed" not in r]
+    if not ok:
+        return ""
+    users = ok[0]["user_tasks"]["users"]
+    parts = [f"{t}: {u['train']} train / {u['valid']} valid / {u['test']} test users"
+             + (f", majority-class test accuracy {statistics.mean(r['user_tasks']['users'][t]['majority_accuracy'] for r in ok):.4f}"
+                if "majority_accuracy" in u else "") for t, u in users.items()]  # fmt: skip
+    return "Users per task (seed of the first run): " + "; ".join(parts) + "."
+
+
+def plot_batch(results, protocol, ratio, path):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot (pip install matplotlib)")
+        return None
+    ok = [r for r in results if "failed" not in r and r["method"] != "none"]
+    tasks = [t for t in (ok[0]["user_tasks"] if ok else {}) if t != "users"]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 3.2), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for method in dict.fromkeys(r["method"] for r in ok):
+            batches = sorted({r["batch"] for r in ok if r["method"] == method})
+            means, stds = [], []
+            for b in batches:
+                v = _values([r for r in ok if r["method"] == method and r["batch"] == b], task, protocol, ratio, MAIN_METRIC[task])
+                means.append(statistics.mean(v))
+                stds.append(statistics.stdev(v) if len(v) > 1 else 0)
+            ax.errorbar(batches, means, yerr=stds, marker="o", capsize=3, label=method)
+        none = [r for r in results if "failed" not in r and r["method"] == "none"]
+        if none:
+            ax.axhline(statistics.mean(_values(none, task, protocol, ratio, MAIN_METRIC[task])), color="grey", ls="--", label="no pretraining")
+        ax.set(xscale="log", xlabel="pretraining batch size", title=f"{task}: {MAIN_METRIC[task]} ({protocol}, labels {ratio})")
+        ax.set_xticks(sorted({r["batch"] for r in ok}), [str(b) for b in sorted({r["batch"] for r in ok})])
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=72)
+    print(f"plot: {path}")
+    return path
+
+
+def tables(bench, results, plot=None, main_batch=None):
+    ok = [r for r in results if "failed" not in r]
+    batches = sorted({r["batch"] for r in ok})
+    main_batch = main_batch or (256 if 256 in batches else (batches[0] if batches else None))
+    header, rows = report_main(results, main_batch)
+    ratios = list(next((r["user_tasks"]["gender"]["probe"] for r in ok if "gender" in r["user_tasks"]), {"1.0": 0}))
+    b_header, b_rows = report_batch(results, "probe", ratios)
+    extra = [baselines(results), f"Cells: mean ± std over seeds, {' / '.join(f'{t} {MAIN_METRIC[t]} / {SECOND_METRIC[t]}' for t in MAIN_METRIC)}; "
+             f"pretraining batch {main_batch}.", "Batch-size study (linear probe, test users):",
+             "\n".join(["| " + " | ".join(b_header) + " |", "|" + "---|" * len(b_header)] + ["| " + " | ".join(map(str, r)) + " |" for r in b_rows])]  # fmt: skip
+    if plot and len(batches) > 1:
+        plot = plot_batch(results, "probe", ratios[-1], plot)
+        if plot:
+            extra.append(f"![batch-size study]({os.path.relpath(plot, HERE)})")
+    return header, rows, "\n\n".join(extra)
+
+
+def record(path):
+    plot = os.path.join(HERE, os.path.basename(path).replace(".json", ".png"))
+    return record_saved(path, "user_tasks", lambda bench, results: tables(bench, results, plot))
+
+
+# ----------------------------------------------------------------------------------------------- main
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bench", choices=["study", "record", "_worker"])
+    add_common_arguments(parser, dataset="ml-1m")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[2020, 2021, 2022])
+    parser.add_argument("--methods", nargs="+", default=METHODS)
+    parser.add_argument("--pretrain-epochs", type=int, default=1)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 256, 1024])
+    parser.add_argument("--main-batch", type=int, default=256, help="the batch size of the full task grid")
+    parser.add_argument("--batch-protocols", default="probe", help="protocols at the other batch sizes")
+    args = parser.parse_args()
+    status = subcommand(args, worker, record)
+    if status is not None:
+        return status
+
+    data, base = data_spec(args)
+    base.update(ENCODER, **parse_run(args.set)[1])
+    if args.quick:
+        args.pretrain_epochs, args.seeds, args.batch_sizes, args.main_batch = 1, args.seeds[:2], [4, 16], 16
+        base.update(hidden_size=8, n_heads=2, inner_size=16, MAX_ITEM_LIST_LENGTH=10, probe_epochs=3, task_epochs=1,
+                    user_split=[0.5, 0.25, 0.25])  # fmt: skip
+    jobs = []
+    for batch in sorted(args.batch_sizes, key=lambda b: b != args.main_batch):  # the main grid first
+        for method in args.methods:
+            if method == "none" and batch != args.main_batch:
+                continue  # no pretraining: nothing depends on the batch size
+            protocols = {} if batch == args.main_batch else {"user_task_protocols": args.batch_protocols}
+            for seed in args.seeds:
+                jobs.append(dict(data, label=f"{method} batch {batch} seed {seed}", method=method, batch=batch,
+                                 pretrain_epochs=args.pretrain_epochs,
+                                 config=dict(base, seed=seed, train_batch_size=batch, **protocols)))  # fmt: skip
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    results = run_workers(os.path.abspath(__file__), jobs, args.parallel or 2, args.threads,
+                          os.path.join(args.out, f"user_tasks-{args.bench}-{stamp}"))  # fmt: skip
+    payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
+               "argv": sys.argv, "results": results}  # fmt: skip
+    record_it = not (args.quick or args.no_record)
+    plot = os.path.join(HERE, f"user_tasks-{args.bench}-{data['dataset']}-{stamp}.png") if record_it else None
+    header, rows, extra = tables(args.bench, results, plot, args.main_batch)
+    save(f"user_tasks-{args.bench}-{data['dataset']}", payload, record=record_it, rows=rows, header=header,
+         results_dir=os.path.join(args.out, "quick") if args.quick else None, extra=extra)  # fmt: skip
+    return 1 if any("failed" in r for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

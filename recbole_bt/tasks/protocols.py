@@ -1,0 +1,115 @@
+"""The two protocols of the downstream user tasks: a linear probe on frozen user embeddings, and full fine-tuning.
+
+Both train a linear head (``Linear(hidden_size, classes)``; the classes of ``next_item`` are the items, and its
+head starts from the model's own scoring table, the item embeddings that `full_sort_predict` uses, bias 0) with
+cross-entropy and Adam on the labelled training users, score the validation users after every epoch, keep the
+epoch with the best validation score (stopping after ``user_task_stopping_step`` epochs without a better one),
+and return that epoch's predictions for the test users.
+
+- `linear_probe`: the encoder is frozen; the user embeddings h(s) [U H] are computed once in eval mode and
+  standardised with the labelled users' mean and std (attributes; ``next_item`` keeps them raw, for the item
+  table the head starts from).
+- `fine_tune`: the encoder's parameters train with the head (dropout on); the model is restored to the weights it
+  came with afterwards, so every task and label ratio starts from the same encoder.
+"""
+import copy
+
+import torch
+from torch import nn
+
+
+@torch.no_grad()
+def embed(model, item_seq, item_seq_len, batch_size):
+    """h(s) [U H] of every sequence, eval mode."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = [model.forward(item_seq[i:i + batch_size].to(device), item_seq_len[i:i + batch_size].to(device)).cpu()
+           for i in range(0, len(item_seq), batch_size)]  # fmt: skip
+    model.train(was_training)
+    return torch.cat(out)
+
+
+class _Trainer:
+    """Minibatch cross-entropy training of `predict(index) -> logits` with best-on-validation selection."""
+
+    def __init__(self, settings, score):
+        self.settings, self.score = settings, score  # score(logits [V C], users [V]) -> float, higher is better
+
+    def run(self, predict, parameters, labels, train, valid, test, modules):
+        s = self.settings
+        optimizer = torch.optim.Adam(parameters, lr=s["learning_rate"], weight_decay=s["weight_decay"])
+        generator = torch.Generator().manual_seed(s["seed"])
+        y = torch.as_tensor(labels)
+        best, best_state, waited, epochs = -float("inf"), None, 0, 0
+        for epoch in range(s["epochs"]):
+            for m in modules:
+                m.train()
+            order = train[torch.randperm(len(train), generator=generator)]
+            for i in range(0, len(order), s["batch_size"]):
+                batch = order[i:i + s["batch_size"]]
+                logits = predict(batch)  # [B C]
+                loss = nn.functional.cross_entropy(logits, y[batch].to(logits.device))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            epochs = epoch + 1
+            score = self.score(self.logits(predict, valid, modules), valid)
+            if score > best:
+                best, waited = score, 0
+                best_state = [copy.deepcopy(m.state_dict()) for m in modules]
+            else:
+                waited += 1
+                if waited >= s["stopping_step"]:
+                    break
+        for m, state in zip(modules, best_state):
+            m.load_state_dict(state)
+        return self.logits(predict, test, modules), {"best_valid": best, "epochs": epochs}
+
+    @torch.no_grad()
+    def logits(self, predict, users, modules):
+        for m in modules:
+            m.eval()
+        return torch.cat([predict(users[i:i + 4096]) for i in range(0, len(users), 4096)]).cpu()
+
+
+def make_head(in_size, n_classes, init_weight=None):
+    """Linear(in_size, n_classes), from RecBole-style random weights or from `init_weight` [C H] with bias 0."""
+    head = nn.Linear(in_size, n_classes)
+    if init_weight is not None:
+        with torch.no_grad():
+            head.weight.copy_(init_weight)
+            head.bias.zero_()
+    return head
+
+
+def linear_probe(features, labels, n_classes, train, valid, test, settings, score, init_weight=None):
+    """Linear head on frozen features [U H], standardised unless the head starts from `init_weight` [C H].
+    Returns (test logits [T C], info)."""
+    torch.manual_seed(settings["seed"])
+    x = features
+    if init_weight is None:
+        mean, std = features[train].mean(0), features[train].std(0, unbiased=False).clamp_min(1e-6)
+        x = (features - mean) / std
+    head = make_head(x.size(1), n_classes, None if init_weight is None else init_weight.detach().cpu())
+    return _Trainer(settings, score).run(lambda idx: head(x[idx]), head.parameters(), labels, train, valid, test, [head])
+
+
+def fine_tune(model, sequences, labels, n_classes, train, valid, test, settings, score, init_weight=None):
+    """Encoder and linear head (from `init_weight` [C H] when given) trained together.
+    Returns (test logits [T C], info); the model is left as it came."""
+    torch.manual_seed(settings["seed"])
+    device = next(model.parameters()).device
+    initial = copy.deepcopy(model.state_dict())
+    head = make_head(model.hidden_size, n_classes, init_weight).to(device)
+    seq, seq_len = sequences.item_seq.to(device), sequences.item_seq_len.to(device)
+
+    def predict(idx):
+        idx = idx.to(device)
+        return head(model.forward(seq[idx], seq_len[idx]))  # [B C]
+
+    parameters = list(model.parameters()) + list(head.parameters())
+    try:
+        return _Trainer(settings, score).run(predict, parameters, labels, train, valid, test, [model, head])
+    finally:
+        model.load_state_dict(initial)
