@@ -20,7 +20,6 @@ Each run (pretraining and fine-tuning of one model and seed) is one process, `--
 torch threads each. `--quick`: the tiny test dataset, seconds, nothing recorded.
 """
 import argparse
-import datetime
 import json
 import os
 import statistics
@@ -31,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.btsrec import curve_rows, mean_std, quality  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
-    HERE, add_common_arguments, data_spec, machine, parse_run, peak_rss_mb, record_saved, run_workers, save, set_threads, subcommand,
+    HERE, add_common_arguments, data_spec, parse_run, peak_rss_mb, record_saved, run_and_save, set_threads, subcommand,
 )  # fmt: skip
 
 METRICS = {"metrics": ["Hit", "NDCG", "MRR"], "topk": [10], "valid_metric": "NDCG@10"}
@@ -185,17 +184,7 @@ def main():
     jobs = [dict(data, label=label, config=dict(base, seed=seed, **config), pretrain=pretrain,
                  pretrain_epochs=args.pretrain_epochs, finetune=args.bench != "collapse")
             for label, config, pretrain in runs for seed in seeds]  # fmt: skip
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    results = run_workers(os.path.abspath(__file__), jobs, args.parallel or 2, args.threads,
-                          os.path.join(args.out, f"clue-{args.bench}-{stamp}"))  # fmt: skip
-    payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
-               "argv": sys.argv, "results": results}  # fmt: skip
-    record_it = not (args.quick or args.no_record)
-    plot = os.path.join(HERE, f"clue-{args.bench}-{data['dataset']}-{stamp}.png") if record_it else None
-    header, rows, extra = tables(args.bench, results, plot)
-    save(f"clue-{args.bench}-{data['dataset']}", payload, record=record_it, rows=rows, header=header,
-         results_dir=os.path.join(args.out, "quick") if args.quick else None, extra=extra)  # fmt: skip
-    return 1 if any("failed" in r for r in results) else 0
+    return run_and_save(os.path.abspath(__file__), "clue", args, data, jobs, lambda results, plot: tables(args.bench, results, plot))
 
 
 if __name__ == "__main__":

@@ -186,3 +186,19 @@ def save(name, payload, record, rows, header, results_dir=None, argv=None, extra
             f.write(f"\n### {name}, {payload['date']}\n\n- machine: {payload['machine']}\n- command: `{command}`\n"
                     f"- raw results: `{os.path.relpath(path, ROOT)}`\n\n{table}\n")  # fmt: skip
     return path
+
+
+def run_and_save(script, prefix, args, data, jobs, tables):
+    """Run `jobs` (`run_workers`), save their JSON and, unless --quick or --no-record, record the table in
+    RESULTS.md; `tables(results, plot)` -> (header, rows, extra markdown), where `plot` is the path for a figure
+    next to RESULTS.md (None when nothing is recorded). Returns the exit status: 1 when a run failed."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    results = run_workers(script, jobs, args.parallel or 2, args.threads, os.path.join(args.out, f"{prefix}-{args.bench}-{stamp}"))
+    payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
+               "argv": sys.argv, "results": results}  # fmt: skip
+    record_it = not (args.quick or args.no_record)
+    name = f"{prefix}-{args.bench}-{data['dataset']}"
+    header, rows, extra = tables(results, os.path.join(HERE, f"{name}-{stamp}.png") if record_it else None)
+    save(name, payload, record=record_it, rows=rows, header=header,
+         results_dir=os.path.join(args.out, "quick") if args.quick else None, extra=extra)  # fmt: skip
+    return 1 if any("failed" in r for r in results) else 0

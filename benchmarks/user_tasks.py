@@ -16,7 +16,6 @@ relative difference to DualEncoder ((BT - DE) / DE), the figure the 8-20% claim 
 metrics against the batch size goes next to RESULTS.md (matplotlib). `--quick`: the tiny test dataset, seconds.
 """
 import argparse
-import datetime
 import json
 import os
 import statistics
@@ -27,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.btsrec import mean_std  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
-    HERE, add_common_arguments, data_spec, machine, parse_run, peak_rss_mb, record_saved, run_workers, save, set_threads, subcommand,
+    HERE, add_common_arguments, data_spec, parse_run, peak_rss_mb, record_saved, run_and_save, set_threads, subcommand,
 )  # fmt: skip
 
 METHODS = ["BTPretrain", "DualEncoder", "CLUE", "none"]  # none: BTPretrain's encoder, random weights
@@ -206,7 +205,7 @@ def main():
     data, base = data_spec(args)
     base.update(ENCODER, **parse_run(args.set)[1])
     if args.quick:
-        args.pretrain_epochs, args.seeds, args.batch_sizes, args.main_batch = 1, args.seeds[:2], [4, 16], 16
+        args.pretrain_epochs, args.seeds, args.batch_sizes, args.main_batch = 1, args.seeds[:1], [4, 16], 16
         base.update(hidden_size=8, n_heads=2, inner_size=16, MAX_ITEM_LIST_LENGTH=10, probe_epochs=3, task_epochs=1,
                     user_split=[0.5, 0.25, 0.25])  # fmt: skip
     jobs = []
@@ -219,17 +218,7 @@ def main():
                 jobs.append(dict(data, label=f"{method} batch {batch} seed {seed}", method=method, batch=batch,
                                  pretrain_epochs=args.pretrain_epochs,
                                  config=dict(base, seed=seed, train_batch_size=batch, **protocols)))  # fmt: skip
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    results = run_workers(os.path.abspath(__file__), jobs, args.parallel or 2, args.threads,
-                          os.path.join(args.out, f"user_tasks-{args.bench}-{stamp}"))  # fmt: skip
-    payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
-               "argv": sys.argv, "results": results}  # fmt: skip
-    record_it = not (args.quick or args.no_record)
-    plot = os.path.join(HERE, f"user_tasks-{args.bench}-{data['dataset']}-{stamp}.png") if record_it else None
-    header, rows, extra = tables(args.bench, results, plot, args.main_batch)
-    save(f"user_tasks-{args.bench}-{data['dataset']}", payload, record=record_it, rows=rows, header=header,
-         results_dir=os.path.join(args.out, "quick") if args.quick else None, extra=extra)  # fmt: skip
-    return 1 if any("failed" in r for r in results) else 0
+    return run_and_save(os.path.abspath(__file__), "user_tasks", args, data, jobs, lambda results, plot: tables(args.bench, results, plot, args.main_batch))
 
 
 if __name__ == "__main__":

@@ -68,3 +68,16 @@ def test_clue_quick(tmp_path):
     assert [r["label"] for r in runs] == ["CLUE"] * 2 + ["CLUEZero"] * 2 + ["SASRec-CE"] * 2
     assert all(r["pretrain"]["epochs"] == 2 and len(r["pretrain"]["curve"]) == 2 for r in runs[:2])
     assert all("pretrain" not in r and 0 <= r["test"]["mrr@10"] <= 1 for r in runs[2:])
+
+
+def test_user_tasks_quick(tmp_path):
+    runs = run_quick("user_tasks.py", "study", tmp_path, "user_tasks-study")
+    assert [(r["method"], r["batch"]) for r in runs] == [
+        ("BTPretrain", 16), ("DualEncoder", 16), ("CLUE", 16), ("none", 16),  # the main grid first
+        ("BTPretrain", 4), ("DualEncoder", 4), ("CLUE", 4),  # no pretraining does not depend on the batch
+    ]
+    for r in runs:
+        protocols = {"probe", "finetune"} if r["batch"] == 16 else {"probe"}
+        assert {t: set(p) for t, p in r["user_tasks"].items() if t != "users"} == dict.fromkeys(
+            ["gender", "age", "next_item"], protocols)
+        assert ("pretrain" in r) == (r["method"] != "none")

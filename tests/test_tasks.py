@@ -178,3 +178,17 @@ def test_bad_task_options_are_one_line_errors(workdir, key, value):
     with pytest.raises(ConfigError, match=key) as e:
         run_recbole_bt("BTPretrain", "tiny", [TINY_YAML], tiny_config(**SMALL, train_stage="user_tasks", **{key: value}))
     assert "\n" not in str(e.value)
+
+
+def test_list_options_from_the_command_line():
+    from recbole_bt.tasks.runner import task_settings
+
+    config = {"user_tasks": "gender,next_item", "user_task_protocols": "probe", "label_ratios": 0.1,
+              "user_split": [0.8, 0.1, 0.1], "probe_epochs": 1, "task_epochs": 1, "task_batch_size": 8,
+              "user_task_stopping_step": 1, "probe_learning_rate": 0.1, "probe_weight_decay": 0, "learning_rate": 0.1,
+              "weight_decay": 0.0}  # fmt: skip
+    tasks, protocols, ratios, _ = task_settings(config)
+    assert (tasks, protocols, ratios) == (["gender", "next_item"], ["probe"], [0.1])
+    assert task_settings(dict(config, label_ratios=(0.01, 1.0)))[2] == [0.01, 1.0]  # RecBole evals "0.01,1.0"
+    with pytest.raises(ConfigError, match="label_ratios"):
+        task_settings(dict(config, label_ratios="lots"))

@@ -26,19 +26,28 @@ K = 10
 
 
 def parse_list(value, key):
-    """A list option given as a YAML list or as a comma-separated string (``--user_tasks=gender,age``)."""
+    """A list option given as a YAML list, a comma-separated string (``--user_tasks=gender,age``) or one number."""
     if isinstance(value, str):
         value = [v.strip() for v in value.split(",") if v.strip()]
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value]  # --label_ratios=0.1
     if not isinstance(value, (list, tuple)):
         raise ConfigError(f"'{key}' must be a list (or a comma-separated string), got {value!r}")
     return list(value)
+
+
+def _number(text):
+    try:
+        return float(text) if isinstance(text, str) else text
+    except ValueError:
+        return text  # refused by check_label_ratio, with the key's name
 
 
 def task_settings(config):
     """The options of the user tasks, checked: a one-line ConfigError naming the key otherwise."""
     tasks = parse_list(config["user_tasks"], "user_tasks")
     protocols = parse_list(config["user_task_protocols"], "user_task_protocols")
-    ratios = [float(r) if isinstance(r, str) else r for r in parse_list(config["label_ratios"], "label_ratios")]
+    ratios = [_number(r) for r in parse_list(config["label_ratios"], "label_ratios")]
     for name, values, allowed in (("user_tasks", tasks, TASKS), ("user_task_protocols", protocols, PROTOCOLS)):
         if not values or any(v not in allowed for v in values):
             raise ConfigError(f"Make sure each of '{name}' in {list(allowed)}! (got {values!r})")
