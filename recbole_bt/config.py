@@ -238,6 +238,11 @@ class Config(RecBoleConfig):
                 f"eval_args split GTS (BT-SR's global temporal split) builds sequential (history, target) rows; "
                 f"{self.model} is not a sequential model: use one of RecBole's splits (RS, LS, TS)"
             )
+        if final.get("train_stage") == "user_tasks" and "user_tasks" not in getattr(self.model_class, "train_stages", ()):
+            raise ConfigError(
+                f"train_stage user_tasks evaluates a pretrained encoder of CLUE, BTPretrain or DualEncoder; "
+                f"{self.model} has no such stage"
+            )
         self._check_valid_metric()
 
     def _check_valid_metric(self):

@@ -192,3 +192,8 @@ def test_list_options_from_the_command_line():
     assert task_settings(dict(config, label_ratios=(0.01, 1.0)))[2] == [0.01, 1.0]  # RecBole evals "0.01,1.0"
     with pytest.raises(ConfigError, match="label_ratios"):
         task_settings(dict(config, label_ratios="lots"))
+
+
+def test_user_tasks_stage_of_a_model_without_it_is_refused(workdir):
+    with pytest.raises(ConfigError, match="SASRec has no such stage"):
+        run_recbole_bt("SASRec", "tiny", [TINY_YAML], tiny_config(**SMALL, train_stage="user_tasks"))

@@ -48,6 +48,7 @@ class SequencePretrainer(SASRec):
     r"""SASRec encoder with a pretraining stage: subclasses define their heads and `pretrain_loss`."""
 
     trainer_class = "PretrainTrainer"
+    train_stages = TRAIN_STAGES
     loss_types = ("CE", "BCE", "SCE")  # fine-tuning's next-item loss
 
     def __init__(self, config, dataset):
