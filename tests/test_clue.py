@@ -115,7 +115,7 @@ def test_checkpoint_of_another_model_or_shape_is_refused(workdir):
 @pytest.mark.parametrize(
     "settings, message",
     [
-        ({"train_stage": "pretrian"}, r"Make sure 'train_stage' in \['pretrain', 'finetune'\]"),
+        ({"train_stage": "pretrian"}, r"Make sure 'train_stage' in \['pretrain', 'finetune', 'user_tasks'\]"),
         ({"user_token": "CLS"}, r"Make sure 'user_token' in \['UR', 'last'\]"),
         ({"projector_sizes": [16, 0]}, "'projector_sizes' must be a non-empty list of positive layer sizes"),
         ({"augmentations": [{"crop": 1.5}]}, "crop"),

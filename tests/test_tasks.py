@@ -157,7 +157,9 @@ def test_user_tasks_stage_end_to_end_random_encoder(workdir):
             row = tasks[task][protocol][1.0]
             assert metrics <= set(row) and all(0 <= row[m] <= 1 for m in metrics)
             assert tasks[task][protocol][0.01]["labelled_users"] <= row["labelled_users"] == tasks["users"][task]["train"]
-    assert sum(tasks["users"]["gender"].values()) == 40
+    users = tasks["users"]["gender"]
+    assert users["train"] + users["valid"] + users["test"] == 40
+    assert 0 < users["majority_accuracy"] < 1 and "majority_accuracy" not in tasks["users"]["next_item"]
 
 
 @pytest.mark.parametrize("model", ["BTPretrain", "DualEncoder", "CLUE"])
