@@ -124,6 +124,30 @@ def in_batch_softmax(user, item, targets, temperature):
     return F.cross_entropy(logits, torch.arange(len(logits), device=logits.device))
 
 
+SIMILARITIES = ("dot", "cos")
+
+
+def info_nce(z_i, z_j, temperature, sim="dot", targets=None):
+    """InfoNCE (NT-Xent) of CL4SRec and DuoRec over the 2B views z_i, z_j [B D]: each of the 2B rows is an anchor
+    whose positive is its other view and whose negatives are the other 2B - 2 rows. With `targets` [B], rows that
+    share the anchor's target (other than its positive) are masked out as false negatives (DuoRec). `sim`: 'dot'
+    (dot product / temperature) or 'cos' (cosine / temperature). Mean over the 2B anchors; a scalar."""
+    if sim not in SIMILARITIES:
+        raise ValueError(f"Make sure 'sim' in {list(SIMILARITIES)}! (got {sim!r})")
+    batch = len(z_i)
+    z = torch.cat([z_i, z_j])  # [2B D]
+    if sim == "cos":
+        z = F.normalize(z, dim=-1)
+    logits = z @ z.T / temperature  # [2B 2B]
+    index = torch.arange(2 * batch, device=z.device)
+    positive = (index + batch) % (2 * batch)  # row k's other view
+    masked = index.unsqueeze(1) == index.unsqueeze(0)  # an anchor is not its own negative
+    if targets is not None:
+        t = torch.cat([targets, targets])  # [2B]
+        masked = masked | ((t.unsqueeze(1) == t.unsqueeze(0)) & (positive.unsqueeze(1) != index.unsqueeze(0)))
+    return F.cross_entropy(logits.masked_fill(masked, float("-inf")), positive)
+
+
 def default_n_buckets(n_positions):
     """The reference default for n_buckets and bucket_size_x: int(2 * sqrt(number of hidden states))."""
     return max(1, int(2 * math.sqrt(n_positions)))
