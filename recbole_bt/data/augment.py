@@ -13,7 +13,8 @@ n, zero padding to the right), `item_seq_len` LongTensor [B] (n >= 1). Every fun
 - `crop`: keep a contiguous run of max(1, floor(ratio * n)) items at a uniform offset, left-aligned.
 - `reorder`: shuffle a contiguous window of floor(ratio * n) items at a uniform offset.
 - `dropout`: identity (two identical views differ only through the encoder's dropout, as in CLUE).
-- `Augmenter`: one operation per row, drawn uniformly from a list given in the config (CL4SRec's scheme).
+- `Augmenter`: one operation per row, drawn uniformly from a list given in the config; `Augmenter.pair`: two
+  views of each row by two distinct operations of the list (CL4SRec's scheme).
 """
 import torch
 
@@ -160,7 +161,8 @@ def _parse_entry(entry):
 
 
 class Augmenter:
-    """One augmentation per row, drawn uniformly from a list (CL4SRec's scheme).
+    """One augmentation per row, drawn uniformly from a list (`__call__`), or two distinct ones for the two views
+    of each row (`pair`, CL4SRec's scheme).
 
     Args:
         augmentations (list): the config value, entries either a name (``"dropout"``) or a one-key mapping
@@ -215,6 +217,44 @@ class Augmenter:
         """
         _check(item_seq, item_seq_len)
         choice = torch.randint(len(self.ops), item_seq_len.shape, generator=generator, device=item_seq.device)  # [B]
+        return self._by_choice(choice, item_seq, item_seq_len, generator)
+
+    def pair(self, item_seq, item_seq_len, generator=None):
+        """Two views of each row made by two distinct operations of the list (CL4SRec's scheme: two operations
+        sampled from the set without replacement), e.g. crop for one view and mask for the other.
+
+        Per row, the ordered pair of list entries (first, second) is drawn uniformly among the pairs of distinct
+        entries (an entry listed twice counts as two entries); with a one-entry list both views use that entry
+        (each with its own randomness). The choices are drawn first (`pair_choices`: the first view's entry, then
+        a shift in [1, n - 1] to the second's), then each view is made as in `__call__`: every operation on the
+        whole batch in list order, the first view's before the second's, all from the same generator.
+
+        Args:
+            item_seq (torch.LongTensor): [B L] left-aligned item ids.
+            item_seq_len (torch.LongTensor): [B] lengths.
+            generator (torch.Generator, optional): source of randomness.
+
+        Returns:
+            tuple: ((seq [B L], len [B]) of the first view, (seq [B L], len [B]) of the second view).
+        """
+        _check(item_seq, item_seq_len)
+        first, second = self.pair_choices(item_seq_len, generator)
+        return (
+            self._by_choice(first, item_seq, item_seq_len, generator),
+            self._by_choice(second, item_seq, item_seq_len, generator),
+        )
+
+    def pair_choices(self, item_seq_len, generator=None):
+        """The list indices [B], [B] of the two views' operations, distinct per row (equal for a one-entry list)."""
+        n_ops, shape, device = len(self.ops), item_seq_len.shape, item_seq_len.device
+        first = torch.randint(n_ops, shape, generator=generator, device=device)  # [B]
+        if n_ops == 1:
+            return first, first.clone()
+        shift = torch.randint(1, n_ops, shape, generator=generator, device=device)  # [B], in [1, n_ops - 1]
+        return first, (first + shift) % n_ops
+
+    def _by_choice(self, choice, item_seq, item_seq_len, generator):
+        """Every operation on the whole batch in list order; row b takes the result of operation choice[b]."""
         out_seq, out_len = None, None
         for index in range(len(self.ops)):
             seq, length = self.apply(index, item_seq, item_seq_len, generator)

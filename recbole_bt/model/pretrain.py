@@ -30,6 +30,7 @@ from recbole_bt.compat import load_checkpoint
 from recbole_bt.data.augment import Augmenter
 from recbole_bt.errors import CheckpointError
 from recbole_bt.model.sasrec import SASRec
+from recbole_bt.model.views import SeededGenerator
 
 TRAIN_STAGES = ("pretrain", "finetune", "user_tasks")
 USER_TOKENS = ("UR", "last")
@@ -44,8 +45,9 @@ def check_sizes(key, value):
         raise ValueError(f"'{key}' must be a non-empty list of positive layer sizes, got {value!r}")
 
 
-class SequencePretrainer(SASRec):
-    r"""SASRec encoder with a pretraining stage: subclasses define their heads and `pretrain_loss`."""
+class SequencePretrainer(SeededGenerator, SASRec):
+    r"""SASRec encoder with a pretraining stage: subclasses define their heads and `pretrain_loss`; `generator`
+    (the model's own, seeded with `seed`) comes from `recbole_bt.model.views.SeededGenerator`."""
 
     trainer_class = "PretrainTrainer"
     train_stages = TRAIN_STAGES
@@ -122,12 +124,6 @@ class SequencePretrainer(SASRec):
         return output[:, 1::2]  # [B L H]
 
     # ------------------------------------------------------------------------------------------- pretraining
-    def generator(self, device):
-        """The model's random generator for augmentations, seeded with RecBole's `seed`."""
-        if self._generator is None or self._generator.device != torch.device(device):
-            self._generator = torch.Generator(device=device).manual_seed(self.seed)
-        return self._generator
-
     def views(self, interaction):
         """Two augmented views (item_seq, item_seq_len) of every sequence of the batch; the batch is untouched."""
         item_seq, item_seq_len = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
@@ -173,10 +169,6 @@ class SequencePretrainer(SASRec):
                 return self.item_embedding.weight.sum() * 0
             return self.pretrain_loss(interaction)
         return self.next_item_loss(interaction)[0]
-
-    def full_sort_predict(self, interaction):
-        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])  # [B H]
-        return seq_output @ self.item_embedding.weight[: self.n_items].T  # [B N]
 
     # ------------------------------------------------------------------------------------------- fine-tuning
     def load_pretrained_encoder(self, path):

@@ -112,3 +112,8 @@ class SASRec(RecBoleSASRec):
         pos_loss = F.binary_cross_entropy_with_logits(pos_score, torch.ones_like(pos_score))
         neg_loss = F.binary_cross_entropy_with_logits(neg_score, torch.zeros_like(neg_score), reduction="none")
         return pos_loss + neg_loss.sum(-1).mean()
+
+    def full_sort_predict(self, interaction):
+        """Scores of every catalog item [B N] (models with extra tokens, [MASK] or [UR], have more table rows)."""
+        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])  # [B H]
+        return seq_output @ self.item_embedding.weight[: self.n_items].T  # [B N]
