@@ -1,14 +1,37 @@
-"""Train and test a model with recbole_bt, the way RecBole's run_recbole.py does.
+"""Train and test a model with recbole_bt, the way RecBole's run_recbole.py does; or compare several.
 
     python run_recbole_bt.py --model=SASRec --dataset=ml-100k --config_files="a.yaml b.yaml" --epochs=5
+    python run_recbole_bt.py --models=SASRec,CL4SRec,DuoRec,BTSRec --seeds=3 --dataset=ml-100k
+    python run_recbole_bt.py --model=BTSRec --sweep=alpha=0,0.1,0.2 --seeds=2
 
-Any --key=value is a config override (highest precedence). Models: recbole_bt's own, then RecBole's.
+Any other --key=value is a config override (highest precedence), shared by every run of a comparison. Models:
+recbole_bt's own, then RecBole's. A comparison (--models, or --sweep) writes table.md, results.csv and
+results.json under --out (default comparison/<dataset>) and reuses the runs already there.
 """
 import argparse
 import sys
 
-from recbole_bt.errors import RecBoleBTError
+from recbole_bt.errors import ConfigError, RecBoleBTError
 from recbole_bt.quick_start import run
+
+COMPARISON_OPTIONS = ("models", "seeds", "sweep", "out", "baselines")
+
+
+def compare(args, config_file_list):
+    from recbole_bt.comparison import parse_seeds, parse_sweep, run_comparison
+
+    models = [m.strip() for m in (args.models or args.model).split(",") if m.strip()]
+    sweep = parse_sweep(args.sweep) if args.sweep else None
+    overrides = sys.argv[1:]
+    if sweep and any(a.startswith(f"--{sweep[0]}=") for a in overrides):
+        raise ConfigError(f"--{sweep[0]} is swept by --sweep: do not also set it on the command line")
+    config_dict = {}
+    if sweep:  # the trade-off plot's metrics: HR@1/5/10, coverage@10 and the popularity-bucket hit rates
+        config_dict = {"metrics": ["Hit", "NDCG", "MRR", "Coverage", "Hit_Head", "Hit_Mid", "Hit_Tail"], "topk": [1, 5, 10]}
+    dataset = args.dataset or "ml-100k"
+    baselines = [b.strip() for b in args.baselines.split(",")] if args.baselines else None
+    run_comparison(models, args.dataset, parse_seeds(args.seeds), config_file_list, config_dict,
+                   out_dir=args.out or f"comparison/{dataset}", sweep=sweep, baselines=baselines, argv=overrides)  # fmt: skip
 
 
 def main():
@@ -21,10 +44,21 @@ def main():
     parser.add_argument("--port", type=str, default="5678", help="the port of the master node")
     parser.add_argument("--world_size", type=int, default=-1, help="total number of processes")
     parser.add_argument("--group_offset", type=int, default=0, help="global rank offset of this group")
+    parser.add_argument("--models", type=str, default=None, help="compare these models (comma-separated)")
+    parser.add_argument("--seeds", type=str, default="1", help="comparison: a number of seeds from 2020, or a list")
+    parser.add_argument("--sweep", type=str, default=None, help="comparison: key=v1,v2,... one run per value")
+    parser.add_argument("--out", type=str, default=None, help="comparison: output folder (default comparison/<dataset>)")
+    parser.add_argument("--baselines", type=str, default=None, help="comparison: the rows the improvement is against")
     args, _ = parser.parse_known_args()  # other --key=value pairs are read by Config, as in RecBole
+    # RecBole's Config reads every --key=value of the command line: the comparison's own options are not config
+    own = COMPARISON_OPTIONS + (("model", "m") if args.models else ())  # each run of --models names its model
+    sys.argv = [a for a in sys.argv if a.split("=", 1)[0].lstrip("-") not in own]
 
     config_file_list = args.config_files.strip().split(" ") if args.config_files else None
     try:
+        if args.models or args.sweep:
+            compare(args, config_file_list)
+            return 0
         run(
             args.model,
             args.dataset,

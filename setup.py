@@ -39,6 +39,12 @@ INSTALL_REQUIRES = [
     "setuptools>=77.0.3,<81",
 ]
 
+# HyperTuning (recbole_bt.tuning, run_hyper_bt.py) needs hyperopt, which RecBole imports lazily:
+# - hyperopt==0.2.5: RecBole 1.2.1's own pin (its `hyperopt` extra). Its exhaustive search (the default algo)
+#   hands hyperopt a numpy RandomState, but hyperopt 0.2.7 (and 0.3) samples with Generator.integers, so
+#   every exhaustive trial fails there; 0.2.5 installs and works with Python 3.11 and numpy<2.
+TUNE_REQUIRES = ["hyperopt==0.2.5"]
+
 setup(
     name="recbole-bt",
     version=read_version(),
@@ -56,7 +62,7 @@ setup(
     package_data={"recbole_bt.properties": ["*.yaml", "model/*.yaml", "dataset/*.yaml"]},
     py_modules=[],
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest>=7"], "plot": ["matplotlib"]},
+    extras_require={"test": ["pytest>=7", "matplotlib"] + TUNE_REQUIRES, "plot": ["matplotlib"], "tune": TUNE_REQUIRES},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

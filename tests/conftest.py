@@ -25,3 +25,26 @@ def workdir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["pytest"])
     return tmp_path
+
+
+def train_tiny(model_class, epochs=2, **overrides):
+    """Train `model_class` for `epochs` epochs on tests/fixtures/tiny as run_recbole_bt does (batch 16).
+    Returns (its parameters, the loss of each epoch); the item table keeps the catalog's rows only, so models
+    with extra token rows ([MASK]) compare with SASRec."""
+    from recbole.trainer import Trainer
+    from recbole.utils import init_seed
+
+    from recbole_bt.data import data_preparation
+    from recbole_bt.quick_start import build_config
+    from recbole_bt.registry import create_dataset
+
+    config = build_config(model_class, "tiny", [TINY_YAML], tiny_config(train_batch_size=16, **overrides))
+    init_seed(config["seed"], config["reproducibility"])
+    train_data, _, _ = data_preparation(config, create_dataset(config))
+    init_seed(config["seed"], config["reproducibility"])
+    model = model_class(config, train_data._dataset)
+    trainer = Trainer(config, model)
+    losses = [trainer._train_epoch(train_data, epoch) for epoch in range(epochs)]
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["item_embedding.weight"] = state["item_embedding.weight"][: model.n_items]
+    return state, losses

@@ -3,10 +3,8 @@ both train_modes with CE, BCE and SCE, and bad settings fail at construction wit
 import pytest
 import torch
 from recbole.model.sequential_recommender.sasrec import SASRec as RecBoleSASRec
-from recbole.trainer import Trainer
-from recbole.utils import init_seed
 
-from conftest import TINY_YAML, tiny_config
+from conftest import TINY_YAML, tiny_config, train_tiny
 from recbole_bt import ConfigError
 from recbole_bt.data import data_preparation, partner_fields
 from recbole_bt.loss import barlow_twins_loss
@@ -15,38 +13,26 @@ from recbole_bt.quick_start import build_config, load_data_and_model, prepare, r
 from recbole_bt.registry import create_dataset
 
 
-def train(model_class, **overrides):
-    """Train `model_class` for 2 epochs on tiny as run_recbole_bt does; returns its parameters and losses."""
-    config = build_config(model_class, "tiny", [TINY_YAML], tiny_config(train_batch_size=16, **overrides))
-    init_seed(config["seed"], config["reproducibility"])
-    train_data, valid_data, _ = data_preparation(config, create_dataset(config))
-    init_seed(config["seed"], config["reproducibility"])
-    model = model_class(config, train_data._dataset)
-    trainer = Trainer(config, model)
-    losses = [trainer._train_epoch(train_data, epoch) for epoch in range(2)]
-    return {k: v.clone() for k, v in model.state_dict().items()}, losses
-
-
 def assert_same_training(a, b):
     assert a[1] == b[1]  # losses, exactly
     assert a[0].keys() == b[0].keys() and all(torch.equal(a[0][k], b[0][k]) for k in a[0])
 
 
 def test_alpha_zero_is_recbole_sasrec_bit_for_bit(workdir):
-    theirs = train(RecBoleSASRec, train_mode="prefix", loss_type="CE")
-    ours = train(BTSRec, train_mode="prefix", loss_type="CE", alpha=0.0)
+    theirs = train_tiny(RecBoleSASRec, train_mode="prefix", loss_type="CE")
+    ours = train_tiny(BTSRec, train_mode="prefix", loss_type="CE", alpha=0.0)
     assert_same_training(ours, theirs)
 
 
 @pytest.mark.parametrize("loss_type", ["CE", "SCE"])
 def test_alpha_zero_is_sasrec_in_all_positions(workdir, loss_type):
     settings = dict(train_mode="all_positions", loss_type=loss_type, bucket_size_y=8)
-    assert_same_training(train(BTSRec, alpha=0.0, **settings), train(SASRec, **settings))
+    assert_same_training(train_tiny(BTSRec, alpha=0.0, **settings), train_tiny(SASRec, **settings))
 
 
 def test_alpha_positive_changes_training(workdir):
     settings = dict(train_mode="prefix", loss_type="CE")
-    base, bt = train(BTSRec, alpha=0.0, **settings), train(BTSRec, alpha=0.5, **settings)
+    base, bt = train_tiny(BTSRec, alpha=0.0, **settings), train_tiny(BTSRec, alpha=0.5, **settings)
     assert base[1] != bt[1]
 
 

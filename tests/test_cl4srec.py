@@ -3,18 +3,15 @@ lmd 0 is SASRec bit for bit, the loss is L_pred + lmd * InfoNCE of the views, vi
 one-line errors, and it trains in both train_modes."""
 import pytest
 import torch
-from recbole.trainer import Trainer
-from recbole.utils import init_seed
 
-from conftest import TINY_YAML, tiny_config
+from conftest import TINY_YAML, tiny_config, train_tiny
 from recbole_bt import ConfigError
-from recbole_bt.data import data_preparation
 from recbole_bt.data.augment import Augmenter
 from recbole_bt.loss import info_nce
 from recbole_bt.model.cl4srec import CL4SRec
 from recbole_bt.model.sasrec import SASRec
-from recbole_bt.quick_start import build_config, prepare, run_recbole_bt
-from recbole_bt.registry import create_dataset, package_models, register_model
+from recbole_bt.quick_start import prepare, run_recbole_bt
+from recbole_bt.registry import package_models, register_model
 
 if package_models().get("CL4SRec") is not CL4SRec:  # until recbole_bt.model exports it
     register_model(CL4SRec)
@@ -78,23 +75,9 @@ def test_views_of_the_model_use_distinct_operations(workdir):
     assert torch.equal(crop_len, torch.clamp(length // 2, min=1))  # crop 0.5 keeps floor(n / 2), at least 1
 
 
-def train(model_class, **overrides):
-    """Train `model_class` for 2 epochs on tiny as run_recbole_bt does; returns its parameters and losses."""
-    config = build_config(model_class, "tiny", [TINY_YAML], tiny_config(train_batch_size=16, **overrides))
-    init_seed(config["seed"], config["reproducibility"])
-    train_data, _, _ = data_preparation(config, create_dataset(config))
-    init_seed(config["seed"], config["reproducibility"])
-    model = model_class(config, train_data._dataset)
-    trainer = Trainer(config, model)
-    losses = [trainer._train_epoch(train_data, epoch) for epoch in range(2)]
-    state = {k: v.clone() for k, v in model.state_dict().items()}
-    state["item_embedding.weight"] = state["item_embedding.weight"][: model.n_items]  # without CL4SRec's [MASK] row
-    return state, losses
-
-
 @pytest.mark.parametrize("train_mode", ["prefix", "all_positions"])
 def test_lmd_zero_is_sasrec_bit_for_bit(workdir, train_mode):
-    ours, theirs = train(CL4SRec, train_mode=train_mode, lmd=0), train(SASRec, train_mode=train_mode)
+    ours, theirs = train_tiny(CL4SRec, train_mode=train_mode, lmd=0), train_tiny(SASRec, train_mode=train_mode)
     assert ours[1] == theirs[1]  # losses, exactly
     assert ours[0].keys() == theirs[0].keys() and all(torch.equal(ours[0][k], theirs[0][k]) for k in ours[0])
 

@@ -8,10 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from recbole.data.interaction import Interaction
-from recbole.trainer import Trainer
 from recbole.utils import init_seed
 
-from conftest import TINY_YAML, tiny_config
+from conftest import TINY_YAML, tiny_config, train_tiny
 from recbole_bt import ConfigError
 from recbole_bt.data import data_preparation, partner_fields
 from recbole_bt.loss import info_nce
@@ -154,21 +153,10 @@ def test_single_row_batch_has_no_contrastive_term(prepared):
         torch.testing.assert_close(model.calculate_loss(batch), ce)
 
 
-def train(model_class, **overrides):
-    """Train `model_class` for 1 epoch on tiny as run_recbole_bt does; returns its parameters and loss."""
-    config = build_config(model_class, "tiny", [TINY_YAML], tiny_config(train_batch_size=16, **overrides))
-    init_seed(config["seed"], config["reproducibility"])
-    train_data, _, _ = data_preparation(config, create_dataset(config))
-    init_seed(config["seed"], config["reproducibility"])
-    model = model_class(config, train_data._dataset)
-    loss = Trainer(config, model)._train_epoch(train_data, 0)
-    return {k: v.clone() for k, v in model.state_dict().items()}, loss
-
-
 @pytest.mark.parametrize("train_mode", ["prefix", "all_positions"])
 def test_lmd_zero_is_sasrec_bit_for_bit(workdir, train_mode):
-    ours = train(DuoRec, train_mode=train_mode, lmd=0.0)
-    theirs = train(SASRec, train_mode=train_mode)
+    ours = train_tiny(DuoRec, epochs=1, train_mode=train_mode, lmd=0.0)
+    theirs = train_tiny(SASRec, epochs=1, train_mode=train_mode)
     assert ours[1] == theirs[1]
     assert ours[0].keys() == theirs[0].keys() and all(torch.equal(ours[0][k], theirs[0][k]) for k in ours[0])
 

@@ -1,0 +1,118 @@
+"""The comparison runner (recbole_bt/comparison.py): the table by hand, two tiny runs end to end, failures
+reported, reuse on rerun, and the command line."""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import FIXTURES, RUN_SCRIPT, TINY_YAML, tiny_config
+from recbole_bt import ConfigError
+from recbole_bt.comparison import parse_seeds, parse_sweep, results_table, run_comparison, run_specs
+
+
+def _record(group, seed, status="ok", error="", **metrics):
+    return {"model": group.split(" ")[0], "group": group, "seed": seed, "status": status, "error": error,
+            "test_result": metrics, "best_valid_result": {}, "seconds": 1.0}  # fmt: skip
+
+
+def test_table_by_hand():
+    records = [_record("A", 1, **{"ndcg@10": 0.10, "averagepopularity@10": 50.0}),
+               _record("A", 2, **{"ndcg@10": 0.20, "averagepopularity@10": 70.0}),
+               _record("B", 1, **{"ndcg@10": 0.30, "averagepopularity@10": 40.0}),
+               _record("B", 2, status="failed", error="ValueError: boom")]  # fmt: skip
+    lines = results_table(records).splitlines()
+    assert lines[0] == "| model | runs | ndcg@10 | averagepopularity@10 |"
+    # A: mean 0.15, sample std 0.0707; B: one finished run, no std; B best on both (popularity: smaller is better)
+    assert lines[2] == "| A | 2/2 | 0.1500 ± 0.0707 | 60.0000 ± 14.1421 |"
+    assert lines[3] == "| B | 1/2 (1 failed) | **0.3000** | **40.0000** |"
+    # B over the runner-up A: ndcg (0.30 - 0.15) / 0.15 = +100%; popularity (60 - 40) / 60 = +33.3% (lower is better)
+    assert lines[4] == "| improvement of the best over the runner-up | | +100.0% | +33.3% |"
+    assert lines[-1] == "- B, seed 2: ValueError: boom"
+    with_baselines = results_table(records, baselines=["B"]).splitlines()
+    # A against the baseline B: (0.15 - 0.30) / 0.30 = -50%
+    assert with_baselines[4] == "| improvement of the best over the strongest baseline | | -50.0% | -50.0% |"
+
+
+def test_seeds_and_sweep_parsing():
+    assert parse_seeds("3") == [2020, 2021, 2022] and parse_seeds("7,9") == [7, 9] and parse_seeds(2, 5) == [5, 6]
+    assert parse_sweep("alpha=0,0.1,0.5") == ("alpha", [0, 0.1, 0.5])
+    assert parse_sweep("loss_type=CE,SCE") == ("loss_type", ["CE", "SCE"])
+    for bad in ("alpha", "=1,2", "alpha="):
+        with pytest.raises(ConfigError, match="--sweep"):
+            parse_sweep(bad)
+    with pytest.raises(ConfigError, match="--seeds"):
+        parse_seeds("two")
+    specs = run_specs(["BTSRec"], [1, 2], ("alpha", [0, 0.2]))
+    assert [s.label for s in specs] == ["BTSRec alpha=0 seed=1", "BTSRec alpha=0 seed=2", "BTSRec alpha=0.2 seed=1",
+                                        "BTSRec alpha=0.2 seed=2"]  # fmt: skip
+
+
+def test_two_tiny_runs_a_failure_and_reuse(workdir):
+    logs = []
+    config = tiny_config(epochs=1, hidden_size=8, n_heads=2, inner_size=16, metrics=["Hit", "NDCG"], topk=[10])
+    out = run_comparison(["SASRec", "BTSRec", "NoSuchModel"], "tiny", [2020], [TINY_YAML], config,
+                         out_dir="cmp", log=logs.append)  # fmt: skip
+    runs = {r["model"]: r for r in out["runs"]}
+    assert runs["SASRec"]["status"] == runs["BTSRec"]["status"] == "ok"
+    assert runs["NoSuchModel"]["status"] == "failed" and "NoSuchModel" in runs["NoSuchModel"]["error"]
+    table = out["table"].splitlines()
+    assert table[0] == "| model | runs | hit@10 | ndcg@10 |"
+    assert [row.split(" | ")[0] for row in table[2:5]] == ["| SASRec", "| BTSRec", "| NoSuchModel"]
+    assert table[4].startswith("| NoSuchModel | 0/1 (1 failed) | - | - |")
+    assert sum("**" in row for row in table[2:4]) >= 1 and "Failed runs:" in table
+    with open(out["paths"]["results.csv"]) as f:
+        rows = list(csv.DictReader(f))
+    assert [r["status"] for r in rows] == ["ok", "ok", "failed"]
+    assert float(rows[0]["ndcg@10"]) == runs["SASRec"]["test_result"]["ndcg@10"]
+    with open(out["paths"]["results.json"]) as f:
+        assert len(json.load(f)["runs"]) == 3
+    assert open(out["paths"]["table.md"]).read().strip() == out["table"]
+
+    calls = []
+
+    def runner(*args):
+        calls.append(args[0])
+        raise RuntimeError("still no such model")
+
+    again = run_comparison(["SASRec", "BTSRec", "NoSuchModel"], "tiny", [2020], [TINY_YAML], config,
+                           out_dir="cmp", log=logs.append, runner=runner)  # fmt: skip
+    assert calls == ["NoSuchModel"]  # the finished runs are reused, the failed one is retried
+    assert [r["test_result"] for r in again["runs"][:2]] == [runs["SASRec"]["test_result"], runs["BTSRec"]["test_result"]]
+    assert sum("reused" in line for line in logs) == 2
+    changed = run_comparison(["SASRec"], "tiny", [2020], [TINY_YAML], dict(config, learning_rate=0.01),
+                             out_dir="cmp", log=logs.append, runner=runner)  # fmt: skip
+    assert calls[-1] == "SASRec" and changed["runs"][0]["status"] == "failed"  # another config: not reused
+
+
+def test_command_line_comparison(tmp_path):
+    cmd = [sys.executable, RUN_SCRIPT, "--models=SASRec,BTSRec", "--seeds=1", "--dataset=tiny", f"--data_path={FIXTURES}",
+           f"--config_files={TINY_YAML}", "--epochs=1", "--hidden_size=8", "--n_heads=2", "--inner_size=16",
+           "--out=cmp", "--checkpoint_dir=saved"]  # fmt: skip
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = open(tmp_path / "cmp" / "table.md").read()
+    assert "| SASRec | 1/1 |" in table and "| BTSRec | 1/1 |" in table
+    assert "[2/2] BTSRec seed=2020: ok" in result.stdout
+    bad = subprocess.run(cmd[:2] + ["--sweep=alpha"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("error: --sweep must look like")
+    assert os.path.isdir(tmp_path / "cmp" / "runs")
+
+
+def test_sweep_runs_and_trade_off_plot(workdir):
+    pytest.importorskip("matplotlib")
+    from recbole_bt.plots import sweep_series
+
+    config = tiny_config(epochs=1, hidden_size=8, n_heads=2, inner_size=16, topk=[1, 5, 10],
+                         metrics=["Hit", "NDCG", "Coverage", "Hit_Head", "Hit_Mid", "Hit_Tail"])  # fmt: skip
+    out = run_comparison(["BTSRec"], "tiny", [2020, 2021], [TINY_YAML], config, out_dir="sweep",
+                         sweep=("alpha", [0, 0.3]), log=lambda *_: None)  # fmt: skip
+    assert [r["group"] for r in out["runs"]] == ["BTSRec alpha=0"] * 2 + ["BTSRec alpha=0.3"] * 2
+    series = sweep_series(out["runs"], "alpha")
+    points = series[("BTSRec", "hit@10")]
+    assert [p[0] for p in points] == [0, 0.3]
+    values = [r["test_result"]["hit@10"] for r in out["runs"][:2]]
+    assert points[0][1] == pytest.approx(sum(values) / 2)
+    assert os.path.getsize(out["paths"]["plot"]) > 1000
