@@ -13,29 +13,25 @@ With `alpha: 0` the BT branch is skipped and training is SASRec's, exactly.
 """
 from torch import nn
 
-from recbole_bt.data.dataloader import partner_fields
 from recbole_bt.loss import BT_SCALES, barlow_twins_loss, world_size
 from recbole_bt.model.layers import mlp
 from recbole_bt.model.sasrec import SASRec
+from recbole_bt.model.views import SameTargetPartner
 
 
-class BTSRec(SASRec):
+class BTSRec(SameTargetPartner, SASRec):
     r"""SASRec + Barlow Twins between sequences that share their next item."""
 
     loss_types = ("CE", "BCE", "SCE")
 
     def __init__(self, config, dataset):
-        loss_type = config["loss_type"]
-        if loss_type not in self.loss_types:
-            raise NotImplementedError(f"Make sure 'loss_type' in {list(self.loss_types)}! (got {loss_type!r})")
         super().__init__(config, dataset)
 
         # load parameters info
         self.alpha = config["alpha"]
         self.lambd = config["lambda"]
         self.bt_scale = config["bt_scale"]
-        self.same_target = bool(config["same_target_sampling"])
-        self.PARTNER_SEQ, self.PARTNER_SEQ_LEN = partner_fields(config)
+        self.init_partner(config)
         self._check_bt_options(config)
         if not self.same_target:
             self.logger.warning("BTSRec with same_target_sampling False: each row's positive is itself (dropout view)")
@@ -70,13 +66,6 @@ class BTSRec(SASRec):
             return super().calculate_loss(interaction)  # SASRec exactly: no partner pass, no extra randomness
         pred_loss, last = self.next_item_loss(interaction)  # [B H]
         return pred_loss + self.alpha * self.bt_loss(last, self.partner_output(interaction))
-
-    def partner_output(self, interaction):
-        """The encoder output at the last position of each row's same-target partner [B H] (the row itself, under
-        another dropout mask, without same-target sampling)."""
-        if self.PARTNER_SEQ in interaction:
-            return self.forward(interaction[self.PARTNER_SEQ], interaction[self.PARTNER_SEQ_LEN])
-        return self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
 
     def bt_loss(self, z_a, z_b):
         """Barlow Twins loss of the two views [B H]; 0 for a final batch of a single row (no batch statistics)."""

@@ -26,23 +26,19 @@ original: no gathering of the other ranks' rows).
 """
 import numbers
 
-from recbole_bt.data.dataloader import partner_fields
 from recbole_bt.loss import SIMILARITIES, info_nce
-from recbole_bt.model.btsrec import BTSRec
 from recbole_bt.model.sasrec import SASRec
+from recbole_bt.model.views import SameTargetPartner
 
 CONTRASTS = ("us", "su", "us_x")
 
 
-class DuoRec(SASRec):
+class DuoRec(SameTargetPartner, SASRec):
     r"""SASRec + InfoNCE between a dropout view and / or a same-target view of each sequence."""
 
     loss_types = ("CE", "BCE", "SCE")
 
     def __init__(self, config, dataset):
-        loss_type = config["loss_type"]
-        if loss_type not in self.loss_types:
-            raise NotImplementedError(f"Make sure 'loss_type' in {list(self.loss_types)}! (got {loss_type!r})")
         super().__init__(config, dataset)
 
         # load parameters info
@@ -50,8 +46,7 @@ class DuoRec(SASRec):
         self.tau = config["tau"]
         self.sim = config["sim"]
         self.contrast = config["contrast"]
-        self.same_target = bool(config["same_target_sampling"])
-        self.PARTNER_SEQ, self.PARTNER_SEQ_LEN = partner_fields(config)
+        self.init_partner(config)
         self._check_cl_options()
         if self.lmd > 0 and self.contrast != "us" and not self.same_target:
             self.logger.warning(
@@ -71,9 +66,6 @@ class DuoRec(SASRec):
             raise ValueError(f"'sim' must be one of {list(SIMILARITIES)}, got {self.sim!r}")
         if self.contrast not in CONTRASTS:
             raise ValueError(f"'contrast' must be one of {list(CONTRASTS)}, got {self.contrast!r}")
-
-    # the partner's output, as BTSRec gets it (the row itself, another dropout mask, without same-target sampling)
-    partner_output = BTSRec.partner_output
 
     def calculate_loss(self, interaction):
         if self.lmd == 0:

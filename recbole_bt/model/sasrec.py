@@ -46,8 +46,8 @@ class SASRec(RecBoleSASRec):
 
     def __init__(self, config, dataset):
         loss_type = config["loss_type"]
-        if loss_type not in LOSS_TYPES:
-            raise NotImplementedError(f"Make sure 'loss_type' in {list(LOSS_TYPES)}! (got {loss_type!r})")
+        if loss_type not in self.loss_types:  # each subclass's own list
+            raise NotImplementedError(f"Make sure 'loss_type' in {list(self.loss_types)}! (got {loss_type!r})")
         with _config_value(config, "loss_type", "BPR" if loss_type == "BPR" else "CE"):
             super().__init__(config, dataset)
 

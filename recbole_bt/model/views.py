@@ -4,8 +4,12 @@ models of `recbole_bt.model.pretrain`).
 - `SeededGenerator`: a mixin giving a model its own `torch.Generator` for augmentations, seeded with RecBole's
   ``seed``, so that the views are reproducible and drawing them never shifts torch's global random stream
   (initialisation, dropout).
+- `SameTargetPartner`: a mixin for the models that pair each training row with a same-target partner row
+  (BTSRec, DuoRec; `same_target_sampling`, recbole_bt/data/sampler.py).
 """
 import torch
+
+from recbole_bt.data.dataloader import partner_fields
 
 
 class SeededGenerator:
@@ -20,3 +24,18 @@ class SeededGenerator:
         if self._generator is None or self._generator.device != torch.device(device):
             self._generator = torch.Generator(device=device).manual_seed(self.seed)
         return self._generator
+
+
+class SameTargetPartner:
+    """Mixin: `init_partner(config)` (in ``__init__``) and `partner_output(interaction)`."""
+
+    def init_partner(self, config):
+        self.same_target = bool(config["same_target_sampling"])
+        self.PARTNER_SEQ, self.PARTNER_SEQ_LEN = partner_fields(config)
+
+    def partner_output(self, interaction):
+        """The encoder output at the last position of each row's same-target partner [B H] (the row itself, under
+        another dropout mask, without same-target sampling)."""
+        if self.PARTNER_SEQ in interaction:
+            return self.forward(interaction[self.PARTNER_SEQ], interaction[self.PARTNER_SEQ_LEN])
+        return self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
