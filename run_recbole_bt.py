@@ -39,7 +39,7 @@ def main():
     parser.add_argument("--model", "-m", type=str, default="SASRec", help="model name (default: SASRec)")
     parser.add_argument("--dataset", "-d", type=str, default=None, help="dataset name (default: ml-100k)")
     parser.add_argument("--config_files", type=str, default=None, help="space-separated YAML config files")
-    parser.add_argument("--nproc", type=int, default=1, help="number of processes (multi-GPU)")
+    parser.add_argument("--nproc", type=int, default=1, help="number of processes (NCCL on GPUs, gloo on CPU)")
     parser.add_argument("--ip", type=str, default="localhost", help="the ip of the master node")
     parser.add_argument("--port", type=str, default="5678", help="the port of the master node")
     parser.add_argument("--world_size", type=int, default=-1, help="total number of processes")

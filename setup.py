@@ -45,6 +45,9 @@ INSTALL_REQUIRES = [
 #   every exhaustive trial fails there; 0.2.5 installs and works with Python 3.11 and numpy<2.
 TUNE_REQUIRES = ["hyperopt==0.2.5"]
 
+# tests/test_hostile_configs.py draws config values with hypothesis (tested with 6.170.15).
+TEST_REQUIRES = ["pytest>=7", "matplotlib", "hypothesis>=6.70,<7"] + TUNE_REQUIRES
+
 setup(
     name="recbole-bt",
     version=read_version(),
@@ -62,7 +65,7 @@ setup(
     package_data={"recbole_bt.properties": ["*.yaml", "model/*.yaml", "dataset/*.yaml"]},
     py_modules=[],
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest>=7", "matplotlib"] + TUNE_REQUIRES, "plot": ["matplotlib"], "tune": TUNE_REQUIRES},
+    extras_require={"test": TEST_REQUIRES, "plot": ["matplotlib"], "tune": TUNE_REQUIRES},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

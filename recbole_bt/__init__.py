@@ -18,7 +18,10 @@ from recbole_bt.errors import (  # noqa: E402
     CheckpointError,
     ConfigError,
     DatasetNotFoundError,
+    DegenerateDataError,
     ModelNotFoundError,
+    NonFiniteLossError,
+    NonFiniteScoreError,
     RecBoleBTError,
 )
 from recbole_bt.registry import get_model, get_trainer, register_model  # noqa: E402
@@ -34,4 +37,7 @@ __all__ = [
     "DatasetNotFoundError",
     "ConfigError",
     "CheckpointError",
+    "DegenerateDataError",
+    "NonFiniteLossError",
+    "NonFiniteScoreError",
 ]

@@ -2,6 +2,8 @@
 
 `apply()` runs once, when `recbole_bt` is imported; nothing here has to be imported by the user.
 Fixes that are dependency pins rather than code (numpy<2, pandas<3, setuptools<81) live in `setup.py`.
+RecBole's multi-process mode hard-codes NCCL and CUDA; `_fix_cpu_multiprocess` adds CPU processes on gloo
+(config key `backend`).
 The slow `ray` import is avoided, not patched: `recbole_bt.quick_start` never imports `recbole.quick_start`
 (the only RecBole module that imports ray at load time).
 """
@@ -107,6 +109,89 @@ def _fix_ensure_dir_race():
     utils.ensure_dir.__code__ = _race_free_ensure_dir.__code__
 
 
+def _fix_numpy_aliases():
+    """RecBole's metrics use numpy aliases that numpy 1.24 removed (`np.float` in NDCG); RecBole's `Config` puts
+    them back when it is built (`compatibility_settings`). A process that builds none, e.g. one that evaluates a
+    checkpoint from `load_data_and_model`, crashes in NDCG: put them back at import."""
+    from recbole.config.configurator import Config
+
+    Config.compatibility_settings(None)  # it reads nothing from the instance
+
+
+BACKENDS = ("nccl", "gloo")
+
+
+def ddp_backend(config_dict):
+    """The torch.distributed backend of a multi-process run: `backend`, else nccl with CUDA and gloo without."""
+    backend = config_dict.get("backend") or ("nccl" if torch.cuda.is_available() else "gloo")
+    if backend not in BACKENDS:
+        from recbole_bt.errors import ConfigError
+
+        raise ConfigError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
+    return backend
+
+
+def _fix_cpu_multiprocess():
+    """RecBole 1.2.1's multi-process mode (`local_rank` in the config) always joins the process group with NCCL,
+    one CUDA device per process: on a machine without GPUs it fails. With `backend: gloo` (the default without
+    CUDA) each process runs on the CPU: RecBole sets up the device as for a single process, then the process
+    joins a gloo group and is marked as one rank of a multi-process run (``single_spec: False``)."""
+    from recbole.config.configurator import Config
+
+    original = Config._init_device
+    if getattr(original, "_recbole_bt_fixed", False):
+        return
+
+    @functools.wraps(original)
+    def _init_device(self):
+        final = self.final_config_dict
+        if "local_rank" in final and ddp_backend(final) == "nccl" and torch.cuda.device_count() < final["nproc"]:
+            from recbole_bt.errors import ConfigError
+
+            raise ConfigError(
+                f"backend nccl needs one CUDA GPU per process: nproc={final['nproc']}, "
+                f"{torch.cuda.device_count()} visible; use backend: gloo for CPU processes"
+            )
+        if "local_rank" not in final or ddp_backend(final) == "nccl":
+            return original(self)
+        rank = final.pop("local_rank")
+        original(self)  # gpu_id, CUDA_VISIBLE_DEVICES and the single-process defaults
+        import torch.distributed as dist
+
+        dist.init_process_group(
+            backend="gloo", rank=rank + final["offset"], world_size=final["world_size"],
+            init_method=f"tcp://{final['ip']}:{final['port']}",
+        )  # fmt: skip
+        final.update(local_rank=rank, single_spec=False, device=torch.device("cpu"))
+        if rank != 0:  # RecBole's: only rank 0 logs
+            final.update(state="error", show_progress=False, verbose=False)
+
+    _init_device._recbole_bt_fixed = True
+    Config._init_device = _init_device
+
+
+def _fix_cpu_ddp():
+    """RecBole's `AbstractTrainer` wraps the model in `DistributedDataParallel(device_ids=[local_rank])` and
+    `SyncBatchNorm`, both CUDA-only. On the CPU (gloo) wrap it with no device ids and keep BatchNorm per process
+    (SyncBatchNorm refuses CPU tensors)."""
+    from torch.nn.parallel import DistributedDataParallel
+    from recbole.trainer.trainer import AbstractTrainer
+
+    original = AbstractTrainer.__init__
+    if getattr(original, "_recbole_bt_fixed", False):
+        return
+
+    @functools.wraps(original)
+    def __init__(self, config, model):
+        if config["single_spec"] or config["device"].type != "cpu":
+            return original(self, config, model)
+        self.config, self.model = config, model
+        self.distributed_model = DistributedDataParallel(model)
+
+    __init__._recbole_bt_fixed = True
+    AbstractTrainer.__init__ = __init__
+
+
 def apply():
     """Apply every fix, once per process."""
     global _applied
@@ -117,4 +202,7 @@ def apply():
     _fix_collector_int_cpu()
     _quiet_recbole_deprecations()
     _fix_ensure_dir_race()
+    _fix_numpy_aliases()
+    _fix_cpu_multiprocess()
+    _fix_cpu_ddp()
     _applied = True

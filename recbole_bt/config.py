@@ -12,8 +12,12 @@ On top of RecBole's Config:
 - a config file that is missing, does not parse or is not a mapping is a one-line `ConfigError` (file, line),
   and so is any error RecBole's Config raises on the user's values;
 - a key that no model, dataset or RecBole default knows is reported (RecBole would silently read None),
-  with the closest known key: `Config.unknown_key_warnings`, also emitted as `UnknownConfigKeyWarning`.
+  with the closest known key: `Config.unknown_key_warnings`, also emitted as `UnknownConfigKeyWarning`;
+- the numeric keys of `recbole_bt.config_ranges.NUMERIC_KEYS` (RecBole's overall keys, the SASRec family's,
+  each recbole_bt model's) are checked against their range before any data is loaded: a value of the wrong type,
+  NaN, infinite or out of range is a one-line `ConfigError` naming the key, the value and the range.
 """
+import ast
 import difflib
 import functools
 import os
@@ -26,6 +30,7 @@ from recbole.evaluator import metric_types
 from recbole.utils import EvaluatorType, InputType, ModelType, dataset_arguments, evaluation_arguments, general_arguments, training_arguments
 
 from recbole_bt.data.dataset import TRAIN_MODES
+from recbole_bt.config_ranges import numeric_ranges
 from recbole_bt.errors import ConfigError, RecBoleBTError
 from recbole_bt.registry import get_model
 
@@ -43,6 +48,15 @@ _CONFIG_ACCESS = re.compile(r"""config\s*(?:\[\s*|\.get\(\s*)["']([A-Za-z_][A-Za
 
 IN_MODEL_NEGATIVES_LOSSES = ("CE", "BCE", "SCE")  # losses for which the dataloader must not sample negatives
 _EVALUATION_KEYS = {"metrics", "topk", "valid_metric", "eval_args"}
+
+
+def _literal(text):
+    """The Python literal `text` spells (number, list, dict, tuple, None, True/true...), else `text` itself."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return {"true": True, "false": False}.get(text.lower(), text)
+    return value if value is None or isinstance(value, (str, int, float, list, tuple, dict, bool)) else text
 
 
 def _all_ranking_metrics(metrics):
@@ -153,6 +167,15 @@ class Config(RecBoleConfig):
         for message in self.unknown_key_warnings:
             warnings.warn(message, UnknownConfigKeyWarning, stacklevel=2)
 
+    def _convert_config_dict(self, config_dict):
+        """String values (command line, config_dict) to Python values as RecBole converts them, with
+        `ast.literal_eval` in place of its `eval`: '0/0' or '9**9**9' stay strings (which the key's check then
+        refuses) instead of raising ZeroDivisionError or hanging, and no value runs code."""
+        for key, value in config_dict.items():
+            if isinstance(value, str):
+                config_dict[key] = _literal(value)
+        return config_dict
+
     def _load_config_files(self, file_list):
         file_config_dict = {}
         for file in file_list or []:
@@ -212,8 +235,22 @@ class Config(RecBoleConfig):
             final["MODEL_INPUT_TYPE"] = InputType.POINTWISE  # RecBole derives it for CE and BPR only
         self._check_model_options()
 
+    def _check_numeric_options(self):
+        """Every numeric key of `NUMERIC_KEYS` that applies to the model, in its range; n_heads divides hidden_size."""
+        final = self.final_config_dict
+        ranges = numeric_ranges(self.model_class)
+        for key, allowed in ranges.items():
+            if key in final:
+                final[key] = allowed.check(key, final[key])
+        heads, hidden = final.get("n_heads"), final.get("hidden_size")
+        if "n_heads" in ranges and isinstance(heads, int) and isinstance(hidden, int) and hidden % heads:
+            raise ConfigError(
+                f"'n_heads' must divide hidden_size={hidden} (each head takes hidden_size / n_heads), got {heads}"
+            )
+
     def _check_model_options(self):
         """Options of recbole_bt's models, checked before any data is loaded."""
+        self._check_numeric_options()
         final = self.final_config_dict
         loss_types = getattr(self.model_class, "loss_types", None)
         if loss_types is not None and final.get("loss_type") not in loss_types:

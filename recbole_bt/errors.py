@@ -1,4 +1,5 @@
-"""The user mistakes recbole_bt reports in one line (no RecBole traceback).
+"""The user mistakes recbole_bt reports in one line (no RecBole traceback), and the numerical failures of a run
+(a non-finite training loss or evaluation score) that stop it.
 
 All of them are `ValueError`s, so code written against RecBole's own exceptions keeps working.
 `run_recbole_bt.py` prints `error: <message>` for any of them and exits with status 2.
@@ -23,3 +24,16 @@ class ConfigError(RecBoleBTError):
 
 class CheckpointError(RecBoleBTError):
     """A checkpoint file that is missing, not a RecBole checkpoint, or does not fit the model."""
+
+
+class NonFiniteLossError(RecBoleBTError):
+    """The training loss of a batch is NaN or infinite; the message names the loss terms that are."""
+
+
+class NonFiniteScoreError(RecBoleBTError):
+    """The model scored evaluated users NaN or +inf (or -inf on their target item): no ranking metric is valid."""
+
+
+class DegenerateDataError(RecBoleBTError):
+    """A dataset that the configured run cannot train or evaluate on: no training rows, an empty validation or test
+    set, or a catalog smaller than the ranking cut-off."""

@@ -55,6 +55,39 @@ def global_sum(x):
     return _GlobalSum.apply(x) if world_size() > 1 else x
 
 
+def _at_least_float32(x):
+    """`x` in float32 if it is in a half-precision type (float64 stays float64)."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
+def _centred(z, n_rows):
+    """The columns of z [B D] minus their (global) means. Rank 0's first row is subtracted first, which leaves
+    the result unchanged but makes identical rows centre to exact zeros rather than to the rounding error of
+    their mean (which the division by the column norm would blow up into a spurious correlation)."""
+    first = z[:1].detach()  # [1 D]
+    if world_size() > 1:
+        first = global_sum(first if dist.get_rank() == 0 else torch.zeros_like(first))
+    z = z - first
+    return z - global_sum(z.sum(0)) / n_rows
+
+
+def _column_norms(z, eps):
+    """[D] norms over the (global) batch of the centred columns z [B D], as sqrt(sum z^2 + eps^2). A constant
+    column (exact zeros) gets 1: its entries of C are 0 whatever the norm, and its gradient is then that of a
+    unit-norm column, not 1/eps (which overflows float16)."""
+    squares = global_sum((z**2).sum(0))  # [D]
+    return torch.where(squares > 0, (squares + eps**2).sqrt(), torch.ones_like(squares))
+
+
+def _cross_correlation(z_a, z_b, n_rows, eps, normalize_rows):
+    """Steps 1-3 of `barlow_twins_loss`: the [D D] cross-correlation of the two views [B D]."""
+    if normalize_rows:
+        z_a, z_b = F.normalize(z_a, dim=1), F.normalize(z_b, dim=1)
+    z_a, z_b = _centred(z_a, n_rows), _centred(z_b, n_rows)  # [B D]
+    norm_a, norm_b = _column_norms(z_a, eps), _column_norms(z_b, eps)  # [D] each
+    return global_sum(z_a.T @ z_b) / (norm_a[:, None] * norm_b[None, :])  # [D D]
+
+
 def barlow_twins_loss(z_a, z_b, lambd, scale="none", eps=1e-6, normalize_rows=True):
     """Barlow Twins loss of two views [B D] of the same B samples. Scalar.
 
@@ -65,7 +98,11 @@ def barlow_twins_loss(z_a, z_b, lambd, scale="none", eps=1e-6, normalize_rows=Tr
     3. C = z_a^T z_b (D x D);
     4. on_diag = sum_i (1 - C_ii)^2, off_diag = sum_{i != j} C_ij^2, loss = on_diag + lambd * off_diag,
        divided by D with `scale='dim'` (the BT-SR reference code), as is with 'none' (the paper).
-    Under torch.distributed, the means, norms and C are those of the batch of all ranks together.
+    Under torch.distributed, the means, norms and C are those of the batch of all ranks together, and DDP's
+    average of the ranks' gradients is the single-process gradient of that batch.
+    Degenerate batches stay finite, gradients included: a constant column, or all rows identical, centres to
+    exact zeros (`_centred`) and contributes C = 0 with a bounded gradient (`_column_norms`); half-precision
+    views are computed in float32.
     """
     if scale not in BT_SCALES:
         raise ValueError(f"bt_scale must be one of {list(BT_SCALES)}, got {scale!r}")
@@ -74,31 +111,24 @@ def barlow_twins_loss(z_a, z_b, lambd, scale="none", eps=1e-6, normalize_rows=Tr
     n_rows = global_sum(torch.tensor(float(len(z_a)), device=z_a.device))
     if n_rows < 2:
         raise ValueError("Barlow Twins needs at least 2 rows in the batch (it standardises over the batch)")
-    if normalize_rows:
-        z_a, z_b = F.normalize(z_a, dim=1), F.normalize(z_b, dim=1)
-    z_a = z_a - global_sum(z_a.sum(0)) / n_rows  # [B D]
-    z_b = z_b - global_sum(z_b.sum(0)) / n_rows
-    norm_a = (global_sum((z_a**2).sum(0)) + eps**2).sqrt()  # [D], > 0 (and differentiable) at zero variance
-    norm_b = (global_sum((z_b**2).sum(0)) + eps**2).sqrt()
-    c = global_sum(z_a.T @ z_b) / (norm_a[:, None] * norm_b[None, :])  # [D D]
-
+    with torch.autocast(z_a.device.type, enabled=False):  # eps**2 is 0 in float16
+        c = _cross_correlation(_at_least_float32(z_a), _at_least_float32(z_b), n_rows, eps, normalize_rows)
     on_diag = (1 - torch.diagonal(c)).pow(2).sum()
     off_diag = off_diagonal(c).pow(2).sum()
     loss = on_diag + lambd * off_diag
     loss = loss / c.shape[0] if scale == "dim" else loss
-    world = world_size()
-    if world > 1:
-        # every rank computes the same loss, so backward through the all_reduces yields the gradient of
-        # world * loss; keep the value, divide the gradient: each rank gets the single-process gradient of its rows
-        loss = loss / world + (loss - loss / world).detach()
+    # Under DDP every rank computes the same global loss, and backward through the all_reduces gives each rank
+    # world * (the single-process gradient of its own rows); DDP's gradient average then yields the
+    # single-process gradient of the whole batch.
     return loss
 
 
 def negative_cosine(p, z, stop_gradient=True):
-    """SimSiam's D(p, z) = -cos(p, z), averaged over the batch; z is a constant when `stop_gradient`. [B D] x2"""
+    """SimSiam's D(p, z) = -cos(p, z), averaged over the batch; z is a constant when `stop_gradient`. [B D] x2
+    A zero row has cosine 0 (and a zero gradient); half-precision rows are compared in float32."""
     if stop_gradient:
         z = z.detach()
-    return -F.cosine_similarity(p, z, dim=-1).mean()
+    return -F.cosine_similarity(_at_least_float32(p), _at_least_float32(z), dim=-1).mean()
 
 
 def simsiam_loss(p1, p2, z1, z2, stop_gradient=True):

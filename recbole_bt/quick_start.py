@@ -3,6 +3,13 @@
 - `run_recbole_bt(model, dataset, ...)`: train and test one model; returns RecBole's result dict.
 - `run(...)`: the same, in one process or spread over `nproc` processes (RecBole's `run`).
 - `load_data_and_model(model_file)`: rebuild config, data and model from a saved checkpoint.
+- a run resumes from the checkpoint named by the config key ``resume_file`` (`recbole_bt.resume`).
+
+Multi-process runs (`run(..., nproc=2)`): NCCL with one CUDA GPU per process (RecBole's), or CPU processes on
+gloo (``backend: gloo``, the default without CUDA; `recbole_bt.compat`). Training rows are split over the
+processes (RecBole's DistributedSampler); every process evaluates all users, so the result is that of a
+single-process evaluation (RecBole would split the users and average each metric over processes, wrong for metrics
+that are not means over users, e.g. coverage and effective_rank, and biased when users are split unevenly).
 
 Unlike `recbole.quick_start`, importing this module does not import `ray` (RecBole imports it only for
 HyperTuning, at a cost of seconds per process).
@@ -16,11 +23,11 @@ import torch.distributed as dist
 from recbole.data.transform import construct_transform
 from recbole.utils import get_environment, get_flops, init_logger, init_seed, set_color
 
-from recbole_bt.compat import load_checkpoint
 from recbole_bt.config import Config, UnknownConfigKeyWarning
 from recbole_bt.data import data_preparation
 from recbole_bt.errors import CheckpointError, ConfigError, RecBoleBTError
 from recbole_bt.evaluator import results_table
+from recbole_bt.resume import read_checkpoint, resume, resume_state_saver
 from recbole_bt.registry import check_dataset_files, create_dataset, get_model, get_trainer
 from recbole_bt.tasks import run_user_tasks
 
@@ -57,6 +64,8 @@ def prepare(model=None, dataset=None, config_file_list=None, config_dict=None):
     dataset = create_dataset(config)
     logger.info(dataset)
     train_data, valid_data, test_data = data_preparation(config, dataset)
+    if not config["single_spec"]:
+        valid_data, test_data = whole_eval_data(config, valid_data), whole_eval_data(config, test_data)
 
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = build_model(config, train_data._dataset)
@@ -64,7 +73,21 @@ def prepare(model=None, dataset=None, config_file_list=None, config_dict=None):
     flops = get_flops(model, dataset, config["device"], logger, construct_transform(config))
     logger.info(set_color("FLOPs", "blue") + f": {flops}")
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    if config["resume_file"]:
+        resume(trainer, config["resume_file"], train_data)
     return config, train_data, valid_data, test_data, trainer
+
+
+def whole_eval_data(config, eval_data):
+    """A multi-process run's evaluation dataloader that serves every user to every process (RecBole's splits them
+    over the processes, padding with repeated users, and averages each metric over processes)."""
+    if eval_data is None:
+        return None
+    config["single_spec"] = True  # read by RecBole's dataloader only when it is built
+    try:
+        return type(eval_data)(config, eval_data._dataset, eval_data._sampler, shuffle=False)
+    finally:
+        config["single_spec"] = False
 
 
 def run_recbole_bt(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, queue=None):
@@ -93,8 +116,13 @@ def run_recbole_bt(model=None, dataset=None, config_file_list=None, config_dict=
                   "user_tasks": run_user_tasks(config, trainer.model, valid_data)}  # fmt: skip
         return _finish(config, result, queue)
     best_valid_score, best_valid_result = trainer.fit(
-        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
-    )
+        train_data, valid_data, saved=saved, show_progress=config["show_progress"],
+        callback_fn=resume_state_saver(trainer, train_data, saved),
+    )  # fmt: skip
+    if not config["single_spec"]:  # rank 0 saved the best model: every rank tests that file
+        files = [trainer.saved_model_file]
+        dist.broadcast_object_list(files, src=0)
+        trainer.saved_model_file = files[0]
     if stage == "pretrain":  # RecBole's S3Rec convention: no test yet
         pretrained = trainer.pretrain_result
         logger.info(
@@ -127,22 +155,17 @@ def _finish(config, result, queue):
     return result
 
 
-def _run_rank(rank, model, dataset, config_file_list, config_dict, queue):
+def _run_rank(rank, model, dataset, config_file_list, config_dict, saved, queue):
     config_dict = dict(config_dict, local_rank=rank)
-    run_recbole_bt(model, dataset, config_file_list, config_dict, queue=queue)
+    run_recbole_bt(model, dataset, config_file_list, config_dict, saved=saved, queue=queue)
 
 
 def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, nproc=1,
         world_size=-1, ip="localhost", port="5678", group_offset=0):  # fmt: skip
-    """RecBole's `run`: one process, or `nproc` processes of a `world_size`-process job (RecBole's
-    multi-GPU mode, which needs CUDA and NCCL in RecBole 1.2.1)."""
+    """RecBole's `run`: one process, or `nproc` processes of a `world_size`-process job (RecBole's multi-process
+    mode: NCCL with a CUDA GPU per process, or CPU processes with ``backend: gloo``). Returns rank 0's result."""
     if nproc == 1 and world_size <= 0:
         return run_recbole_bt(model, dataset, config_file_list, config_dict, saved=saved)
-    if torch.cuda.device_count() < nproc:
-        raise ConfigError(
-            f"nproc={nproc} needs {nproc} CUDA GPUs (RecBole 1.2.1's multi-process mode uses NCCL), "
-            f"but {torch.cuda.device_count()} are visible; run with nproc=1"
-        )
     import torch.multiprocessing as mp
 
     queue = mp.get_context("spawn").SimpleQueue()
@@ -150,7 +173,11 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
     config_dict.update(
         world_size=nproc if world_size == -1 else world_size, ip=ip, port=port, nproc=nproc, offset=group_offset
     )
-    mp.spawn(_run_rank, args=(model, dataset, config_file_list, config_dict, queue), nprocs=nproc, join=True)
+    args = (model, dataset, config_file_list, config_dict, saved, queue)
+    try:
+        mp.spawn(_run_rank, args=args, nprocs=nproc, join=True)
+    except mp.ProcessRaisedException as e:  # the process's traceback is in the message; its last line says why
+        raise RecBoleBTError(f"a process of the {nproc}-process run failed: {str(e).strip().splitlines()[-1]}") from None
     return None if queue.empty() else queue.get()
 
 
@@ -160,15 +187,11 @@ def load_data_and_model(model_file):
     Returns:
         tuple: ``(config, model, dataset, train_data, valid_data, test_data)``, as RecBole's function.
     """
-    try:
-        checkpoint = load_checkpoint(model_file)
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint '{model_file}' not found") from None
-    except Exception as e:  # not a torch file at all
-        raise CheckpointError(f"'{model_file}' is not a RecBole checkpoint ({type(e).__name__}: {e})") from None
-    if not isinstance(checkpoint, dict) or not {"config", "state_dict"} <= set(checkpoint):
-        raise CheckpointError(f"'{model_file}' is not a RecBole checkpoint (no 'config' and 'state_dict' in it)")
+    checkpoint = read_checkpoint(model_file)
     config = checkpoint["config"]
+    if not config["single_spec"]:  # saved by rank 0 of a multi-process run: rebuild it in this single process
+        config["single_spec"], config["local_rank"] = True, 0
+        config["device"] = torch.device(config["device"].type)
     if config["device"].type == "cuda" and not torch.cuda.is_available():
         config["device"] = torch.device("cpu")
     init_seed(config["seed"], config["reproducibility"])

@@ -7,7 +7,9 @@
   a RecBole trainer gets recbole_bt's evaluation in front (`recbole_bt.trainer.with_evaluation`).
 - `create_dataset(config)`: recbole_bt's SequentialDataset (with `train_mode`) for sequential models, else
   RecBole's `create_dataset`, after checking that the atomic files exist (or can be
-  downloaded), so that a missing dataset is a `DatasetNotFoundError` naming the folder and files looked for.
+  downloaded), so that a missing dataset is a `DatasetNotFoundError` naming the folder and files looked for,
+  and that data the run cannot use is a one-line `DegenerateDataError` before RecBole fails deep inside (see
+  `check_dataset_contents`; `topk_error` for an evaluation that cuts at more items than the catalog has).
 """
 import difflib
 import importlib
@@ -18,7 +20,7 @@ from logging import getLogger
 
 from recbole.model.abstract_recommender import AbstractRecommender
 
-from recbole_bt.errors import ConfigError, DatasetNotFoundError, ModelNotFoundError
+from recbole_bt.errors import ConfigError, DatasetNotFoundError, DegenerateDataError, ModelNotFoundError
 
 _RECBOLE_MODEL_SUBMODULES = [
     "general_recommender",
@@ -213,13 +215,14 @@ def _build_dataset(config):
 
 
 def create_dataset(config):
-    """Create the dataset, with a clear `DatasetNotFoundError` for a dataset not on disk."""
+    """Create the dataset, with a clear `DatasetNotFoundError` for a dataset not on disk and a `DegenerateDataError`
+    for one the run cannot use (`check_dataset_contents`)."""
     url = check_dataset_files(config)
     if url is None:
-        return _check_time_field(config, _build_dataset(config))
+        return check_dataset_contents(config, _check_time_field(config, _build_dataset(config)))
     getLogger().info(f"dataset [{config['dataset']}] is not on disk: downloading it from [{url}]")
     try:
-        return _check_time_field(config, _build_dataset(config))
+        dataset = _check_time_field(config, _build_dataset(config))
     except OSError as e:  # URLError, socket and HTTP errors are OSErrors
         path = os.path.abspath(config["data_path"])
         if os.path.isdir(path) and not os.listdir(path):
@@ -230,6 +233,7 @@ def create_dataset(config):
                 config["dataset"], path, _inter_files(config), f"downloading it from {url} failed ({reason})"
             )
         ) from None
+    return check_dataset_contents(config, dataset)
 
 
 def _check_time_field(config, dataset):
@@ -244,3 +248,138 @@ def _check_time_field(config, dataset):
             f"add it to load_col, e.g. load_col: {{inter: [user_id, item_id, {dataset.time_field}]}}"
         )
     return dataset
+
+
+# ----------------------------------------------------------------------------------------- degenerate data
+_PART_NAMES = ("training", "validation", "test")
+
+
+def check_dataset_contents(config, dataset):
+    """Raise `DegenerateDataError` for data that RecBole would fail on deep inside (an IndexError while building
+    the training rows) or silently misuse (no validation, hence no model selection): no training rows, a catalog
+    of fewer than 2 items, an empty validation or test set under RecBole's LS or RS split. A catalog smaller than
+    the largest ``topk`` is logged as a warning (building the data is fine; `topk_error` is for evaluation).
+    Returns the dataset."""
+    _check_rows(config, dataset)
+    n_items = dataset.item_num - 1  # id 0 is padding
+    if n_items < 2:
+        raise DegenerateDataError(
+            f"the catalog of {config['dataset']} has {n_items} item(s): a recommender needs at least 2 items to rank"
+        )
+    error = topk_error(config, n_items)
+    if error is not None:
+        getLogger().warning(f"{error}: evaluation will fail")
+    _check_split(config, dataset)
+    return dataset
+
+
+def topk_error(config, n_items):
+    """A `DegenerateDataError` if a ranking evaluation of `config` cuts at more than the `n_items` items of the
+    catalog (torch.topk would fail with 'selected index k out of range'), else None."""
+    from recbole.utils import EvaluatorType
+
+    topk = config["topk"] if isinstance(config["topk"], list) else [config["topk"]]
+    if config["eval_type"] != EvaluatorType.RANKING or not topk or max(topk) <= n_items:
+        return None
+    return DegenerateDataError(
+        f"the catalog of {config['dataset']} has {n_items} items, fewer than the cut-off topk {max(topk)}: use "
+        f"topk values <= {n_items} (e.g. topk: [1, {n_items}], valid_metric: NDCG@{n_items})"
+    )
+
+
+def _rows_per_user(config, dataset):
+    """Rows that each user's history gives the split: its interactions, one fewer for a sequential model
+    ((prefix, target) pairs, which RecBole's `build` makes). Returns (rows of each user [U], 1 or 0 fewer)."""
+    import numpy as np
+    from recbole.utils import ModelType
+
+    counts = np.bincount(np.asarray(dataset.inter_feat[dataset.uid_field]).astype(np.int64))
+    offset = 1 if config["MODEL_TYPE"] == ModelType.SEQUENTIAL else 0
+    return counts[counts > 0] - offset, offset
+
+
+def _check_rows(config, dataset):
+    rows, offset = _rows_per_user(config, dataset)
+    if rows.sum() > 0:
+        return
+    if offset:
+        raise DegenerateDataError(
+            f"no training rows for sequential model {config['model']}: no user of {config['dataset']} has 2 or more "
+            f"interactions (after filtering), and a (history, next item) row needs 2; leave-one-out validation and "
+            f"test need 4 per user"
+        )
+    raise DegenerateDataError(f"no interactions left in {config['dataset']} after filtering: nothing to train on")
+
+
+def _part_sizes(config, dataset):
+    """(split, group_by, wanted, sizes): `sizes(r)` gives the (train, valid, test) rows that RecBole's split makes of
+    a group of r rows (its own arithmetic: `_split_index_by_leave_one_out`, `_calcu_split_ids`), `wanted` the parts
+    the split asks for; None for a split this cannot tell (GTS, benchmark files, an ungrouped leave-one-out)."""
+    eval_args = config["eval_args"] or {}
+    split, group_by = eval_args.get("split"), str(eval_args.get("group_by")).lower()
+    if config["benchmark_filename"] or not isinstance(split, dict) or len(split) != 1:
+        return None
+    if group_by not in ("user", "none"):
+        return None
+    (mode, args), = split.items()
+    if mode == "LS" and group_by == "user" and args in ("valid_and_test", "valid_only", "test_only"):
+        wanted = (True, args != "test_only", args != "valid_only")
+        slots = [0] + [i for i in (1, 2) if wanted[i]]
+
+        def sizes(r):
+            parts = dataset._split_index_by_leave_one_out([range(r)], leave_one_num=len(slots) - 1)
+            return _placed([len(p) for p in parts], slots)
+
+    elif mode == "RS" and isinstance(args, list) and len(args) == 3 and sum(args) > 0:
+        ratios = [r / sum(args) for r in args]
+        wanted = tuple(r > 0 for r in ratios)
+
+        def sizes(r):
+            return _placed(list(_diff([0, *dataset._calcu_split_ids(tot=r, ratios=ratios), r])), (0, 1, 2))
+
+    else:
+        return None
+    return split, group_by, wanted, sizes
+
+
+def _placed(lengths, slots):
+    sizes = [0, 0, 0]
+    for slot, length in zip(slots, lengths):
+        sizes[slot] = length
+    return sizes
+
+
+def _diff(bounds):
+    return [b - a for a, b in zip(bounds, bounds[1:])]
+
+
+def _check_split(config, dataset):
+    """An empty validation or test set: RecBole would skip validation silently (the last epoch is tested, no early
+    stopping) or fail when it reports the test result."""
+    import numpy as np
+
+    known = _part_sizes(config, dataset)
+    if known is None:
+        return
+    split, group_by, wanted, sizes = known
+    rows, offset = _rows_per_user(config, dataset)
+    rows = rows[rows > 0]
+    groups = [int(rows.sum())] if group_by == "none" else rows
+    lengths, counts = np.unique(groups, return_counts=True)
+    totals = sum(np.array(sizes(int(r))) * c for r, c in zip(lengths, counts))
+    for part in (0, 1, 2):
+        if not wanted[part] or totals[part] > 0 or (part == 1 and not config["eval_step"]):
+            continue
+        raise DegenerateDataError(_empty_part_message(config, split, group_by, part, sizes, int(lengths.max()), offset))
+
+
+def _empty_part_message(config, split, group_by, part, sizes, longest, offset):
+    name = _PART_NAMES[part]
+    without = ", or eval_args split {LS: test_only} or eval_step: 0 to train without validation" if part == 1 else ""
+    if group_by == "none":
+        return f"the {name} set of {config['dataset']} is empty: the split {split} of all {longest} rows gives none"
+    needed = next((r + offset for r in range(1, 1001) if sizes(r)[part] > 0), "more")
+    return (
+        f"the {name} set of {config['dataset']} is empty: under the split {split} a user history gives a {name} row "
+        f"from {needed} interactions on, and the longest here has {longest + offset}; use longer histories{without}"
+    )

@@ -4,9 +4,13 @@
 collects the evaluated users' sequence embeddings during the evaluation step. It applies to any RecBole
 `Trainer` subclass: `recbole_bt.registry.get_trainer` returns `with_evaluation(<the trainer RecBole would
 pick>)`, so RecBole's own models get the new metrics too. `Trainer` is RecBole's default trainer with it.
+It also guards the numbers: a NaN or infinite training loss stops the run with a message naming the loss terms
+that are (`model.loss_terms`, which recbole_bt's models record in `calculate_loss`), and an evaluation whose
+scores are NaN or +inf (or -inf on a target item) stops instead of reporting metrics (`Collector.check_scores`).
 
 `PretrainTrainer`: the two stages of the pretraining models (`recbole_bt.model.pretrain`).
 """
+import contextlib
 import functools
 import math
 import os
@@ -16,6 +20,7 @@ import torch
 from recbole.trainer import Trainer as RecBoleTrainer
 from recbole.utils import set_color
 
+from recbole_bt.errors import NonFiniteLossError
 from recbole_bt.evaluator import Collector
 from recbole_bt.evaluator.embedding import capture_forward, captured_embedding, sequence_embedding
 
@@ -26,12 +31,40 @@ class EvaluationMixin:
     def __init__(self, config, model):
         super().__init__(config, model)
         self.eval_collector = Collector(config)
+        self._loss_position = [0, 0]  # (epoch, batch) of the next `_check_nan`
+
+    def fit(self, train_data, valid_data=None, *args, **kwargs):
+        """RecBole's `fit`, refused before any training when its evaluation cannot rank (topk > catalog)."""
+        from recbole_bt.registry import topk_error  # the registry imports this module
+
+        n_items = getattr(self.model, "n_items", None)
+        error = topk_error(self.config, n_items - 1) if valid_data is not None and n_items else None  # 0: padding
+        if error is not None:
+            raise error
+        return super().fit(train_data, valid_data, *args, **kwargs)
+
+    def _train_epoch(self, train_data, epoch_idx, *args, **kwargs):
+        self._loss_position = [epoch_idx, 0]
+        return super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
+
+    def _check_nan(self, loss):
+        """RecBole's check, for inf too, raising `NonFiniteLossError` with the model's loss terms of the batch."""
+        epoch, batch = self._loss_position
+        self._loss_position[1] += 1
+        terms = getattr(self.model, "loss_terms", None) or {}
+        if terms:
+            self.model.loss_terms = {}  # a later batch whose loss records no terms must not show these
+        if not torch.isfinite(loss).all():
+            raise NonFiniteLossError(non_finite_loss_message(loss, terms, type(self.model).__name__, epoch, batch))
 
     def _full_sort_batch_eval(self, batched_data):
-        if not self.eval_collector.needs_embeddings:
-            return super()._full_sort_batch_eval(batched_data)
-        with capture_forward(self.model) as calls:  # reuse the encoder pass of full_sort_predict
+        needs_embeddings = self.eval_collector.needs_embeddings
+        # with embeddings, reuse the encoder pass of full_sort_predict
+        with capture_forward(self.model) if needs_embeddings else contextlib.nullcontext() as calls:
             interaction, scores, positive_u, positive_i = super()._full_sort_batch_eval(batched_data)
+        self.eval_collector.check_scores(scores, positive_u, positive_i, history_index=batched_data[1])
+        if not needs_embeddings:
+            return interaction, scores, positive_u, positive_i
         embedding = captured_embedding(self.model, interaction, calls)
         if embedding is None:
             embedding = sequence_embedding(self.model, interaction)
@@ -40,6 +73,7 @@ class EvaluationMixin:
 
     def _neg_sample_batch_eval(self, batched_data):
         result = super()._neg_sample_batch_eval(batched_data)
+        self.eval_collector.check_scores(*result[1:])
         if self.eval_collector.needs_embeddings:
             interaction, row_idx = batched_data[0], batched_data[1]
             first = torch.ones_like(row_idx, dtype=torch.bool)  # one row per user: its first candidate
@@ -47,6 +81,19 @@ class EvaluationMixin:
             users = interaction[first.nonzero().squeeze(1).cpu()].to(self.device)
             self.eval_collector.embedding_collect(sequence_embedding(self.model, users))
         return result
+
+
+def non_finite_loss_message(loss, terms, model_name, epoch, batch):
+    """One line: where the training loss became non-finite, and which of its recorded terms {name: value} are."""
+    where = f"training loss is {loss.item()} at epoch {epoch}, batch {batch} of {model_name}"
+    if not terms:
+        return f"{where} (the model records no loss terms)"
+    bad = {name: value.item() for name, value in terms.items() if not torch.isfinite(value).all()}
+    good = ", ".join(f"{name} = {value.item():.4g}" for name, value in terms.items() if name not in bad)
+    if not bad:
+        return f"{where}, although its terms are finite ({good}): their sum overflowed"
+    named = ", ".join(f"{name!r} is {value}" for name, value in bad.items())
+    return f"{where}: loss term{'s' if len(bad) > 1 else ''} {named}" + (f" ({good})" if good else "")
 
 
 class Trainer(EvaluationMixin, RecBoleTrainer):

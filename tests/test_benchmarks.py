@@ -81,3 +81,14 @@ def test_user_tasks_quick(tmp_path):
         assert {t: set(p) for t, p in r["user_tasks"].items() if t != "users"} == dict.fromkeys(
             ["gender", "age", "next_item"], protocols)
         assert ("pretrain" in r) == (r["method"] != "none")
+
+
+def test_scale_quick(tmp_path):
+    """BTSRec on a synthetic catalog (every id present), SCE and CE under a memory cap: SCE trains, CE's logits do
+    not fit and its row records the failed allocation (not a crash of the benchmark)."""
+    sce, ce = run_quick("scale.py", "train", tmp_path, "scale-train")
+    assert [sce["label"], ce["label"]] == ["BTSRec-SCE", "BTSRec-CE"]
+    assert sce["catalog_items"] == ce["catalog_items"] == sce["synthetic"]["items"]
+    assert sce["finished"] and sce["steps"] == sce["steps_asked"] and all(s > 0 for s in sce["step_seconds"])
+    assert not ce["finished"] and ce["steps"] == 0 and "allocate" in ce["error"]
+    assert all(r["peak_rss_mb"] >= r["peak_rss_prepare_mb"] > 0 for r in (sce, ce))

@@ -93,10 +93,10 @@ def test_btpretrain_finetunes_from_a_clue_checkpoint(workdir):
 @pytest.mark.parametrize(
     "model, settings, message",
     [
-        ("BTPretrain", {"lambda": -1}, "'lambda' must be a number >= 0"),
+        ("BTPretrain", {"lambda": -1}, r"'lambda' must be a finite number in \[0, inf\) or ~, got -1"),
         ("BTPretrain", {"bt_scale": "sum"}, "'bt_scale' must be one of"),
         ("BTPretrain", {"projector_sizes": []}, "'projector_sizes' must be a non-empty list"),
-        ("DualEncoder", {"temperature": 0}, "'temperature' must be a number > 0"),
+        ("DualEncoder", {"temperature": 0}, r"'temperature' must be a finite number in \(0, inf\), got 0"),
     ],
 )
 def test_bad_settings_are_one_line_errors(workdir, model, settings, message):

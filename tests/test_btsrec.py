@@ -77,8 +77,8 @@ def test_checkpoint_reloads(workdir):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"alpha": -0.1}, "'alpha' must be a number >= 0"),
-        ({"lambda": -1}, "'lambda' must be a number >= 0"),
+        ({"alpha": -0.1}, r"'alpha' must be a finite number in \[0, inf\), got -0.1"),
+        ({"lambda": -1}, r"'lambda' must be a finite number in \[0, inf\), got -1"),
         ({"train_batch_size": 1}, "too small for Barlow Twins"),
         ({"loss_type": "BPR"}, r"Make sure 'loss_type' in \['CE', 'BCE', 'SCE'\]"),
         ({"loss_type": "SCE", "bucket_size_y": 64}, "larger than the catalog"),

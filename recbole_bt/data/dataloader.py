@@ -21,7 +21,7 @@ def partner_fields(config):
 class SameTargetTrainDataLoader(TrainDataLoader):
     """RecBole's TrainDataLoader; each batch also carries a same-target partner per row, redrawn every batch.
 
-    Draws are seeded from RecBole's `seed` (per worker process when `worker` > 0), so runs repeat; they use their
+    Draws are seeded from RecBole's `seed` (+ the DDP rank; per worker process when `worker` > 0), so runs repeat; they use their
     own numpy generator, so they never shift torch's random stream (dropout, initialisation).
     """
 
@@ -34,7 +34,7 @@ class SameTargetTrainDataLoader(TrainDataLoader):
             )
         self.same_target = SameTargetSampler(dataset.inter_feat[dataset.iid_field].numpy())
         self.partner_seq, self.partner_len = partner_fields(config)
-        self._rng, self._rng_worker = np.random.default_rng(config["seed"]), None
+        self._rng, self._rng_worker = np.random.default_rng(config["seed"] + (config["local_rank"] or 0)), None
         self.logger.info(
             f"same-target sampling: {len(self.same_target)} training rows, "
             f"{self.same_target.n_unique_rows} with a unique target (their own partner)"

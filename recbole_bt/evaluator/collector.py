@@ -6,6 +6,11 @@
   in the user's ranking (>= max(topk) when it is not in the top-K) and the target's id (`eval_batch_collect`);
 - `model.sequence_embedding` [n_users, D]: the evaluated users' sequence embeddings, pushed by the trainer's
   evaluation step (`embedding_collect`), only when a metric asks for them.
+
+It also refuses non-finite scores (`check_scores`, called by the trainer's evaluation step on every batch): a NaN
+score compares false against everything, so a rank computed by comparison puts it first and inflates NDCG/HR
+silently. NaN or +inf anywhere in an evaluated user's row, or -inf on a target item that RecBole did not mask as
+already seen, make `get_data_struct` raise `NonFiniteScoreError` at the end of the evaluation, before any metric.
 """
 from logging import getLogger
 
@@ -14,6 +19,7 @@ import torch
 from recbole.evaluator.collector import Collector as RecBoleCollector
 
 from recbole_bt.data.dataset import target_list_field, user_histories
+from recbole_bt.errors import NonFiniteScoreError
 from recbole_bt.evaluator.metrics import BUCKETS, popularity_buckets
 
 PER_EVALUATION = ("rec.positive_rank", "rec.positive_item", "model.sequence_embedding")
@@ -58,6 +64,11 @@ def describe_buckets(counts, buckets):
 class Collector(RecBoleCollector):
     """RecBole's Collector with the data of coverage, effective_rank and hit_head/mid/tail."""
 
+    def __init__(self, config):
+        super().__init__(config)
+        self._non_finite, self._scored = 0, 0  # evaluated users (rows) with non-finite scores, and all of them
+        self._unit = "users"
+
     @property
     def needs_embeddings(self):
         return bool(self.register.need("model.sequence_embedding"))
@@ -79,6 +90,35 @@ class Collector(RecBoleCollector):
             self.data_struct.update_tensor("rec.positive_rank", rank)
             self.data_struct.update_tensor("rec.positive_item", positive_i)
 
+    def check_scores(self, scores, positive_u, positive_i, history_index=None):
+        """Count the rows of a batch's scores [B N] (users; [B] interactions with `eval_type: value`) holding NaN or
+        +inf, or -inf on a target item (positive_u, positive_i [P]) outside RecBole's history mask `history_index`
+        (full sort: (users, items) set to -inf as already seen). `get_data_struct` raises if any."""
+        self._unit = "rows" if scores.dim() == 1 else "users"
+        if scores.dim() == 1:
+            bad = ~torch.isfinite(scores)  # [B]
+        else:
+            bad = (torch.isnan(scores) | torch.isposinf(scores)).any(dim=1)  # [B]
+            users, items = positive_u.to(scores.device), positive_i.to(scores.device)
+            on_target = torch.isneginf(scores[users, items])  # [P]
+            if history_index is not None and on_target.any():
+                seen_u, seen_i = (index.to(scores.device) for index in history_index)
+                n = scores.shape[1]
+                on_target &= ~torch.isin(users * n + items, seen_u * n + seen_i)
+            bad[users[on_target]] = True
+        self._non_finite = self._non_finite + bad.sum()
+        self._scored += len(bad)
+
+    def _raise_on_non_finite(self):
+        non_finite, scored = int(self._non_finite), self._scored
+        self._non_finite, self._scored = 0, 0
+        if non_finite:
+            raise NonFiniteScoreError(
+                f"{self.config['model']} gave non-finite scores (NaN or +inf, or -inf on the target item) to "
+                f"{non_finite:,} of {scored:,} evaluated {self._unit}: "
+                "evaluation stopped, a ranking of such scores is meaningless"
+            )
+
     def embedding_collect(self, embeddings):
         """Add a batch of evaluated users' sequence embeddings [B D]."""
         self.data_struct.update_tensor("model.sequence_embedding", embeddings.float())
@@ -88,4 +128,5 @@ class Collector(RecBoleCollector):
         for key in PER_EVALUATION:  # RecBole resets only its own per-evaluation keys
             if key in self.data_struct:
                 del self.data_struct[key]
+        self._raise_on_non_finite()
         return returned

@@ -65,7 +65,9 @@ class BTSRec(SameTargetPartner, SASRec):
         if self.alpha == 0:
             return super().calculate_loss(interaction)  # SASRec exactly: no partner pass, no extra randomness
         pred_loss, last = self.next_item_loss(interaction)  # [B H]
-        return pred_loss + self.alpha * self.bt_loss(last, self.partner_output(interaction))
+        bt_loss = self.alpha * self.bt_loss(last, self.partner_output(interaction))
+        self.loss_terms = {"L_pred": pred_loss.detach(), "alpha * L_BT": bt_loss.detach()}
+        return pred_loss + bt_loss
 
     def bt_loss(self, z_a, z_b):
         """Barlow Twins loss of the two views [B H]; 0 for a final batch of a single row (no batch statistics)."""

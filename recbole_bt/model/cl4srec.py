@@ -43,14 +43,13 @@ class CL4SRec(SeededGenerator, SASRec):
         self.lmd = config["lmd"]
         self.tau = config["tau"]
         self.sim = config["sim"]
-        self.seed = config["seed"]
+        self.init_generator(config)
         self._check_cl_options(config)
         self.MASK_ID = self.n_items
         try:
             self.augmenter = Augmenter(config["augmentations"], mask_id=self.MASK_ID)
         except ConfigError as e:
             raise ValueError(f"'augmentations': {e}") from None
-        self._generator = None
 
         # define layers: the item table with a [MASK] row. SASRec's rows are kept as initialised, and the [MASK]
         # row is drawn from a generator of its own, so that torch's global random stream is SASRec's
@@ -88,6 +87,9 @@ class CL4SRec(SeededGenerator, SASRec):
             pred_loss = super().calculate_loss(interaction)  # RecBole's, with the dataloader's negatives
         else:
             pred_loss = self.next_item_loss(interaction)[0]  # scores against the catalog's rows only
+        self.loss_terms = {"L_pred": pred_loss.detach()}
         if self.lmd == 0:
             return pred_loss  # SASRec exactly: no views, no extra randomness
-        return pred_loss + self.lmd * self.cl_loss(interaction)
+        cl_loss = self.lmd * self.cl_loss(interaction)
+        self.loss_terms["lmd * L_cl"] = cl_loss.detach()
+        return pred_loss + cl_loss

@@ -71,7 +71,9 @@ class DuoRec(SameTargetPartner, SASRec):
         if self.lmd == 0:
             return super().calculate_loss(interaction)  # SASRec exactly: no extra pass, no extra randomness
         pred_loss, last = self.next_item_loss(interaction)  # [B H]
-        return pred_loss + self.lmd * self.contrastive_loss(interaction, last)
+        cl_loss = self.lmd * self.contrastive_loss(interaction, last)
+        self.loss_terms = {"L_pred": pred_loss.detach(), "lmd * L_CL": cl_loss.detach()}
+        return pred_loss + cl_loss
 
     def dropout_view(self, interaction):
         """The rows' output at their last position from a second forward pass (another dropout mask). [B H]"""

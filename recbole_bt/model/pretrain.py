@@ -60,11 +60,10 @@ class SequencePretrainer(SeededGenerator, SASRec):
         self.train_stage = config["train_stage"]
         self.pre_model_path = config["pre_model_path"] or None
         self.user_token = config["user_token"]
-        self.seed = config["seed"]
+        self.init_generator(config)
         self._check_stage_options(config)
         self.MASK_ID, self.UR_ID = self.n_items, self.n_items + 1
         self.augmenter = Augmenter(config["augmentations"], mask_id=self.MASK_ID)
-        self._generator = None
         self._projection_spreads = []
 
         # define layers: the item table with [MASK] and [UR] rows, one more position for [UR] after a full window
@@ -167,8 +166,12 @@ class SequencePretrainer(SeededGenerator, SASRec):
         if self.train_stage == "pretrain":
             if len(interaction) < 2:  # a final batch of one row: no batch statistics for the heads' BatchNorm
                 return self.item_embedding.weight.sum() * 0
-            return self.pretrain_loss(interaction)
-        return self.next_item_loss(interaction)[0]
+            loss = self.pretrain_loss(interaction)
+            self.loss_terms = {"L_pretrain": loss.detach()}
+            return loss
+        loss = self.next_item_loss(interaction)[0]
+        self.loss_terms = {"L_pred": loss.detach()}
+        return loss
 
     # ------------------------------------------------------------------------------------------- fine-tuning
     def load_pretrained_encoder(self, path):

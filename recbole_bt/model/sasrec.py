@@ -79,8 +79,11 @@ class SASRec(RecBoleSASRec):
 
     def calculate_loss(self, interaction):
         if self.TARGET_LIST not in interaction and self.loss_type in ("CE", "BPR"):
-            return super().calculate_loss(interaction)  # prefix rows: RecBole's SASRec, unchanged
-        return self.next_item_loss(interaction)[0]
+            loss = super().calculate_loss(interaction)  # prefix rows: RecBole's SASRec, unchanged
+        else:
+            loss = self.next_item_loss(interaction)[0]
+        self.loss_terms = {"L_pred": loss.detach()}  # named terms of the last batch, for the trainer's NaN check
+        return loss
 
     def next_item_loss(self, interaction):
         """(next-item loss of the batch, each row's output at its last position [B H])."""

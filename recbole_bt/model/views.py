@@ -15,14 +15,20 @@ from recbole_bt.data.dataloader import partner_fields
 class SeededGenerator:
     """Mixin: `generator(device)`, the model's own random generator for augmentations.
 
-    The class using it sets ``self.seed`` (RecBole's ``seed``) and ``self._generator = None`` in its ``__init__``.
-    The generator is created on first use on the device of the batch (and created afresh, from the seed, if the
-    model moves to another device)."""
+    The class using it calls `init_generator(config)` in its ``__init__``. The generator is created on first use
+    on the device of the batch (and created afresh, from the seed, if the model moves to another device)."""
+
+    def init_generator(self, config):
+        """``self.seed`` = RecBole's ``seed``; the generator's seed adds the process's rank under DDP (as RecBole's
+        `init_seed` does), so that the ranks draw different views of their different rows."""
+        self.seed = config["seed"]
+        self._generator_seed = self.seed + (config["local_rank"] or 0)
+        self._generator = None
 
     def generator(self, device):
-        """The model's random generator for augmentations, seeded with RecBole's `seed`."""
+        """The model's random generator for augmentations, seeded with RecBole's `seed` (+ the DDP rank)."""
         if self._generator is None or self._generator.device != torch.device(device):
-            self._generator = torch.Generator(device=device).manual_seed(self.seed)
+            self._generator = torch.Generator(device=device).manual_seed(self._generator_seed)
         return self._generator
 
 

@@ -1,0 +1,145 @@
+"""The numeric config keys and their ranges, checked when a `recbole_bt.Config` is built (before any data loads).
+
+`NUMERIC_KEYS` is the one table: RecBole's overall keys ("*", every model), the SASRec family's and each recbole_bt
+model's, following the `# (type) meaning. Range` comments of the YAML files. A value of the wrong type, NaN,
+infinite or out of range is a one-line `ConfigError` naming the key, the value and the range.
+"""
+import inspect
+import math
+import numbers
+import re
+
+from recbole_bt.errors import ConfigError
+
+FLOAT32_LIMIT = 1e30  # torch computes in float32: a float key beyond 1e30 (or nonzero below 1e-30) over/underflows
+INT_LIMIT = 2**31 - 1  # an integer key beyond it is no count of anything (and overflows islice, numpy, torch)
+
+
+class Range:
+    """The values a numeric config key takes: integers or finite numbers (`kind` int or float) in an interval
+    written as in mathematics, e.g. ``Range(int, "[1, inf)")``, ``Range(float, "[0, 1)")``; ``none=True`` also
+    accepts ~ (None); ``why`` is said after the range. An integer key takes an integral float (``1e3``, hyperopt's
+    ``64.0``) as that integer."""
+
+    _INTERVAL = re.compile(r"^([\[(])\s*([^,\s]+)\s*,\s*([^\])\s]+)\s*([\])])$")
+
+    def __init__(self, kind, interval, none=False, why=None):
+        match = self._INTERVAL.match(interval)
+        if kind not in (int, float) or match is None:
+            raise ValueError(f"Range({kind!r}, {interval!r}): kind int or float and an interval like '[0, inf)'")
+        self.kind, self.interval, self.none, self.why = kind, interval, none, why
+        self.low, self.high = float(match[2]), float(match[3])
+        self.low_open, self.high_open = match[1] == "(", match[4] == ")"
+
+    def __repr__(self):
+        return f"Range({self.kind.__name__}, {self.interval!r}{', none=True' if self.none else ''})"
+
+    def describe(self):
+        kind = "an integer" if self.kind is int else "a finite number"
+        return f"{kind} in {self.interval}" + (" or ~" if self.none else "")
+
+    def check(self, key, value):
+        """`value` as the key's type (an integral float becomes an int), else a one-line `ConfigError`."""
+        if value is None and self.none:
+            return None
+        number = self._number(value)
+        if number is None or not self._contains(number):
+            why = f" ({self.why})" if self.why else ""
+            raise ConfigError(f"'{key}' must be {self.describe()}{why}, got {_short_repr(value)}")
+        if self.kind is float and number != 0 and not 1 / FLOAT32_LIMIT <= abs(number) <= FLOAT32_LIMIT:
+            raise ConfigError(
+                f"'{key}' must be {self.describe()} with a magnitude in [1e-30, 1e30] (torch computes in float32), "
+                f"got {_short_repr(value)}"
+            )
+        if self.kind is int and self.high == math.inf and number > INT_LIMIT:
+            raise ConfigError(f"'{key}' must be {self.describe()} and at most {INT_LIMIT}, got {_short_repr(value)}")
+        return number
+
+    def _number(self, value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return None
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        if not math.isfinite(value):
+            return None
+        if self.kind is int:
+            return int(value) if float(value).is_integer() else None
+        return value
+
+    def _contains(self, x):
+        above = x > self.low if self.low_open else x >= self.low
+        below = x < self.high if self.high_open else x <= self.high
+        return above and below
+
+
+_SIZE = "[1, 65536]"  # widths, lengths, counts of rows: a sanity cap (beyond it nothing fits in memory)
+
+# The numeric keys checked when a Config is built, by the model class whose YAML declares them: "*" holds RecBole's
+# overall keys (every model), a class name the keys of that class and its subclasses (a subclass's entry wins).
+# Ranges follow the `# (type) meaning. Range` comments of the YAML files; n_heads must also divide hidden_size.
+NUMERIC_KEYS = {
+    "*": {
+        "seed": Range(int, "[0, 4294967295]"),  # numpy's seeds
+        "worker": Range(int, "[0, 1024]"),
+        "epochs": Range(int, "[0, inf)"),
+        "train_batch_size": Range(int, "[1, inf)"),
+        "eval_batch_size": Range(int, "[1, inf)"),
+        "learning_rate": Range(float, "[0, inf)"),  # 0 freezes the weights
+        "weight_decay": Range(float, "[0, inf)"),
+        "eval_step": Range(int, "[0, inf)"),  # 0 = no validation
+        "stopping_step": Range(int, "[0, inf)"),
+        "loss_decimal_place": Range(int, "[0, 16]"),
+        "metric_decimal_place": Range(int, "[0, 16]"),
+        "MAX_ITEM_LIST_LENGTH": Range(int, _SIZE),
+    },
+    "SASRec": {  # RecBole's SASRec.yaml, then recbole_bt's
+        "n_layers": Range(int, "[1, 1024]"),
+        "n_heads": Range(int, _SIZE),
+        "hidden_size": Range(int, _SIZE),
+        "inner_size": Range(int, _SIZE),
+        "hidden_dropout_prob": Range(float, "[0, 1)"),
+        "attn_dropout_prob": Range(float, "[0, 1)"),
+        "layer_norm_eps": Range(float, "(0, inf)"),
+        "initializer_range": Range(float, "[0, 1]"),  # standard deviation of the normal initialisation
+        "train_neg_sample_num": Range(int, _SIZE),
+        "n_buckets": Range(int, _SIZE, none=True),
+        "bucket_size_x": Range(int, _SIZE, none=True),
+        "bucket_size_y": Range(int, _SIZE),  # the model also refuses more than the catalog's items
+    },
+    "BTSRec": {
+        "alpha": Range(float, "[0, inf)"),
+        "lambda": Range(float, "[0, inf)"),
+        "train_batch_size": Range(int, "[2, inf)", why="too small for Barlow Twins, which standardises over the batch"),
+    },
+    "CL4SRec": {"lmd": Range(float, "[0, inf)"), "tau": Range(float, "(0, inf)")},
+    "DuoRec": {"lmd": Range(float, "[0, inf)"), "tau": Range(float, "(0, inf)")},
+    "SequencePretrainer": {
+        "pretrain_epochs": Range(int, "[1, inf)"),
+        "pretrain_stopping_step": Range(int, "[0, inf)"),
+        "save_step": Range(int, "[1, inf)"),
+        "probe_epochs": Range(int, "[1, inf)"),
+        "probe_learning_rate": Range(float, "[0, inf)"),
+        "probe_weight_decay": Range(float, "[0, inf)"),
+        "task_epochs": Range(int, "[1, inf)"),
+        "task_batch_size": Range(int, "[1, inf)"),
+        "user_task_stopping_step": Range(int, "[1, inf)"),
+    },
+    "CLUE": {"predictor_hidden": Range(int, _SIZE)},
+    "DualEncoder": {"temperature": Range(float, "(0, inf)")},
+    "BTPretrain": {"lambda": Range(float, "[0, inf)", none=True)},  # ~ = 1 / projector output size
+}
+
+
+def numeric_ranges(model_class):
+    """{key: Range} of the numeric keys that apply to `model_class` (see `NUMERIC_KEYS`)."""
+    ranges = dict(NUMERIC_KEYS["*"])
+    for cls in reversed(inspect.getmro(model_class) if inspect.isclass(model_class) else ()):
+        ranges.update(NUMERIC_KEYS.get(cls.__name__, {}))
+    return ranges
+
+
+def _short_repr(value, limit=60):
+    text = repr(value)
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    plain_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return text if plain_number else f"{text} ({type(value).__name__})"

@@ -1,0 +1,128 @@
+"""Resuming a training run from its checkpoint (config key ``resume_file``; `recbole_bt.quick_start.prepare`).
+
+`resume(trainer, resume_file)` is RecBole's `Trainer.resume_checkpoint`, after checking that the checkpoint fits
+(same model, dataset, train stage and weight shapes; else a one-line `CheckpointError`). Resuming repeats the
+uninterrupted run: RecBole saves the best model (epoch k) during `fit`, and `resume_state_saver`, `fit`'s callback,
+adds to that checkpoint the best validation result and the state of every random generator (torch's, numpy's,
+Python's, the training dataloader's and the model's own), so a run resumed from it trains epochs k+1... exactly as
+the uninterrupted run did, wherever the first run stopped. Exact in one process with validation (``eval_step`` > 0;
+without it RecBole saves every epoch, with no generator states); a multi-process run saves rank 0's generators.
+"""
+import random
+
+import numpy as np
+import torch
+
+from recbole_bt.compat import load_checkpoint
+from recbole_bt.errors import CheckpointError
+from recbole_bt.model.views import SeededGenerator
+
+
+def read_checkpoint(path):
+    """A RecBole checkpoint (a dict with 'config' and 'state_dict'); anything else is a one-line CheckpointError."""
+    try:
+        checkpoint = load_checkpoint(path)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint '{path}' not found") from None
+    except Exception as e:  # not a torch file at all
+        raise CheckpointError(f"'{path}' is not a RecBole checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(checkpoint, dict) or not {"config", "state_dict"} <= set(checkpoint):
+        raise CheckpointError(f"'{path}' is not a RecBole checkpoint (no 'config' and 'state_dict' in it)")
+    return checkpoint
+
+
+def _generator_states(obj):
+    """The states of the torch and numpy random generators that `obj` holds as attributes."""
+    return {
+        name: value.get_state() if isinstance(value, torch.Generator) else value.bit_generator.state
+        for name, value in vars(obj).items()
+        if isinstance(value, (torch.Generator, np.random.Generator))
+    }
+
+
+def _set_generator_states(obj, states):
+    for name, state in states.items():
+        generator = getattr(obj, name)
+        if isinstance(generator, torch.Generator):
+            generator.set_state(state)
+        else:
+            generator.bit_generator.state = state
+
+
+def random_state(model, train_data):
+    """Every random generator a training epoch draws from: torch's, numpy's and Python's global ones, the
+    training dataloader's (shuffling, same-target partners) and the model's own (augmentations)."""
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+             "train_data": _generator_states(train_data),
+             "model": {name: s for name, m in model.named_modules() if (s := _generator_states(m))}}  # fmt: skip
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_random_state(model, train_data, state):
+    """Restore what `random_state` saved."""
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    _set_generator_states(train_data, state["train_data"])
+    modules = dict(model.named_modules())
+    for name, states in state["model"].items():
+        if isinstance(modules[name], SeededGenerator) and modules[name]._generator is None:
+            modules[name].generator(next(model.parameters()).device)  # created on first use
+        _set_generator_states(modules[name], states)
+
+
+def resume_state_saver(trainer, train_data, saved):
+    """`fit`'s callback: right after RecBole saves a new best model, add to its checkpoint what RecBole leaves
+    out and an exact resume needs (the best validation result, the random generators' states)."""
+    config = trainer.config
+
+    def callback(epoch_idx, valid_score):
+        if not saved or trainer.cur_step != 0 or (not config["single_spec"] and config["local_rank"] != 0):
+            return  # cur_step is 0 right after an improvement, when RecBole has just saved
+        checkpoint = load_checkpoint(trainer.saved_model_file)
+        checkpoint.update(best_valid_result=trainer.best_valid_result,
+                          random_state=random_state(trainer.model, train_data))  # fmt: skip
+        torch.save(checkpoint, trainer.saved_model_file, pickle_protocol=4)
+
+    return callback
+
+
+def _check_resumable(checkpoint, config, model, resume_file):
+    saved = checkpoint["config"]
+    for key, what in (("model", "model"), ("dataset", "dataset"), ("train_stage", "train_stage")):
+        if saved[key] != config[key]:
+            raise CheckpointError(
+                f"cannot resume {config['model']} from '{resume_file}': its {what} is {saved[key]}, "
+                f"this run's is {config[key]}"
+            )
+    if "best_valid_score" not in checkpoint:
+        raise CheckpointError(
+            f"cannot resume from '{resume_file}': it holds no validation state (a pretraining checkpoint: "
+            f"fine-tune from it with pre_model_path; resuming pretraining is not supported)"
+        )
+    own = model.state_dict()
+    for key in list(own) + [k for k in checkpoint["state_dict"] if k not in own]:
+        theirs, ours = checkpoint["state_dict"].get(key), own.get(key)
+        if theirs is None or ours is None or theirs.shape != ours.shape:
+            shape = lambda t: "missing" if t is None else tuple(t.shape)  # noqa: E731
+            raise CheckpointError(
+                f"cannot resume {config['model']} from '{resume_file}': its weights do not fit this config "
+                f"({key}: {shape(theirs)} in the checkpoint, {shape(ours)} here); resume with the checkpoint's settings"
+            )
+
+
+def resume(trainer, resume_file, train_data=None):
+    """Continue the training saved in `resume_file` (RecBole's `Trainer.resume_checkpoint`: weights, optimizer,
+    epoch, early-stopping state). A checkpoint of another model, dataset or shape is a one-line CheckpointError.
+    With `train_data`, the random generators continue where they stopped, so the resumed run repeats the
+    uninterrupted one."""
+    checkpoint = read_checkpoint(resume_file)
+    _check_resumable(checkpoint, trainer.config, trainer.model, resume_file)
+    trainer.resume_checkpoint(resume_file)
+    trainer.best_valid_result = checkpoint.get("best_valid_result")
+    if train_data is not None and "random_state" in checkpoint:
+        set_random_state(trainer.model, train_data, checkpoint["random_state"])
