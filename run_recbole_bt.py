@@ -51,7 +51,8 @@ def main():
     parser.add_argument("--baselines", type=str, default=None, help="comparison: the rows the improvement is against")
     args, _ = parser.parse_known_args()  # other --key=value pairs are read by Config, as in RecBole
     # RecBole's Config reads every --key=value of the command line: the comparison's own options are not config
-    own = COMPARISON_OPTIONS + (("model", "m") if args.models else ())  # each run of --models names its model
+    # each run of a comparison names its model: --model is not an override (nor part of a run's definition)
+    own = COMPARISON_OPTIONS + (("model", "m") if args.models or args.sweep else ())
     sys.argv = [a for a in sys.argv if a.split("=", 1)[0].lstrip("-") not in own]
 
     config_file_list = args.config_files.strip().split(" ") if args.config_files else None

@@ -99,6 +99,12 @@ def test_command_line_comparison(tmp_path):
     bad = subprocess.run(cmd[:2] + ["--sweep=alpha"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error: --sweep must look like")
     assert os.path.isdir(tmp_path / "cmp" / "runs")
+    # a sweep's runs are the same whether the model is named by --model or --models: the second reuses the first
+    sweep = [a for a in cmd if not a.startswith("--models=")] + ["--sweep=alpha=0.3"]
+    first = subprocess.run(sweep + ["--model=BTSRec"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0 and "[1/1] BTSRec alpha=0.3 seed=2020: ok" in first.stdout, first.stderr[-2000:]
+    again = subprocess.run(sweep + ["--models=BTSRec"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "[1/1] BTSRec alpha=0.3 seed=2020: reused" in again.stdout, again.stderr[-2000:]
 
 
 def test_sweep_runs_and_trade_off_plot(workdir):
