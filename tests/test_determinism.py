@@ -3,11 +3,13 @@
 augmentations draw from generators seeded with RecBole's `seed`, so nothing depends on the process's history."""
 import glob
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from conftest import TINY_YAML, tiny_config
+from conftest import TESTS_DIR, TINY_YAML, tiny_config
 from recbole_bt.compat import load_checkpoint
 from recbole_bt.quick_start import run_recbole_bt
 from recbole_bt.registry import package_models
@@ -58,10 +60,24 @@ def test_same_seed_same_metrics_and_weights_other_seed_other_weights(workdir, mo
         assert_same_weights(first_weights, second_weights)
 
 
+WORKER_RUNS = """
+import sys
+sys.argv = ["worker-test"]
+from test_determinism import assert_same_weights, train
+first, first_weights = train("BTSRec", "first", worker=1)
+second, second_weights = train("BTSRec", "second", worker=1)
+assert first == second, (first, second)
+assert_same_weights(first_weights, second_weights)
+print("same")
+"""
+
+
 def test_same_target_partners_repeat_with_dataloader_workers(workdir):
     """With `worker: 1` the partners are drawn in a worker process, from a generator seeded by torch's worker
-    seed (itself drawn from the dataloader's seeded generator): runs still repeat."""
-    first, first_weights = train("BTSRec", "first", worker=1)
-    second, second_weights = train("BTSRec", "second", worker=1)
-    assert first == second
-    assert_same_weights(first_weights, second_weights)
+    seed (itself drawn from the dataloader's seeded generator): runs still repeat. In a fresh interpreter: a
+    dataloader worker is forked, and forking the test process (which holds the threads of earlier tests'
+    TensorBoard writers and torch pools) can deadlock the child on a lock one of those threads held."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([TESTS_DIR, os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", WORKER_RUNS], cwd=workdir, env=env, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip().endswith("same"), done.stderr[-3000:]

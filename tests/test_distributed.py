@@ -61,7 +61,8 @@ def ddp_step(tmp_path_factory):
     x_a, x_b = torch.randn(12, 5, dtype=torch.float64), torch.randn(12, 5, dtype=torch.float64)
     out = tmp_path_factory.mktemp("ddp")
     args = (2, free_port(), x_a, x_b, str(out))
-    mp.start_processes(_recbole_ddp_step, args=args, nprocs=2, join=True, start_method="fork")  # no re-imports
+    # spawn, not fork: forking a test process that holds other tests' threads can deadlock the children
+    mp.start_processes(_recbole_ddp_step, args=args, nprocs=2, join=True, start_method="spawn")
     return [torch.load(out / f"rank{r}.pt") for r in range(2)], _single_process_step(x_a, x_b)
 
 

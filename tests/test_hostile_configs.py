@@ -107,6 +107,8 @@ def one_step(model_name, key, value):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         config = build_config(model_name, "tiny", [TINY_YAML], tiny_config(**{key: value}))
+        if key == "worker":  # accepted: the step runs in-process (forking this threaded test process can deadlock;
+            config["worker"] = 0  # dataloader workers are exercised in a fresh interpreter by test_determinism)
         train = train_data(config, key, value)
         model = build_model(config, train._dataset)
         trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
