@@ -53,6 +53,8 @@ def prepare(model=None, dataset=None, config_file_list=None, config_dict=None):
     model and trainer. Returns ``(config, train_data, valid_data, test_data, trainer)``."""
     config = build_config(model, dataset, config_file_list, config_dict)
     check_dataset_files(config)  # a missing dataset fails here, before pages of logged config
+    if config["resume_file"]:
+        read_checkpoint(config["resume_file"])  # a missing or foreign file fails before any data loads
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger = getLogger()
