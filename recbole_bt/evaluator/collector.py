@@ -12,6 +12,7 @@ score compares false against everything, so a rank computed by comparison puts i
 silently. NaN or +inf anywhere in an evaluated user's row, or -inf on a target item that RecBole did not mask as
 already seen, make `get_data_struct` raise `NonFiniteScoreError` at the end of the evaluation, before any metric.
 """
+import math
 from logging import getLogger
 
 import numpy as np
@@ -98,7 +99,7 @@ class Collector(RecBoleCollector):
         if scores.dim() == 1:
             bad = ~torch.isfinite(scores)  # [B]
         else:
-            bad = (torch.isnan(scores) | torch.isposinf(scores)).any(dim=1)  # [B]
+            bad = ~(scores < math.inf).all(dim=1)  # [B]: one pass; NaN and +inf compare false, -inf true
             users, items = positive_u.to(scores.device), positive_i.to(scores.device)
             on_target = torch.isneginf(scores[users, items])  # [P]
             if history_index is not None and on_target.any():
