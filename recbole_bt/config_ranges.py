@@ -1,4 +1,4 @@
-"""The numeric config keys and their ranges, checked when a `recbole_bt.Config` is built (before any data loads).
+"""The numeric and categorical config keys and their ranges, checked when a `recbole_bt.Config` is built (before any data loads).
 
 `NUMERIC_KEYS` is the one table: RecBole's overall keys ("*", every model), the SASRec family's and each recbole_bt
 model's, following the `# (type) meaning. Range` comments of the YAML files. A value of the wrong type, NaN,
@@ -72,6 +72,25 @@ class Range:
         return above and below
 
 
+class Choice:
+    """The values a categorical config key takes, e.g. ``Choice("fp32", "bf16")``, ``Choice(True, False, None)``
+    (None written ~). A bool key takes only True or False (not 1, 0 or a string)."""
+
+    def __init__(self, *values):
+        self.values = values
+
+    def __repr__(self):
+        return f"Choice{self.values!r}"
+
+    def describe(self):
+        return "one of [" + ", ".join("~" if v is None else repr(v) for v in self.values) + "]"
+
+    def check(self, key, value):
+        if not any(value is v or (type(value) is type(v) and value == v) for v in self.values):
+            raise ConfigError(f"'{key}' must be {self.describe()}, got {_short_repr(value)}")
+        return value
+
+
 _SIZE = "[1, 65536]"  # widths, lengths, counts of rows: a sanity cap (beyond it nothing fits in memory)
 
 # The numeric keys checked when a Config is built, by the model class whose YAML declares them: "*" holds RecBole's
@@ -91,6 +110,8 @@ NUMERIC_KEYS = {
         "loss_decimal_place": Range(int, "[0, 16]"),
         "metric_decimal_place": Range(int, "[0, 16]"),
         "MAX_ITEM_LIST_LENGTH": Range(int, _SIZE),
+        "precision": Choice("fp32", "bf16"),  # recbole_bt's overall.yaml (speed, issue 16)
+        "length_bucketing": Choice(True, False, None),
     },
     "SASRec": {  # RecBole's SASRec.yaml, then recbole_bt's
         "n_layers": Range(int, "[1, 1024]"),
@@ -105,6 +126,9 @@ NUMERIC_KEYS = {
         "n_buckets": Range(int, _SIZE, none=True),
         "bucket_size_x": Range(int, _SIZE, none=True),
         "bucket_size_y": Range(int, _SIZE),  # the model also refuses more than the catalog's items
+        "fused_attention": Choice(True, False, None),
+        "fused_ce": Choice(True, False, None),
+        "sce_reduction": Choice("max", "union"),
     },
     "BTSRec": {
         "alpha": Range(float, "[0, inf)"),
@@ -128,6 +152,13 @@ NUMERIC_KEYS = {
     "DualEncoder": {"temperature": Range(float, "(0, inf)")},
     "BTPretrain": {"lambda": Range(float, "[0, inf)", none=True)},  # ~ = 1 / projector output size
 }
+
+
+def train_mode_default(config, key):
+    """A speed option (`fused_attention`, `fused_ce`, `length_bucketing`) as a bool: ~ means on in train_mode
+    all_positions and off in prefix (where the SASRec family is RecBole's SASRec, exactly)."""
+    value = config[key]
+    return config["train_mode"] == "all_positions" if value is None else bool(value)
 
 
 def numeric_ranges(model_class):

@@ -7,6 +7,8 @@
   ``D(p1, z2) / 2 + D(p2, z1) / 2`` with ``D(p, z) = -cos(p, stopgrad(z))``.
 - `in_batch_logits` / `in_batch_softmax`: the dual encoder's sampled softmax with in-batch negatives (the other
   rows' targets), a row's own target masked where another row repeats it.
+- `linear_cross_entropy`: full-catalog cross-entropy of hidden states against the item table, computed in
+  chunks of rows with its gradient, so the [P N] logits never exist at once (the SASRec family's `fused_ce`).
 - `scalable_cross_entropy` / `ScalableCrossEntropy`: Scalable Cross-Entropy (SCE), Mezentsev et al.,
   "Scalable Cross-Entropy Loss for Sequential Recommendations with Large Item Catalogs", RecSys 2024
   (arXiv 2409.18721): cross-entropy over the positive and the hard negatives that a cheap random-projection
@@ -178,23 +180,86 @@ def info_nce(z_i, z_j, temperature, sim="dot", targets=None):
     return F.cross_entropy(logits.masked_fill(masked, float("-inf")), positive)
 
 
+def default_chunk_rows(n_items):
+    """Rows per chunk of `linear_cross_entropy`: about 2 MiB of float32 logits (a chunk stays in cache), at least 64
+    (on ML-1M's 3,706 items, 141 rows: 2.0x faster than the plain path at fp32, single thread; 64-256 rows are
+    within 10% of each other, 1024 rows lose a third of the gain)."""
+    return max(64, (1 << 19) // max(n_items, 1))
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    """mean_p CE(hidden[p] @ weight^T, targets[p]); the gradients are computed in the forward pass, chunk by chunk,
+    and only scaled in the backward pass: 3 matmuls per chunk as the plain path, and no [P N] tensor."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, targets, chunk_rows):
+        n_rows = len(targets)
+        needs_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
+        exact = torch.promote_types(torch.promote_types(hidden.dtype, weight.dtype), torch.float32)  # >= float32
+        loss = torch.zeros((), dtype=exact, device=hidden.device)
+        grad_hidden = torch.empty_like(hidden, dtype=exact) if needs_grad else None  # [P H]
+        grad_weight = torch.zeros_like(weight, dtype=exact) if needs_grad else None  # [N H]
+        for start in range(0, n_rows, chunk_rows):
+            h, t = hidden[start : start + chunk_rows], targets[start : start + chunk_rows]  # [c H], [c]
+            logits = (h @ weight.T).to(exact)  # [c N] (a bfloat16 matmul under autocast; softmax in float32)
+            lse = torch.logsumexp(logits, dim=1)  # [c]
+            loss += (lse - logits.gather(1, t.unsqueeze(1)).squeeze(1)).sum()
+            if needs_grad:
+                probs = torch.exp(logits.sub_(lse.unsqueeze(1)))  # softmax [c N]
+                probs[torch.arange(len(t), device=t.device), t] -= 1.0  # d CE / d logits
+                g = (probs / n_rows).to(torch.promote_types(h.dtype, weight.dtype))
+                grad_hidden[start : start + chunk_rows] = g @ weight  # [c H]
+                grad_weight += (g.T @ h).to(exact)  # [N H]
+        if needs_grad:
+            ctx.save_for_backward(grad_hidden, grad_weight)
+        ctx.dtypes = (hidden.dtype, weight.dtype)
+        return loss / n_rows
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        grad_hidden, grad_weight = ctx.saved_tensors
+        hidden_dtype, weight_dtype = ctx.dtypes
+        return (grad_hidden * grad_loss).to(hidden_dtype), (grad_weight * grad_loss).to(weight_dtype), None, None
+
+
+def linear_cross_entropy(hidden, weight, targets, chunk_rows=None):
+    """Cross-entropy of the scores hidden [P H] @ weight [N H]^T against targets [P], averaged over the P rows, as
+    `F.cross_entropy(hidden @ weight.T, targets)`, in chunks of `chunk_rows` rows (default: `default_chunk_rows`).
+    Memory O(chunk_rows * N + (P + N) * H), never O(P * N); the logits are float32 whatever the matmul's dtype.
+    No double backward."""
+    if hidden.dim() != 2 or weight.dim() != 2 or hidden.shape[1] != weight.shape[1] or targets.shape != hidden.shape[:1]:
+        raise ValueError(f"linear_cross_entropy takes hidden [P H], weight [N H], targets [P]; got "
+                         f"{tuple(hidden.shape)}, {tuple(weight.shape)}, {tuple(targets.shape)}")  # fmt: skip
+    if len(targets) == 0:
+        return (hidden.sum() + weight.sum()) * 0.0 / 0.0  # nan, as F.cross_entropy of no rows
+    return _LinearCrossEntropy.apply(hidden, weight, targets, chunk_rows or default_chunk_rows(len(weight)))
+
+
 def default_n_buckets(n_positions):
     """The reference default for n_buckets and bucket_size_x: int(2 * sqrt(number of hidden states))."""
     return max(1, int(2 * math.sqrt(n_positions)))
 
 
+SCE_REDUCTIONS = ("max", "union")
+
+
 def scalable_cross_entropy(hidden, targets, item_emb, n_buckets=None, bucket_size_x=None, bucket_size_y=256,
-                           mix_x=False, generator=None):  # fmt: skip
+                           mix_x=False, generator=None, reduction="max"):  # fmt: skip
     """SCE of hidden states [P D] against their target items [P] over the item embeddings [N D]. Scalar.
 
     1. Bucket centres [n_buckets D]: Gaussian (or, with `mix_x`, random Gaussian mixtures of the hidden states).
     2. Each bucket takes the `bucket_size_x` hidden states and the `bucket_size_y` items with the largest inner
        product with its centre (no gradient: a cheap maximum-inner-product search).
     3. Logits only for the (hidden, item) pairs inside a bucket; a row's positive item is masked among its
-       negatives, and a pair found by several buckets counts once.
-    4. Per row: cross-entropy over [positive, its in-bucket negatives]; rows in no bucket have no negatives
-       (loss 0). Averaged over all P rows.
+       negatives.
+    4. `reduction='max'` (the SCE and BT-SR reference code): a cross-entropy over [positive, the bucket's
+       negatives] per (bucket, row), the largest over the buckets a row falls in, averaged over the rows that
+       fall in some bucket; dense [n_buckets bx by] tensors, no sort. `'union'`: one cross-entropy per row over
+       the union of its buckets' negatives (a pair found by several buckets counts once: a sort of all the
+       n_buckets * bx * by pairs, the slow part), rows in no bucket count as 0, averaged over all P rows.
     """
+    if reduction not in SCE_REDUCTIONS:
+        raise ValueError(f"sce_reduction must be one of {list(SCE_REDUCTIONS)}, got {reduction!r}")
     n_positions, dim = hidden.shape
     n_items = item_emb.shape[0]
     n_buckets = n_buckets or default_n_buckets(n_positions)
@@ -211,6 +276,8 @@ def scalable_cross_entropy(hidden, targets, item_emb, n_buckets=None, bucket_siz
         y_index = torch.topk(centres @ item_emb.T, bucket_size_y, dim=1).indices  # [n_buckets by]
 
     logits = torch.einsum("kxd,kyd->kxy", hidden[x_index], item_emb[y_index])  # [n_buckets bx by]
+    if reduction == "max":
+        return _bucket_max_cross_entropy(logits, hidden, targets, item_emb, x_index, y_index)
     rows = x_index.unsqueeze(2).expand_as(logits).reshape(-1)
     items = y_index.unsqueeze(1).expand_as(logits).reshape(-1)
     logits = logits.reshape(-1)
@@ -227,12 +294,26 @@ def scalable_cross_entropy(hidden, targets, item_emb, n_buckets=None, bucket_siz
     return (torch.log(sum_exp) + row_max - positive).mean()
 
 
+def _bucket_max_cross_entropy(logits, hidden, targets, item_emb, x_index, y_index):
+    """SCE's `reduction='max'` from the in-bucket logits [k bx by] of the rows x_index [k bx] and items y_index [k by]."""
+    positive = (hidden * item_emb[targets]).sum(-1)  # [P]
+    row_targets = targets[x_index]  # [k bx]
+    negatives = logits.masked_fill(y_index.unsqueeze(1) == row_targets.unsqueeze(2), float("-inf"))  # [k bx by]
+    bucket_positive = positive[x_index]  # [k bx]
+    ce = torch.logaddexp(torch.logsumexp(negatives, dim=2), bucket_positive) - bucket_positive  # [k bx]
+    per_row = torch.full_like(positive, float("-inf")).scatter_reduce(0, x_index.reshape(-1), ce.reshape(-1), "amax")
+    return per_row[per_row > float("-inf")].mean()
+
+
 class ScalableCrossEntropy(nn.Module):
     """`scalable_cross_entropy` with its parameters fixed at construction (`n_buckets`/`bucket_size_x` None:
     the reference default int(2 * sqrt(P)) for each batch of P hidden states)."""
 
-    def __init__(self, n_items, n_buckets=None, bucket_size_x=None, bucket_size_y=256, mix_x=False):
+    def __init__(self, n_items, n_buckets=None, bucket_size_x=None, bucket_size_y=256, mix_x=False, reduction="max"):
         super().__init__()
+        if reduction not in SCE_REDUCTIONS:
+            raise ValueError(f"sce_reduction must be one of {list(SCE_REDUCTIONS)}, got {reduction!r}")
+        self.reduction = reduction
         for name, value in (("n_buckets", n_buckets), ("bucket_size_x", bucket_size_x), ("bucket_size_y", bucket_size_y)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"SCE {name} must be a positive integer, got {value!r}")
@@ -242,4 +323,4 @@ class ScalableCrossEntropy(nn.Module):
 
     def forward(self, hidden, targets, item_emb):
         return scalable_cross_entropy(hidden, targets, item_emb, self.n_buckets, self.bucket_size_x,
-                                      self.bucket_size_y, self.mix_x)  # fmt: skip
+                                      self.bucket_size_y, self.mix_x, reduction=self.reduction)  # fmt: skip

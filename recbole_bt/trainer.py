@@ -8,6 +8,9 @@ It also guards the numbers: a NaN or infinite training loss stops the run with a
 that are (`model.loss_terms`, which recbole_bt's models record in `calculate_loss`), and an evaluation whose
 scores are NaN or +inf (or -inf on a target item) stops instead of reporting metrics (`Collector.check_scores`).
 
+`precision: bf16` runs each training batch's forward pass and loss under `torch.autocast(bfloat16)` (CPU or CUDA);
+the weights, their gradients and the optimizer stay float32, and evaluation runs in float32.
+
 `PretrainTrainer`: the two stages of the pretraining models (`recbole_bt.model.pretrain`).
 """
 import contextlib
@@ -43,9 +46,10 @@ class EvaluationMixin:
             raise error
         return super().fit(train_data, valid_data, *args, **kwargs)
 
-    def _train_epoch(self, train_data, epoch_idx, *args, **kwargs):
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, *args, **kwargs):
         self._loss_position = [epoch_idx, 0]
-        return super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
+        loss_func = with_precision(loss_func or self.model.calculate_loss, self.config["precision"], self.device)
+        return super()._train_epoch(train_data, epoch_idx, loss_func, *args, **kwargs)
 
     def _check_nan(self, loss):
         """RecBole's check, for inf too, raising `NonFiniteLossError` with the model's loss terms of the batch."""
@@ -81,6 +85,23 @@ class EvaluationMixin:
             users = interaction[first.nonzero().squeeze(1).cpu()].to(self.device)
             self.eval_collector.embedding_collect(sequence_embedding(self.model, users))
         return result
+
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+
+
+def with_precision(loss_func, precision, device):
+    """`loss_func` run under `torch.autocast` to the `precision` ('fp32': itself; 'bf16': bfloat16)."""
+    dtype = PRECISIONS[precision or "fp32"]
+    if dtype is None:
+        return loss_func
+
+    @functools.wraps(loss_func)
+    def autocast_loss(interaction):
+        with torch.autocast(torch.device(device).type, dtype=dtype):
+            return loss_func(interaction)
+
+    return autocast_loss
 
 
 def non_finite_loss_message(loss, terms, model_name, epoch, batch):

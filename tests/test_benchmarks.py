@@ -84,11 +84,60 @@ def test_user_tasks_quick(tmp_path):
 
 
 def test_scale_quick(tmp_path):
-    """BTSRec on a synthetic catalog (every id present), SCE and CE under a memory cap: SCE trains, CE's logits do
-    not fit and its row records the failed allocation (not a crash of the benchmark)."""
-    sce, ce = run_quick("scale.py", "train", tmp_path, "scale-train")
-    assert [sce["label"], ce["label"]] == ["BTSRec-SCE", "BTSRec-CE"]
+    """BTSRec on a synthetic catalog (every id present), SCE and CE under a memory cap: SCE and chunked CE train,
+    CE's materialised logits do not fit and its row records the failed allocation (not a crash of the benchmark)."""
+    sce, ce, chunked = run_quick("scale.py", "train", tmp_path, "scale-train")
+    assert [sce["label"], ce["label"], chunked["label"]] == ["BTSRec-SCE", "BTSRec-CE", "BTSRec-CE-chunked"]
     assert sce["catalog_items"] == ce["catalog_items"] == sce["synthetic"]["items"]
-    assert sce["finished"] and sce["steps"] == sce["steps_asked"] and all(s > 0 for s in sce["step_seconds"])
+    for trained in (sce, chunked):  # the chunked CE never holds the [P N] logits: it fits where plain CE does not
+        assert trained["finished"] and trained["steps"] == trained["steps_asked"] and all(s > 0 for s in trained["step_seconds"])
     assert not ce["finished"] and ce["steps"] == 0 and "allocate" in ce["error"]
-    assert all(r["peak_rss_mb"] >= r["peak_rss_prepare_mb"] > 0 for r in (sce, ce))
+    assert all(r["peak_rss_mb"] >= r["peak_rss_prepare_mb"] > 0 for r in (sce, ce, chunked))
+
+
+def run_speed(tmp_path, bench, *args):
+    """`benchmarks/speed.py <bench> --quick`: the runs of its JSON (RESULTS.md untouched)."""
+    before = open(RESULTS_MD).read()
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "speed.py"), bench, "--quick", "--out",
+                             str(tmp_path), *args], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    [path] = glob.glob(str(tmp_path / "quick" / f"speed-{bench}-*.json"))
+    assert open(RESULTS_MD).read() == before
+    with open(path) as f:
+        return json.load(f)["results"]
+
+
+def test_epoch_flops_by_hand():
+    sys.path.insert(0, ROOT)
+    from benchmarks.speed import epoch_flops
+
+    # rows of 2 and 3 real positions computed at 3; H 2, inner 4, 1 layer, 10 items, 5 targets
+    real, computed = epoch_flops([2, 3], 5, [3, 3], hidden=2, inner=4, n_layers=1, n_items=10)
+    per_position = 8 * 4 + 4 * 2 * 4  # 8 H^2 + 4 H I = 64
+    assert real["encoder"] == 3 * per_position * 5 and computed["encoder"] == 3 * per_position * 6
+    assert real["attention"] == 3 * 2 * 2 * (2 * 3 + 3 * 4)  # 2 H n(n + 1) per row
+    assert computed["attention"] == 3 * 4 * 2 * (9 + 9)  # 4 H L^2 per row, dense
+    assert real["logits"] == computed["logits"] == 3 * 2 * 2 * 10 * 5
+
+
+def test_speed_epoch_quick(tmp_path):
+    plain, levers = run_speed(tmp_path, "epoch", "--run", "plain:fused_attention=false,fused_ce=false,length_bucketing=false",
+                              "--run", "levers:train_mode=all_positions")  # fmt: skip
+    assert plain["computed_slots"] > levers["computed_slots"] >= levers["real_positions"] == plain["real_positions"]
+    for run in (plain, levers):
+        assert run["floor_seconds"] > 0 and run["epoch_seconds"] > 0 and run["targets_per_second"] > 0
+        assert run["floor_pct"] == pytest.approx(100 * run["floor_seconds"] / run["epoch_seconds"], rel=0.05)
+        assert set(run["gflops"]) == {"fp32", "bf16"} and all(v > 0 for v in run["gflops"]["fp32"].values())
+
+
+def test_speed_loss_quick(tmp_path):
+    runs = run_speed(tmp_path, "loss")
+    assert [r["items"] for r in runs] == [50, 200]
+    assert all(set(r["seconds"]) == {"CE", "CE-chunked", "SCE-max", "SCE-union"} for r in runs)
+    assert all(s > 0 for r in runs for s in r["seconds"].values())
+
+
+def test_speed_curves_quick(tmp_path):
+    runs = run_speed(tmp_path, "curves", "--run", "fp32-s1:seed=1", "--run", "bf16-s1:seed=1,precision=bf16")
+    assert [len(r["curve"]) for r in runs] == [2, 2]  # --quick: 2 epochs, a validation after each
+    assert all(0 < c["valid_ndcg@10"] <= 1 for r in runs for c in r["curve"])

@@ -13,7 +13,12 @@ what the SASRec-family models of recbole_bt share:
 - `loss_type: BCE`: binary cross-entropy with `train_neg_sample_num` uniformly sampled negatives per target
   (the original SASRec's loss), in either mode;
 - `loss_type: SCE`: Scalable Cross-Entropy (`recbole_bt.loss`), memory O(n_buckets * bucket sizes), not O(P * N);
-- `encode(item_seq, item_seq_len)` -> [B L H], the output at every position; `forward` -> [B H] at the last one.
+- `encode(item_seq, item_seq_len)` -> [B L H], the output at every position; `forward` -> [B H] at the last one;
+- speed (issue 16, `benchmarks/speed.py`): `fused_attention` (`recbole_bt.model.attention`: one QKV matmul,
+  `scaled_dot_product_attention` with a causal flag instead of a [B 1 L L] mask, one-kernel GELU; the same
+  parameters) and `fused_ce` (`recbole_bt.loss.linear_cross_entropy`: full-catalog CE in cache-sized chunks,
+  never the [P N] logits). Both are on by default (~) in all_positions and off in prefix, where the model is
+  RecBole's SASRec exactly.
 """
 import contextlib
 
@@ -21,8 +26,10 @@ import torch
 import torch.nn.functional as F
 from recbole.model.sequential_recommender.sasrec import SASRec as RecBoleSASRec
 
+from recbole_bt.config_ranges import train_mode_default
 from recbole_bt.data.dataset import target_list_field
-from recbole_bt.loss import ScalableCrossEntropy
+from recbole_bt.loss import ScalableCrossEntropy, linear_cross_entropy
+from recbole_bt.model.attention import use_fused_layers
 
 LOSS_TYPES = ("CE", "BCE", "BPR", "SCE")
 
@@ -56,12 +63,23 @@ class SASRec(RecBoleSASRec):
         self.train_neg_sample_num = config["train_neg_sample_num"] or 1
         self.TARGET_LIST = target_list_field(config)
         self._keep_all_positions = False
+        self.fused_attention = train_mode_default(config, "fused_attention")
+        self.fused_ce = train_mode_default(config, "fused_ce")
+        if self.fused_attention:
+            use_fused_layers(self.trm_encoder)
 
         # define the SCE loss (CE and BPR are RecBole's loss_fct)
         if loss_type == "SCE":
             self.sce = ScalableCrossEntropy(
-                self.n_items, config["n_buckets"], config["bucket_size_x"], config["bucket_size_y"], config["mix_x"]
+                self.n_items, config["n_buckets"], config["bucket_size_x"], config["bucket_size_y"], config["mix_x"],
+                config["sce_reduction"],
             )
+
+    def get_attention_mask(self, item_seq, bidirectional=False):
+        """RecBole's [B 1 L L] mask; None (causal: rows are left-aligned) for the fused attention."""
+        if self.fused_attention and not bidirectional:
+            return None
+        return super().get_attention_mask(item_seq, bidirectional)
 
     def gather_indexes(self, output, gather_index):
         """RecBole's forward ends with gather_indexes(output, length - 1); `encode` keeps every position."""
@@ -76,6 +94,10 @@ class SASRec(RecBoleSASRec):
             return super().forward(item_seq, item_seq_len)
         finally:
             self._keep_all_positions = False
+        self.fused_attention = train_mode_default(config, "fused_attention")
+        self.fused_ce = train_mode_default(config, "fused_ce")
+        if self.fused_attention:
+            use_fused_layers(self.trm_encoder)
 
     def calculate_loss(self, interaction):
         if self.TARGET_LIST not in interaction and self.loss_type in ("CE", "BPR"):
@@ -104,6 +126,8 @@ class SASRec(RecBoleSASRec):
         """Next-item loss of hidden states [P H] against their targets [P], averaged over the P targets."""
         item_emb = self.item_embedding.weight[: self.n_items]  # [N H] (models with extra tokens have more rows)
         if self.loss_type == "CE":
+            if self.fused_ce:
+                return linear_cross_entropy(hidden, item_emb, targets)
             return self.loss_fct(hidden @ item_emb.T, targets)
         if self.loss_type == "SCE":
             return self.sce(hidden, targets, item_emb)

@@ -1,0 +1,85 @@
+"""The fused transformer path of the SASRec family (`fused_attention: True`): the same parameters, the same
+function at every real position, fewer and cheaper kernels.
+
+RecBole's `MultiHeadAttention` builds a [B 1 L L] additive mask per batch, runs three projections, two batched
+matmuls, an add, a softmax and a dropout over [B heads L L] tensors (memory-bound on a CPU: at L = 200 these
+passes cost more than the matmuls), and its `FeedForward` computes GELU in five elementwise kernels.
+`FusedMultiHeadAttention` instead:
+
+- projects Q, K and V with one matmul (the three weight matrices concatenated on the fly; parameter names and
+  checkpoints are RecBole's);
+- calls `torch.nn.functional.scaled_dot_product_attention` (flash kernel on CPU and CUDA) with `is_causal=True`
+  when the model passes the mask `None`: rows are left-aligned (zero padding on the right), so under a causal
+  mask a real position never sees a padded one, and RecBole's padding mask changes nothing there (outputs at
+  padded positions differ; no loss or score reads them); an explicit mask (e.g. CLUE's [UR] layout) is passed
+  through as RecBole's additive mask;
+- applies attention-probability dropout, when training with `attn_dropout_prob > 0`, on the explicit
+  probabilities (no fused CPU kernel drops attention weights), with `drop_mask`'s packed random bits (the 1 / (1 - p) scale on the
+  [B heads L d] output, not on the [B heads L L] probabilities).
+
+`use_fused_layers(encoder)` switches a RecBole `TransformerEncoder`'s layers to this class and its feed-forward
+activation to `torch.nn.functional.gelu` (one kernel, the same exact-erf GELU), in place: the parameters, their
+initialisation and the random stream are untouched.
+"""
+import torch
+import torch.nn.functional as F
+from recbole.model.layers import FeedForward, MultiHeadAttention
+
+_GELU = {"gelu": F.gelu, "relu": F.relu, "swish": F.silu}
+
+
+def drop_mask(shape, p, device):
+    """(mask of the entries to drop [shape], the scale 1 / (1 - p') of the kept ones) for inverted dropout, from
+    16-bit slices of 64-bit random integers: four draws per random number, about 6x cheaper than `bernoulli_` on
+    a CPU. p' is `p` rounded to a multiple of 1/65536."""
+    threshold = round(p * 65536)
+    n = 1
+    for size in shape:
+        n *= size
+    bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-(2**63), 2**63 - 1)  # all 64 bits
+    drop = bits.view(torch.int16)[:n].view(shape) < threshold - 32768  # int16 is uniform in [-32768, 32768)
+    return drop, 65536 / (65536 - threshold)
+
+
+class FusedMultiHeadAttention(MultiHeadAttention):
+    """RecBole's `MultiHeadAttention` (same parameters) on `scaled_dot_product_attention`; mask None = causal."""
+
+    def forward(self, input_tensor, attention_mask):
+        batch, length, hidden = input_tensor.shape
+        weight = torch.cat([self.query.weight, self.key.weight, self.value.weight])  # [3H H]
+        bias = torch.cat([self.query.bias, self.key.bias, self.value.bias])  # [3H]
+        qkv = F.linear(input_tensor, weight, bias).view(batch, length, 3, self.num_attention_heads, -1)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # [B heads L d] each
+        p = self.attn_dropout.p if self.training else 0.0
+        if p == 0:
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask, is_causal=attention_mask is None)
+        else:
+            context = self._dropout_attention(q, k, v, attention_mask, p)  # [B heads L d]
+        context = context.transpose(1, 2).reshape(batch, length, hidden)  # [B L H]
+        hidden_states = self.out_dropout(self.dense(context))
+        return self.LayerNorm(hidden_states + input_tensor)
+
+    def _dropout_attention(self, q, k, v, attention_mask, p):
+        """softmax(q k^T / sqrt(d) + mask) with dropout, times v; the scale and the mask ride in one baddbmm."""
+        batch, heads, length, dim = q.shape
+        if attention_mask is None:
+            mask = torch.full((length, length), -10000.0, dtype=q.dtype, device=q.device).triu_(1)  # causal [L L]
+        else:
+            mask = attention_mask.expand(batch, heads, length, length).reshape(batch * heads, length, length)
+        scores = torch.baddbmm(mask.to(q.dtype), q.reshape(-1, length, dim), k.reshape(-1, length, dim).transpose(1, 2),
+                               alpha=1 / self.sqrt_attention_head_size)  # [B*heads L L]  # fmt: skip
+        drop, scale = drop_mask(scores.shape, p, scores.device)
+        probs = torch.softmax(scores, dim=-1).masked_fill(drop, 0.0)  # dropped; the 1 / (1 - p) goes on the output
+        return (probs @ v.reshape(-1, length, dim) * scale).view(batch, heads, length, dim)
+
+
+def use_fused_layers(encoder):
+    """Switch a RecBole `TransformerEncoder` to the fused path, in place (parameters untouched)."""
+    for module in encoder.modules():
+        if type(module) is MultiHeadAttention:
+            module.__class__ = FusedMultiHeadAttention
+        elif type(module) is FeedForward:
+            act = getattr(module.intermediate_act_fn, "__name__", None)
+            if act in _GELU:
+                module.intermediate_act_fn = _GELU[act]
+    return encoder
