@@ -121,7 +121,8 @@ def test_epoch_flops_by_hand():
 
 
 def test_speed_epoch_quick(tmp_path):
-    plain, levers = run_speed(tmp_path, "epoch", "--run", "plain:fused_attention=false,fused_ce=false,length_bucketing=false",
+    plain, levers = run_speed(tmp_path, "epoch", "--set", "train_batch_size=8",
+                              "--run", "plain:fused_attention=false,fused_ce=false,length_bucketing=false",
                               "--run", "levers:train_mode=all_positions")  # fmt: skip
     assert plain["computed_slots"] > levers["computed_slots"] >= levers["real_positions"] == plain["real_positions"]
     for run in (plain, levers):

@@ -17,9 +17,10 @@ passes cost more than the matmuls), and its `FeedForward` computes GELU in five 
   probabilities (no fused CPU kernel drops attention weights), with `drop_mask`'s packed random bits (the 1 / (1 - p) scale on the
   [B heads L d] output, not on the [B heads L L] probabilities).
 
-`use_fused_layers(encoder)` switches a RecBole `TransformerEncoder`'s layers to this class and its feed-forward
-activation to `torch.nn.functional.gelu` (one kernel, the same exact-erf GELU), in place: the parameters, their
-initialisation and the random stream are untouched.
+`use_fused_layers(module)` switches the RecBole `TransformerEncoder` layers inside `module` to this class, their
+feed-forward activation to `torch.nn.functional.gelu` (one kernel, the same exact-erf GELU) and their dropouts to
+`FastDropout` (the packed random bits), in place: the parameters and their initialisation are untouched. Under
+bf16 autocast the flash attention kernel runs in float32 (its CPU bfloat16 kernel is several times slower).
 """
 import torch
 import torch.nn.functional as F
@@ -51,8 +52,11 @@ class FusedMultiHeadAttention(MultiHeadAttention):
         qkv = F.linear(input_tensor, weight, bias).view(batch, length, 3, self.num_attention_heads, -1)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # [B heads L d] each
         p = self.attn_dropout.p if self.training else 0.0
-        if p == 0:
-            context = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask, is_causal=attention_mask is None)
+        if p == 0:  # the CPU flash kernel is several times slower in bfloat16 than in float32: keep it in float32
+            with torch.autocast(q.device.type, enabled=False):
+                mask = attention_mask if attention_mask is None else attention_mask.float()
+                context = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask,
+                                                         is_causal=attention_mask is None)  # fmt: skip
         else:
             context = self._dropout_attention(q, k, v, attention_mask, p)  # [B heads L d]
         context = context.transpose(1, 2).reshape(batch, length, hidden)  # [B L H]
@@ -73,9 +77,22 @@ class FusedMultiHeadAttention(MultiHeadAttention):
         return (probs @ v.reshape(-1, length, dim) * scale).view(batch, heads, length, dim)
 
 
+class FastDropout(torch.nn.Dropout):
+    """`nn.Dropout` with `drop_mask`'s packed random bits instead of `bernoulli_`."""
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        drop, scale = drop_mask(x.shape, self.p, x.device)
+        return x.masked_fill(drop, 0.0) * scale
+
+
 def use_fused_layers(encoder):
-    """Switch a RecBole `TransformerEncoder` to the fused path, in place (parameters untouched)."""
+    """Switch a RecBole `TransformerEncoder` (or a model holding one) to the fused path, in place: attention,
+    one-kernel activations, `FastDropout` (parameters untouched)."""
     for module in encoder.modules():
+        if type(module) is torch.nn.Dropout:
+            module.__class__ = FastDropout
         if type(module) is MultiHeadAttention:
             module.__class__ = FusedMultiHeadAttention
         elif type(module) is FeedForward:

@@ -67,6 +67,7 @@ class SASRec(RecBoleSASRec):
         self.fused_ce = train_mode_default(config, "fused_ce")
         if self.fused_attention:
             use_fused_layers(self.trm_encoder)
+            use_fused_layers(self.dropout)  # the embedding dropout
 
         # define the SCE loss (CE and BPR are RecBole's loss_fct)
         if loss_type == "SCE":
@@ -98,6 +99,7 @@ class SASRec(RecBoleSASRec):
         self.fused_ce = train_mode_default(config, "fused_ce")
         if self.fused_attention:
             use_fused_layers(self.trm_encoder)
+            use_fused_layers(self.dropout)  # the embedding dropout
 
     def calculate_loss(self, interaction):
         if self.TARGET_LIST not in interaction and self.loss_type in ("CE", "BPR"):
