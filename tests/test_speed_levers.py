@@ -124,11 +124,11 @@ class IdentityViews:
         return (item_seq, item_seq_len), (item_seq, item_seq_len)
 
 
-def _batch_loss(model_name, overrides, precision="fp32", batch_rows=None, same_views=False):
+def _batch_loss(model_name, overrides, precision="fp32", batch_rows=None, same_views=False, train_mode="all_positions"):
     """Loss of the first training batch of `model_name` on tiny (windows of 5, stride 2), from the same seed.
     `same_views`: augmentations give each row itself (their random draws depend on the batch's width)."""
     config = build_config(get_model(model_name), "tiny", [TINY_YAML], tiny_config(
-        train_mode="all_positions", MAX_ITEM_LIST_LENGTH=6, train_stride=3, train_batch_size=32, seed=7,
+        train_mode=train_mode, MAX_ITEM_LIST_LENGTH=6, train_stride=3, train_batch_size=32, seed=7,
         **NO_DROPOUT, **overrides))  # fmt: skip
     init_seed(config["seed"], True)
     train_data, _, _ = data_preparation(config, create_dataset(config))
@@ -144,19 +144,21 @@ def _batch_loss(model_name, overrides, precision="fp32", batch_rows=None, same_v
     return loss.item(), dataset
 
 
+@pytest.mark.parametrize("train_mode", ["all_positions", "prefix"])
 @pytest.mark.parametrize("model_name", FAMILY)
 @pytest.mark.parametrize("lever", ["fused_attention", "fused_ce", "bf16", "all"])
-def test_each_lever_gives_the_plain_loss(workdir, model_name, lever):
-    plain, _ = _batch_loss(model_name, PLAIN)
+def test_each_lever_gives_the_plain_loss(workdir, model_name, lever, train_mode):
+    plain, _ = _batch_loss(model_name, PLAIN, train_mode=train_mode)
     overrides = dict(PLAIN)
     if lever in ("fused_attention", "fused_ce"):
         overrides[lever] = True
     elif lever == "all":
         overrides = {"fused_attention": True, "fused_ce": True, "length_bucketing": False}
     precision = "bf16" if lever in ("bf16", "all") else "fp32"
-    got, _ = _batch_loss(model_name, overrides, precision)
-    # bf16: relative 1e-2, and 1e-3 absolute for losses near 0 by cancellation (SimSiam's 1 - cos; bf16 keeps 8 bits)
-    assert got == pytest.approx(plain, rel=1e-2, abs=1e-3) if precision == "bf16" else got == pytest.approx(plain, rel=1e-5)
+    got, _ = _batch_loss(model_name, overrides, precision, train_mode=train_mode)
+    # bf16: relative 1e-2; for a loss near 0 by cancellation (CLUE's SimSiam loss is a mean of -cos, terms of size
+    # 1, here about -0.01), bfloat16's resolution of a term of size 1, 2^-8, absolute
+    assert got == pytest.approx(plain, rel=1e-2, abs=2**-8) if precision == "bf16" else got == pytest.approx(plain, rel=1e-5)
 
 
 @pytest.mark.parametrize("model_name", FAMILY)
@@ -171,6 +173,24 @@ def test_bucketed_batch_cut_to_its_longest_row_gives_the_plain_loss(workdir, mod
     plain, _ = _batch_loss(model_name, PLAIN, batch_rows=short, same_views=True)
     cut, _ = _batch_loss(model_name, dict(PLAIN, length_bucketing=True), batch_rows=short, same_views=True)
     assert cut == pytest.approx(plain, rel=1e-5)
+
+
+@pytest.mark.parametrize("model_name", ["SASRec", "CLUE"])
+def test_evaluation_by_length_gives_the_same_representations(workdir, model_name):
+    """Outside training, `length_bucketing` runs rows in length-sorted chunks cut to their longest: same output."""
+    outputs = []
+    for bucketing in (False, True):
+        config = build_config(get_model(model_name), "tiny", [TINY_YAML], tiny_config(
+            train_mode="prefix", MAX_ITEM_LIST_LENGTH=6, train_stage="finetune", seed=7, length_bucketing=bucketing))  # fmt: skip
+        init_seed(config["seed"], True)
+        train_data, _, _ = data_preparation(config, create_dataset(config))
+        init_seed(config["seed"], True)
+        model = get_model(model_name)(config, train_data._dataset).eval()
+        batch = train_data._dataset.inter_feat[:300]  # prefix rows: more than a chunk, of every length
+        with torch.no_grad():
+            outputs.append(model.forward(batch["item_id_list"], batch["item_length"]))
+    assert len(set(batch["item_length"].tolist())) > 2 and len(batch) > 256
+    torch.testing.assert_close(outputs[1], outputs[0], rtol=1e-5, atol=1e-5)
 
 
 # ------------------------------------------------------------------------------------------- bucketing

@@ -97,10 +97,10 @@ class SequencePretrainer(SeededGenerator, SASRec):
         input_emb = self.dropout(self.LayerNorm(input_emb))
         return self.trm_encoder(input_emb, attention_mask, output_all_encoded_layers=True)[-1]  # [B T H]
 
-    def forward(self, item_seq, item_seq_len):
+    def _forward(self, item_seq, item_seq_len):
         """User representation [B H]: the [UR] token's output after the last item, or the last item's."""
         if self.user_token == "last":
-            return super().forward(item_seq, item_seq_len)
+            return super()._forward(item_seq, item_seq_len)
         tokens = F.pad(item_seq, (0, 1))  # [B L+1]
         tokens = tokens.scatter(1, item_seq_len.unsqueeze(1), self.UR_ID)
         positions = torch.arange(tokens.size(1), device=tokens.device).unsqueeze(0).expand_as(tokens)

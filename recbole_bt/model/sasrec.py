@@ -45,6 +45,21 @@ def _config_value(config, key, value):
         config[key] = original
 
 
+EVAL_CHUNK_ROWS = 256
+
+
+def by_length(forward, item_seq, item_seq_len, chunk_rows=EVAL_CHUNK_ROWS):
+    """`forward(item_seq, item_seq_len)` -> [B H] of left-aligned rows, computed in chunks of `chunk_rows` rows of
+    similar length, each cut to its longest row; returned in the rows' order."""
+    order = torch.argsort(item_seq_len, descending=True)
+    outputs = []
+    for start in range(0, len(order), chunk_rows):
+        rows = order[start : start + chunk_rows]
+        width = int(item_seq_len[rows].max())
+        outputs.append(forward(item_seq[rows, :width], item_seq_len[rows]))
+    return torch.cat(outputs)[torch.argsort(order)]
+
+
 class SASRec(RecBoleSASRec):
     r"""SASRec with `train_mode` (prefix | all_positions) and `loss_type` CE | BCE | BPR | SCE."""
 
@@ -65,6 +80,7 @@ class SASRec(RecBoleSASRec):
         self._keep_all_positions = False
         self.fused_attention = train_mode_default(config, "fused_attention")
         self.fused_ce = train_mode_default(config, "fused_ce")
+        self.length_bucketing = train_mode_default(config, "length_bucketing")
         if self.fused_attention:
             use_fused_layers(self.trm_encoder)
             use_fused_layers(self.dropout)  # the embedding dropout
@@ -75,6 +91,18 @@ class SASRec(RecBoleSASRec):
                 self.n_items, config["n_buckets"], config["bucket_size_x"], config["bucket_size_y"], config["mix_x"],
                 config["sce_reduction"],
             )
+
+    def forward(self, item_seq, item_seq_len):
+        """The output at each row's last position [B H]. Outside training, with `length_bucketing`, rows go in
+        chunks of similar length cut to their longest (the same values; validation ranks every user's whole
+        window, most of it padding)."""
+        if self.training or not self.length_bucketing:
+            return self._forward(item_seq, item_seq_len)
+        return by_length(self._forward, item_seq, item_seq_len)
+
+    def _forward(self, item_seq, item_seq_len):
+        """RecBole's SASRec forward (subclasses with another user representation override this)."""
+        return super().forward(item_seq, item_seq_len)
 
     def get_attention_mask(self, item_seq, bidirectional=False):
         """RecBole's [B 1 L L] mask; None (causal: rows are left-aligned) for the fused attention."""
@@ -97,6 +125,7 @@ class SASRec(RecBoleSASRec):
             self._keep_all_positions = False
         self.fused_attention = train_mode_default(config, "fused_attention")
         self.fused_ce = train_mode_default(config, "fused_ce")
+        self.length_bucketing = train_mode_default(config, "length_bucketing")
         if self.fused_attention:
             use_fused_layers(self.trm_encoder)
             use_fused_layers(self.dropout)  # the embedding dropout
