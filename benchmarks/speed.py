@@ -436,7 +436,8 @@ def main():
         jobs = [dict(label=f"{shape[:4]}, {shape[4]}", bench="compile", shape=shape)]
     for text in (args.run or ["default:"]) if args.bench not in ("loss", "compile") else []:
         label, overrides = parse_run(text)
-        config = dict(base, model=args.model, **overrides)
+        config = dict(base, model=args.model)
+        config.update(overrides)  # a run may name its own model
         jobs.append(dict(data, label=label or "default", config=config, batches=args.batches, profile=args.profile,
                          bench=args.bench))  # fmt: skip
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
