@@ -123,12 +123,6 @@ class SASRec(RecBoleSASRec):
             return super().forward(item_seq, item_seq_len)
         finally:
             self._keep_all_positions = False
-        self.fused_attention = train_mode_default(config, "fused_attention")
-        self.fused_ce = train_mode_default(config, "fused_ce")
-        self.length_bucketing = train_mode_default(config, "length_bucketing")
-        if self.fused_attention:
-            use_fused_layers(self.trm_encoder)
-            use_fused_layers(self.dropout)  # the embedding dropout
 
     def calculate_loss(self, interaction):
         if self.TARGET_LIST not in interaction and self.loss_type in ("CE", "BPR"):
