@@ -177,7 +177,8 @@ def worker(job):
     n_targets = int((dataset.inter_feat[target_field] > 0).sum()) if target_field in dataset.inter_feat else len(lengths)
     hidden, inner, layers = config["hidden_size"], config["inner_size"], config["n_layers"]
     n_items = dataset.item_num
-    real, computed = epoch_flops(lengths, n_targets, padded_lengths(train_data, lengths), hidden, inner, layers, n_items)
+    padded = padded_lengths(train_data, lengths)  # one draw of a bucketed epoch's batches
+    real, computed = epoch_flops(lengths, n_targets, padded, hidden, inner, layers, n_items)
 
     per_batch_rows = min(config["train_batch_size"], len(lengths))
     positions = int(lengths.mean() * per_batch_rows)
@@ -196,7 +197,7 @@ def worker(job):
 
     precision = config["precision"] or "fp32"
     result = {"rows": len(lengths), "targets": n_targets, "batches_per_epoch": len(train_data),
-              "real_positions": int(lengths.sum()), "computed_slots": int(padded_lengths(train_data, lengths).sum()),
+              "real_positions": int(lengths.sum()), "computed_slots": int(padded.sum()),
               "flops_real": {k: float(v) for k, v in real.items()},
               "flops_computed": {k: float(v) for k, v in computed.items()},
               "gflops": throughput, "floor_seconds": round(floor_seconds(precision), 6),

@@ -195,24 +195,32 @@ class _LinearCrossEntropy(torch.autograd.Function):
     def forward(ctx, hidden, weight, targets, chunk_rows):
         n_rows = len(targets)
         needs_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
+        ctx.dtypes = (hidden.dtype, weight.dtype)
         exact = torch.promote_types(torch.promote_types(hidden.dtype, weight.dtype), torch.float32)  # >= float32
+        device = hidden.device.type
+        if torch.is_autocast_enabled(device):  # cast once here, not in each chunk's three matmuls
+            low = torch.get_autocast_dtype(device)
+            hidden, weight = hidden.to(low), weight.to(low)
+        else:
+            common = torch.promote_types(hidden.dtype, weight.dtype)
+            hidden, weight = hidden.to(common), weight.to(common)
         loss = torch.zeros((), dtype=exact, device=hidden.device)
         grad_hidden = torch.empty_like(hidden, dtype=exact) if needs_grad else None  # [P H]
         grad_weight = torch.zeros_like(weight, dtype=exact) if needs_grad else None  # [N H]
-        for start in range(0, n_rows, chunk_rows):
-            h, t = hidden[start : start + chunk_rows], targets[start : start + chunk_rows]  # [c H], [c]
-            logits = (h @ weight.T).to(exact)  # [c N] (a bfloat16 matmul under autocast; softmax in float32)
-            lse = torch.logsumexp(logits, dim=1)  # [c]
-            loss += (lse - logits.gather(1, t.unsqueeze(1)).squeeze(1)).sum()
-            if needs_grad:
-                probs = torch.exp(logits.sub_(lse.unsqueeze(1)))  # softmax [c N]
-                probs[torch.arange(len(t), device=t.device), t] -= 1.0  # d CE / d logits
-                g = (probs / n_rows).to(torch.promote_types(h.dtype, weight.dtype))
-                grad_hidden[start : start + chunk_rows] = g @ weight  # [c H]
-                grad_weight += (g.T @ h).to(exact)  # [N H]
-        if needs_grad:
-            ctx.save_for_backward(grad_hidden, grad_weight)
-        ctx.dtypes = (hidden.dtype, weight.dtype)
+        with torch.autocast(device, enabled=False):
+            for start in range(0, n_rows, chunk_rows):
+                h, t = hidden[start : start + chunk_rows], targets[start : start + chunk_rows]  # [c H], [c]
+                logits = (h @ weight.T).to(exact)  # [c N] (bfloat16 matmul under autocast; softmax in float32)
+                lse = torch.logsumexp(logits, dim=1)  # [c]
+                loss += (lse - logits.gather(1, t.unsqueeze(1)).squeeze(1)).sum()
+                if needs_grad:
+                    probs = logits.sub_(lse.unsqueeze(1)).exp_()  # softmax [c N], in place
+                    probs[torch.arange(len(t), device=t.device), t] -= 1.0  # n_rows * d CE / d logits
+                    g = probs.to(h.dtype)
+                    grad_hidden[start : start + chunk_rows] = g @ weight  # [c H]
+                    grad_weight += (g.T @ h).to(exact)  # [N H]
+        if needs_grad:  # the mean's 1 / n_rows, once on the [P H] and [N H] gradients
+            ctx.save_for_backward(grad_hidden.div_(n_rows), grad_weight.div_(n_rows))
         return loss / n_rows
 
     @staticmethod

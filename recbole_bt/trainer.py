@@ -9,7 +9,8 @@ that are (`model.loss_terms`, which recbole_bt's models record in `calculate_los
 scores are NaN or +inf (or -inf on a target item) stops instead of reporting metrics (`Collector.check_scores`).
 
 `precision: bf16` runs each training batch's forward pass and loss under `torch.autocast(bfloat16)` (CPU or CUDA);
-the weights, their gradients and the optimizer stay float32, and evaluation runs in float32.
+the weights, their gradients and the optimizer stay float32, and evaluation runs in float32. (RecBole's own
+`enable_amp` autocasts to float16 with a GradScaler on CUDA, bfloat16 on CPU; `precision` is bfloat16 on both.)
 
 `PretrainTrainer`: the two stages of the pretraining models (`recbole_bt.model.pretrain`).
 """

@@ -22,6 +22,8 @@ feed-forward activation to `torch.nn.functional.gelu` (one kernel, the same exac
 `FastDropout` (the packed random bits), in place: the parameters and their initialisation are untouched. Under
 bf16 autocast the flash attention kernel runs in float32 (its CPU bfloat16 kernel is several times slower).
 """
+import math
+
 import torch
 import torch.nn.functional as F
 from recbole.model.layers import FeedForward, MultiHeadAttention
@@ -34,9 +36,7 @@ def drop_mask(shape, p, device):
     16-bit slices of 64-bit random integers: four draws per random number, about 6x cheaper than `bernoulli_` on
     a CPU. p' is `p` rounded to a multiple of 1/65536."""
     threshold = round(p * 65536)
-    n = 1
-    for size in shape:
-        n *= size
+    n = math.prod(shape)
     bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-(2**63), 2**63 - 1)  # all 64 bits
     drop = bits.view(torch.int16)[:n].view(shape) < threshold - 32768  # int16 is uniform in [-32768, 32768)
     return drop, 65536 / (65536 - threshold)
