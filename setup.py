@@ -60,9 +60,9 @@ setup(
     # an installed recbole_bt finds its YAML defaults the way a source checkout does.
     packages=find_packages(include=["recbole_bt", "recbole_bt.*"])
     + ["recbole_bt.properties"]
-    + [f"recbole_bt.properties.{d}" for d in ("model", "dataset") if os.path.isdir(os.path.join(HERE, "properties", d))],
+    + [f"recbole_bt.properties.{d}" for d in ("model", "dataset", "protocol") if os.path.isdir(os.path.join(HERE, "properties", d))],
     package_dir={"recbole_bt.properties": "properties"},
-    package_data={"recbole_bt.properties": ["*.yaml", "model/*.yaml", "dataset/*.yaml"]},
+    package_data={"recbole_bt.properties": ["*.yaml", "model/*.yaml", "dataset/*.yaml", "protocol/*.yaml"]},
     py_modules=[],
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES, "plot": ["matplotlib"], "tune": TUNE_REQUIRES},

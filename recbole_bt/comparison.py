@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from recbole.evaluator import register
 
+from recbole_bt.config import resolve_config_file
 from recbole_bt.errors import ConfigError
 
 
@@ -95,7 +96,7 @@ def fingerprint(spec, dataset, config_file_list, config_dict, argv=None):
     """What defines a run's result: a change to any of these reruns it."""
     files = []
     for path in config_file_list or []:
-        with open(path, "rb") as f:
+        with open(resolve_config_file(path), "rb") as f:
             files.append(hashlib.sha1(f.read()).hexdigest())
     payload = [spec.model, spec.seed, spec.overrides, dataset, files, config_dict, sorted(argv or [])]
     return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -171,6 +172,7 @@ def _run(spec, runner, dataset, config_file_list, config_dict):
         result = runner(spec.model, dataset, config_file_list, config_dict)
         record["test_result"] = dict(result.get("test_result") or {})
         record["best_valid_result"] = dict(result.get("best_valid_result") or {})
+        record.update({key: result.get(key) for key in ("protocol", "epochs_run", "best_epoch")})
         if not record["test_result"]:
             record.update(status="failed", error="the run returned no test result")
     except Exception as e:  # a failed run is reported, the comparison goes on
@@ -189,15 +191,18 @@ def _finite(values):
 
 
 def summarize(records):
-    """{group: {"runs": (ok, total), "errors": [...], "metrics": {metric: [values over ok runs]}}}, in run order."""
+    """{group: {"runs": (ok, total), "errors": [...], "metrics": {metric: [values over ok runs]}, "epochs": ["epochs
+    run (best epoch)" per ok run]}}, in run order."""
     groups = {}
     for r in records:
-        g = groups.setdefault(r["group"], {"runs": [0, 0], "errors": [], "metrics": {}})
+        g = groups.setdefault(r["group"], {"runs": [0, 0], "errors": [], "metrics": {}, "epochs": []})
         g["runs"][1] += 1
         if r["status"] != "ok":
             g["errors"].append(f"seed {r['seed']}: {r['error']}")
             continue
         g["runs"][0] += 1
+        if r.get("epochs_run") is not None:
+            g["epochs"].append(f"{r['epochs_run']} ({r.get('best_epoch')})")
         for metric, value in r["test_result"].items():
             g["metrics"].setdefault(metric, []).append(value)
     return groups
@@ -238,7 +243,9 @@ def results_table(records, baselines=None):
              for name, g in groups.items()}  # fmt: skip
     best = {m: _best({n: mean[m] for n, mean in means.items() if m in mean}, m) for m in metrics}
     improvement = {m: _improvement({n: mean[m] for n, mean in means.items() if m in mean}, m, baselines) for m in metrics}
-    lines = ["| model | runs | " + " | ".join(metrics) + " |", "|---|---|" + "---|" * len(metrics)]
+    protocols = list(dict.fromkeys(r["protocol"] for r in records if r.get("protocol")))
+    lines = [f"Protocol: {'; '.join(protocols) if protocols else 'not recorded'}.", ""]
+    lines += ["| model | runs | epochs (best) | " + " | ".join(metrics) + " |", "|---|---|---|" + "---|" * len(metrics)]
     for name, g in groups.items():
         cells = []
         for m in metrics:
@@ -250,9 +257,9 @@ def results_table(records, baselines=None):
             cells.append(f"**{text}**" if best.get(m) == name else text)
         ok, total = g["runs"]
         runs = f"{ok}/{total}" if ok == total else f"{ok}/{total} ({total - ok} failed)"
-        lines.append(f"| {name} | {runs} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | {runs} | {', '.join(g['epochs']) or '-'} | " + " | ".join(cells) + " |")
     against = "the strongest baseline" if baselines else "the runner-up"
-    lines.append(f"| improvement of the best over {against} | | " + " | ".join(
+    lines.append(f"| improvement of the best over {against} | | | " + " | ".join(
         f"{100 * improvement[m]:+.1f}%" if improvement.get(m) is not None else "-" for m in metrics) + " |")  # fmt: skip
     errors = [f"- {name}, {e}" for name, g in groups.items() for e in g["errors"]]
     if errors:
@@ -268,9 +275,11 @@ def write_outputs(records, table, out_dir):
     metrics = list(dict.fromkeys(m for r in records for m in r["test_result"]))
     with open(paths["results.csv"], "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["model", "group", "seed", "status", "seconds", "error"] + metrics)
+        writer.writerow(["model", "group", "seed", "status", "seconds", "error", "epochs_run", "best_epoch", "protocol"]
+                        + metrics)  # fmt: skip
         for r in records:
-            writer.writerow([r["model"], r["group"], r["seed"], r["status"], r["seconds"], r["error"]]
+            writer.writerow([r["model"], r["group"], r["seed"], r["status"], r["seconds"], r["error"],
+                             r.get("epochs_run", ""), r.get("best_epoch", ""), r.get("protocol", "")]
                             + [r["test_result"].get(m, "") for m in metrics])  # fmt: skip
     with open(paths["results.json"], "w") as f:
         json.dump({"runs": records, "summary": summarize(records)}, f, indent=1, default=str)

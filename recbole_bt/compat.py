@@ -43,7 +43,7 @@ class _TrustedLoadTorch(types.ModuleType):
         return torch.load(f, *args, **kwargs)
 
 
-class _HostInt(int):
+class HostInt(int):
     """An int that survives `Collector.get_data_struct`, which calls `.cpu()` on every collected value."""
 
     def cpu(self):
@@ -83,7 +83,7 @@ def _fix_collector_int_cpu():
         original(self, train_data)
         for key in ("data.num_items", "data.num_users"):
             if key in self.data_struct:
-                self.data_struct.set(key, _HostInt(self.data_struct.get(key)))
+                self.data_struct.set(key, HostInt(self.data_struct.get(key)))
 
     data_collect._recbole_bt_fixed = True
     Collector.data_collect = data_collect

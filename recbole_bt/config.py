@@ -30,7 +30,7 @@ from recbole.evaluator import metric_types
 from recbole.utils import EvaluatorType, InputType, ModelType, dataset_arguments, evaluation_arguments, general_arguments, training_arguments
 
 from recbole_bt.data.dataset import TRAIN_MODES
-from recbole_bt.config_ranges import numeric_ranges
+from recbole_bt.config_ranges import numeric_ranges, resolve_train_mode_defaults
 from recbole_bt.errors import ConfigError, RecBoleBTError
 from recbole_bt.registry import get_model
 
@@ -81,6 +81,15 @@ def recbole_properties_dir():
     import recbole
 
     return os.path.join(os.path.dirname(os.path.abspath(recbole.__file__)), "properties")
+
+
+def resolve_config_file(path):
+    """`path`, or, when no such file exists, the package's file of that name under its properties folder: the
+    protocol presets are `--config_files=protocol/<name>.yaml` from anywhere."""
+    if os.path.isfile(path) or os.path.isabs(path):
+        return path
+    packaged = os.path.join(properties_dir(), path)
+    return packaged if os.path.isfile(packaged) else path
 
 
 def read_yaml_file(path, loader=yaml.FullLoader):
@@ -179,7 +188,7 @@ class Config(RecBoleConfig):
     def _load_config_files(self, file_list):
         file_config_dict = {}
         for file in file_list or []:
-            file_config_dict.update(read_yaml_file(file, self.yaml_loader))
+            file_config_dict.update(read_yaml_file(resolve_config_file(file), self.yaml_loader))
         return file_config_dict
 
     def _get_model_and_dataset(self, model, dataset):
@@ -250,14 +259,16 @@ class Config(RecBoleConfig):
 
     def _check_model_options(self):
         """Options of recbole_bt's models, checked before any data is loaded."""
-        self._check_numeric_options()
         final = self.final_config_dict
-        loss_types = getattr(self.model_class, "loss_types", None)
-        if loss_types is not None and final.get("loss_type") not in loss_types:
-            raise ConfigError(f"Make sure 'loss_type' in {list(loss_types)}! (got {final.get('loss_type')!r})")
         mode, stride = final.get("train_mode") or "prefix", final.get("train_stride")
         if mode not in TRAIN_MODES:
             raise ConfigError(f"train_mode must be one of {list(TRAIN_MODES)}, got {mode!r}")
+        final["train_mode"] = mode
+        resolve_train_mode_defaults(final)  # ~ = the train mode's default, before the ranges are checked
+        self._check_numeric_options()
+        loss_types = getattr(self.model_class, "loss_types", None)
+        if loss_types is not None and final.get("loss_type") not in loss_types:
+            raise ConfigError(f"Make sure 'loss_type' in {list(loss_types)}! (got {final.get('loss_type')!r})")
         if mode == "all_positions" and not getattr(self.model_class, "supports_all_positions", False):
             raise ConfigError(
                 f"train_mode all_positions needs a model that takes its loss at every position (recbole_bt's "
@@ -268,7 +279,6 @@ class Config(RecBoleConfig):
             isinstance(stride, bool) or not isinstance(stride, int) or not 1 <= stride <= (max_len or stride)
         ):
             raise ConfigError(f"train_stride must be an integer in [1, MAX_ITEM_LIST_LENGTH={max_len}], got {stride!r}")
-        final["train_mode"] = mode
         split = (final.get("eval_args") or {}).get("split")
         if isinstance(split, dict) and "GTS" in split and final.get("MODEL_TYPE") != ModelType.SEQUENTIAL:
             raise ConfigError(

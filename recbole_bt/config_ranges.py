@@ -112,6 +112,7 @@ NUMERIC_KEYS = {
         "MAX_ITEM_LIST_LENGTH": Range(int, _SIZE),
         "precision": Choice("fp32", "bf16"),  # recbole_bt's overall.yaml (speed, issue 16)
         "length_bucketing": Choice(True, False, None),
+        "eval_mask_seen": Choice(True, False),  # recbole_bt's overall.yaml (protocol, issue 17)
     },
     "SASRec": {  # RecBole's SASRec.yaml, then recbole_bt's
         "n_layers": Range(int, "[1, 1024]"),
@@ -152,6 +153,26 @@ NUMERIC_KEYS = {
     "DualEncoder": {"temperature": Range(float, "(0, inf)")},
     "BTPretrain": {"lambda": Range(float, "[0, inf)", none=True)},  # ~ = 1 / projector output size
 }
+
+
+# Keys whose package default depends on train_mode: ~ in properties/model/SASRec.yaml (or a dataset YAML) means
+# (all_positions value, prefix value). all_positions: the SASRec-family recipe chosen on ML-1M validation
+# (benchmarks/RESULTS.md, "SASRec recipe"; SASRec+'s); prefix: RecBole's own SASRec / overall defaults.
+TRAIN_MODE_DEFAULTS = {
+    "MAX_ITEM_LIST_LENGTH": (200, 50),
+    "train_batch_size": (128, 2048),
+    "n_heads": (1, 2),
+    "hidden_dropout_prob": (0.1, 0.5),
+    "attn_dropout_prob": (0.1, 0.5),
+}
+
+
+def resolve_train_mode_defaults(final):
+    """Replace ~ in the keys of `TRAIN_MODE_DEFAULTS` by the train_mode's value (in the final config dict)."""
+    all_positions = final.get("train_mode") == "all_positions"
+    for key, (ours, recbole) in TRAIN_MODE_DEFAULTS.items():
+        if key in final and final[key] is None:
+            final[key] = ours if all_positions else recbole
 
 
 def train_mode_default(config, key):

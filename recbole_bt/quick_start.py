@@ -25,6 +25,7 @@ from recbole.utils import get_environment, get_flops, init_logger, init_seed, se
 
 from recbole_bt.config import Config, UnknownConfigKeyWarning
 from recbole_bt.data import data_preparation
+from recbole_bt.data.masking import describe_protocol
 from recbole_bt.errors import CheckpointError, ConfigError, RecBoleBTError
 from recbole_bt.evaluator import results_table
 from recbole_bt.resume import read_checkpoint, resume, resume_state_saver
@@ -136,15 +137,22 @@ def run_recbole_bt(model=None, dataset=None, config_file_list=None, config_dict=
     else:
         test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
         logger.info("The running environment of this training is as follows:\n" + get_environment(config).draw())
+        protocol = describe_protocol(config)
+        logger.info(set_color("protocol", "yellow") + f": {protocol}")
+        logger.info(set_color("epochs", "yellow") + f": {getattr(trainer, 'epochs_run', '?')} run, the best "
+                    f"validation at epoch {getattr(trainer, 'best_epoch', '?')}")  # fmt: skip
         logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
         logger.info(set_color("test result", "yellow") + f": {test_result}")
         table = results_table({"best valid": best_valid_result, "test": test_result})
-        logger.info(set_color("results", "yellow") + "\n" + table)
+        logger.info(set_color("results", "yellow") + f" ({protocol})\n" + table)
         result = {
             "best_valid_score": best_valid_score,
             "valid_score_bigger": config["valid_metric_bigger"],
             "best_valid_result": best_valid_result,
             "test_result": test_result,
+            "protocol": protocol,
+            "epochs_run": getattr(trainer, "epochs_run", None),
+            "best_epoch": getattr(trainer, "best_epoch", None),
         }
     return _finish(config, result, queue)
 

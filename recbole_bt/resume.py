@@ -84,7 +84,7 @@ def resume_state_saver(trainer, train_data, saved):
         if not saved or trainer.cur_step != 0 or (not config["single_spec"] and config["local_rank"] != 0):
             return  # cur_step is 0 right after an improvement, when RecBole has just saved
         checkpoint = load_checkpoint(trainer.saved_model_file)
-        checkpoint.update(best_valid_result=trainer.best_valid_result,
+        checkpoint.update(best_valid_result=trainer.best_valid_result, best_epoch=getattr(trainer, "best_epoch", None),
                           random_state=random_state(trainer.model, train_data))  # fmt: skip
         torch.save(checkpoint, trainer.saved_model_file, pickle_protocol=4)
 
@@ -124,5 +124,6 @@ def resume(trainer, resume_file, train_data=None):
     _check_resumable(checkpoint, trainer.config, trainer.model, resume_file)
     trainer.resume_checkpoint(resume_file)
     trainer.best_valid_result = checkpoint.get("best_valid_result")
+    trainer.epochs_run, trainer.best_epoch = trainer.start_epoch, checkpoint.get("best_epoch")
     if train_data is not None and "random_state" in checkpoint:
         set_random_state(trainer.model, train_data, checkpoint["random_state"])

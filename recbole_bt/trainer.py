@@ -16,6 +16,7 @@ the weights, their gradients and the optimizer stay float32, and evaluation runs
 """
 import contextlib
 import functools
+import logging
 import math
 import os
 from time import time
@@ -24,6 +25,7 @@ import torch
 from recbole.trainer import Trainer as RecBoleTrainer
 from recbole.utils import set_color
 
+from recbole_bt.data.masking import describe_protocol
 from recbole_bt.errors import NonFiniteLossError
 from recbole_bt.evaluator import Collector
 from recbole_bt.evaluator.embedding import capture_forward, captured_embedding, sequence_embedding
@@ -36,6 +38,7 @@ class EvaluationMixin:
         super().__init__(config, model)
         self.eval_collector = Collector(config)
         self._loss_position = [0, 0]  # (epoch, batch) of the next `_check_nan`
+        self.epochs_run, self.best_epoch = 0, None  # epochs trained, the (1-based) epoch of the best validation
 
     def fit(self, train_data, valid_data=None, *args, **kwargs):
         """RecBole's `fit`, refused before any training when its evaluation cannot rank (topk > catalog)."""
@@ -45,12 +48,36 @@ class EvaluationMixin:
         error = topk_error(self.config, n_items - 1) if valid_data is not None and n_items else None  # 0: padding
         if error is not None:
             raise error
-        return super().fit(train_data, valid_data, *args, **kwargs)
+        if valid_data is not None:
+            self.logger.info(set_color("evaluation protocol", "yellow") + f": {describe_protocol(self.config)}")
+        names_protocol = ProtocolFilter(describe_protocol(self.config, short=True))
+        self.logger.addFilter(names_protocol)
+        try:
+            return super().fit(train_data, valid_data, *args, **kwargs)
+        finally:
+            self.logger.removeFilter(names_protocol)
+
+    def evaluate(self, eval_data, *args, **kwargs):
+        """RecBole's; a trainer that evaluates without `fit` (e.g. a reloaded checkpoint) takes the catalog size
+        that coverage metrics read from the evaluated dataset (RecBole collects it from the training data in `fit`)."""
+        if eval_data is not None:
+            self.eval_collector.catalog_collect(eval_data._dataset)
+        return super().evaluate(eval_data, *args, **kwargs)
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, *args, **kwargs):
         self._loss_position = [epoch_idx, 0]
         loss_func = with_precision(loss_func or self.model.calculate_loss, self.config["precision"], self.device)
-        return super()._train_epoch(train_data, epoch_idx, loss_func, *args, **kwargs)
+        result = super()._train_epoch(train_data, epoch_idx, loss_func, *args, **kwargs)
+        self.epochs_run = epoch_idx + 1
+        return result
+
+    def _valid_epoch(self, valid_data, *args, **kwargs):
+        """RecBole's, recording the epoch of the best validation score so far (`best_epoch`)."""
+        score, result = super()._valid_epoch(valid_data, *args, **kwargs)
+        best = self.best_valid_score
+        if self.best_epoch is None or (score >= best if self.valid_metric_bigger else score <= best):  # RecBole's
+            self.best_epoch = self.epochs_run
+        return score, result
 
     def _check_nan(self, loss):
         """RecBole's check, for inf too, raising `NonFiniteLossError` with the model's loss terms of the batch."""
@@ -86,6 +113,19 @@ class EvaluationMixin:
             users = interaction[first.nonzero().squeeze(1).cpu()].to(self.device)
             self.eval_collector.embedding_collect(sequence_embedding(self.model, users))
         return result
+
+
+class ProtocolFilter(logging.Filter):
+    """Names the evaluation protocol in RecBole's per-epoch "valid result" log lines."""
+
+    def __init__(self, protocol):
+        super().__init__()
+        self.protocol = protocol
+
+    def filter(self, record):
+        if isinstance(record.msg, str) and "valid result" in record.msg and self.protocol not in record.msg:
+            record.msg = record.msg.replace("valid result", f"valid result ({self.protocol})", 1)
+        return True
 
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}

@@ -142,3 +142,22 @@ def test_speed_curves_quick(tmp_path):
     runs = run_speed(tmp_path, "curves", "--run", "fp32-s1:seed=1", "--run", "bf16-s1:seed=1,precision=bf16")
     assert [len(r["curve"]) for r in runs] == [2, 2]  # --quick: 2 epochs, a validation after each
     assert all(0 < c["valid_ndcg@10"] <= 1 for r in runs for c in r["curve"])
+
+
+def test_baseline_quick_reuses_and_resumes(tmp_path):
+    """Two seeds to early stopping, tested masked and unmasked; the same command again reuses the finished runs,
+    and a run whose result was lost continues from its checkpoint to the same figures."""
+    runs = run_quick("baseline.py", "converge", tmp_path, "baseline-converge")
+    assert [r["seed"] for r in runs] == [2020, 2021] and not any(r["resumed"] for r in runs)
+    for r in runs:
+        assert len(r["curve"]) == r["epochs"] and 1 <= r["best_epoch"] <= r["epochs"]
+        assert r["test"].keys() == r["test_unmasked"].keys() == {"hit@10", "ndcg@10"}
+        assert "seen items masked" in r["protocol"]
+    [lost] = glob.glob(str(tmp_path / "quick" / "baseline-runs" / "defaults-seed2021-*" / "result.json"))
+    os.remove(lost)
+    for path in glob.glob(str(tmp_path / "quick" / "baseline-converge-tiny-*.json")):
+        os.remove(path)
+    again = run_quick("baseline.py", "converge", tmp_path, "baseline-converge")
+    assert [r["resumed"] for r in again] == [False, True]
+    assert [(r["test"], r["test_unmasked"], r["best_epoch"]) for r in again] == [
+        (r["test"], r["test_unmasked"], r["best_epoch"]) for r in runs]

@@ -15,7 +15,8 @@ from recbole_bt.comparison import parse_seeds, parse_sweep, results_table, run_c
 
 def _record(group, seed, status="ok", error="", **metrics):
     return {"model": group.split(" ")[0], "group": group, "seed": seed, "status": status, "error": error,
-            "test_result": metrics, "best_valid_result": {}, "seconds": 1.0}  # fmt: skip
+            "test_result": metrics, "best_valid_result": {}, "seconds": 1.0, "protocol": "P",
+            "epochs_run": 10 + seed, "best_epoch": seed}  # fmt: skip
 
 
 def test_table_by_hand():
@@ -23,17 +24,18 @@ def test_table_by_hand():
                _record("A", 2, **{"ndcg@10": 0.20, "averagepopularity@10": 70.0}),
                _record("B", 1, **{"ndcg@10": 0.30, "averagepopularity@10": 40.0}),
                _record("B", 2, status="failed", error="ValueError: boom")]  # fmt: skip
-    lines = results_table(records).splitlines()
-    assert lines[0] == "| model | runs | ndcg@10 | averagepopularity@10 |"
+    protocol, blank, *lines = results_table(records).splitlines()
+    assert protocol == "Protocol: P." and blank == ""
+    assert lines[0] == "| model | runs | epochs (best) | ndcg@10 | averagepopularity@10 |"
     # A: mean 0.15, sample std 0.0707; B: one finished run, no std; B best on both (popularity: smaller is better)
-    assert lines[2] == "| A | 2/2 | 0.1500 ± 0.0707 | 60.0000 ± 14.1421 |"
-    assert lines[3] == "| B | 1/2 (1 failed) | **0.3000** | **40.0000** |"
+    assert lines[2] == "| A | 2/2 | 11 (1), 12 (2) | 0.1500 ± 0.0707 | 60.0000 ± 14.1421 |"
+    assert lines[3] == "| B | 1/2 (1 failed) | 11 (1) | **0.3000** | **40.0000** |"
     # B over the runner-up A: ndcg (0.30 - 0.15) / 0.15 = +100%; popularity (60 - 40) / 60 = +33.3% (lower is better)
-    assert lines[4] == "| improvement of the best over the runner-up | | +100.0% | +33.3% |"
+    assert lines[4] == "| improvement of the best over the runner-up | | | +100.0% | +33.3% |"
     assert lines[-1] == "- B, seed 2: ValueError: boom"
-    with_baselines = results_table(records, baselines=["B"]).splitlines()
+    with_baselines = results_table(records, baselines=["B"]).splitlines()[2:]
     # A against the baseline B: (0.15 - 0.30) / 0.30 = -50%
-    assert with_baselines[4] == "| improvement of the best over the strongest baseline | | -50.0% | -50.0% |"
+    assert with_baselines[4] == "| improvement of the best over the strongest baseline | | | -50.0% | -50.0% |"
 
 
 def test_seeds_and_sweep_parsing():
@@ -58,10 +60,13 @@ def test_two_tiny_runs_a_failure_and_reuse(workdir):
     runs = {r["model"]: r for r in out["runs"]}
     assert runs["SASRec"]["status"] == runs["BTSRec"]["status"] == "ok"
     assert runs["NoSuchModel"]["status"] == "failed" and "NoSuchModel" in runs["NoSuchModel"]["error"]
-    table = out["table"].splitlines()
-    assert table[0] == "| model | runs | hit@10 | ndcg@10 |"
+    protocol, _, *table = out["table"].splitlines()
+    assert protocol == ("Protocol: leave-one-out (last item test, second-to-last validation), full ranking of the "
+                        "catalog, seen items not masked (RecBole's default).")  # fmt: skip
+    assert table[0] == "| model | runs | epochs (best) | hit@10 | ndcg@10 |"
     assert [row.split(" | ")[0] for row in table[2:5]] == ["| SASRec", "| BTSRec", "| NoSuchModel"]
-    assert table[4].startswith("| NoSuchModel | 0/1 (1 failed) | - | - |")
+    assert table[2].startswith("| SASRec | 1/1 | 1 (1) |")
+    assert table[4].startswith("| NoSuchModel | 0/1 (1 failed) | - | - | - |")
     assert sum("**" in row for row in table[2:4]) >= 1 and "Failed runs:" in table
     with open(out["paths"]["results.csv"]) as f:
         rows = list(csv.DictReader(f))

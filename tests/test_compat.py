@@ -68,9 +68,9 @@ def test_trainer_reloads_its_checkpoints_under_weights_only_default(workdir):
 def test_collector_num_items_survives_cpu(workdir):
     from recbole.evaluator.collector import Collector
 
-    from recbole_bt.compat import _HostInt
+    from recbole_bt.compat import HostInt
 
-    value = _HostInt(7)
+    value = HostInt(7)
     assert value.cpu() == 7 and isinstance(value.cpu(), int)
     assert getattr(Collector.data_collect, "_recbole_bt_fixed", False)
 

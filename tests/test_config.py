@@ -55,11 +55,12 @@ def test_recbole_dataset_yaml_outranks_package_overall(workdir, package_properti
 def test_real_package_defaults(workdir):
     config = Config("SASRec", "ml-100k")
     assert config["metrics"] == ["Hit", "NDCG", "MRR"] and config["topk"] == [1, 5, 10, 20]
+    assert Config("BTSRec", "ml-100k")["metrics"] == ["Hit", "NDCG", "MRR", "Coverage", "Effective_Rank"]  # BTSRec.yaml
     assert config["valid_metric"] == "NDCG@10"
     assert config["load_col"]["user"] == ["user_id", "age", "gender", "occupation"]  # properties/dataset/ml-100k.yaml
     assert config["eval_args"]["split"] == {"LS": "valid_and_test"} and config["eval_args"]["order"] == "TO"
     assert config["hidden_size"] == 64  # RecBole's SASRec.yaml still applies
-    assert config["train_mode"] == "all_positions" and config["train_batch_size"] == 64  # properties/model/SASRec.yaml
+    assert config["train_mode"] == "all_positions" and config["train_batch_size"] == 128  # properties/model/SASRec.yaml
     assert Config("GRU4Rec", "ml-100k")["train_mode"] == "prefix"  # properties/overall.yaml
 
 
@@ -127,6 +128,6 @@ def test_model_yaml_inherits_from_base_classes(workdir):
     """BTSRec subclasses recbole_bt's SASRec, which subclasses RecBole's: all three YAML files apply, in order."""
     config = Config("BTSRec", "tiny", config_dict={"data_path": FIXTURES})
     assert config["n_layers"] == 2 and config["inner_size"] == 256  # RecBole's SASRec.yaml
-    assert config["train_mode"] == "all_positions" and config["train_batch_size"] == 64  # recbole_bt's SASRec.yaml
+    assert config["train_mode"] == "all_positions" and config["train_batch_size"] == 128  # recbole_bt's SASRec.yaml
     assert config["alpha"] == 0.2 and config["same_target_sampling"] is True  # BTSRec.yaml
     assert Config("SASRec", "tiny", config_dict={"data_path": FIXTURES})["same_target_sampling"] is False

@@ -36,7 +36,10 @@ def assert_round_trip(result):
 
 def test_sasrec_run_returns_recboles_result_dict_and_round_trips(workdir):
     result = run_recbole_bt("SASRec", "tiny", [TINY_YAML], tiny_config())
-    assert set(result) == {"best_valid_score", "valid_score_bigger", "best_valid_result", "test_result"}
+    assert set(result) == {"best_valid_score", "valid_score_bigger", "best_valid_result", "test_result",  # RecBole's
+                           "protocol", "epochs_run", "best_epoch"}  # recbole_bt's
+    assert result["protocol"].endswith("seen items not masked (RecBole's default)")
+    assert result["epochs_run"] == 2 and result["best_epoch"] in (1, 2)
     assert result["valid_score_bigger"] is True
     assert set(result["test_result"]) == {f"{m}@{k}" for m in ("hit", "ndcg", "mrr") for k in (1, 5, 10, 20)}
     assert 0 < result["test_result"]["hit@20"] <= 1

@@ -25,6 +25,7 @@ from recbole.data.dataset import SequentialDataset as RecBoleSequentialDataset
 from recbole.data.interaction import Interaction
 from recbole.utils import FeatureSource, FeatureType
 
+from recbole_bt.data.masking import add_seen_positions
 from recbole_bt.data.split import SPLIT_MODE, check_quantile, check_split, describe, global_temporal_split, is_positions
 from recbole_bt.errors import ConfigError
 
@@ -120,9 +121,13 @@ class SequentialDataset(RecBoleSequentialDataset):
         return times
 
     def data_augmentation(self):
-        """RecBole's augmentation; under GTS it also keeps the loaded time of each row's target."""
+        """RecBole's augmentation; under GTS it also keeps the loaded time of each row's target, and with
+        `eval_mask_seen` every user's history and each row's seen part of it (masking.py)."""
         if not self.uses_gts:
-            return super().data_augmentation()
+            super().data_augmentation()
+            if self.config["eval_mask_seen"]:
+                add_seen_positions(self)
+            return
         uid, time = self.inter_feat[self.uid_field].numpy(), self.inter_feat[self.time_field].numpy()
         times = self._loaded_times()
         order = np.lexsort((time, uid))  # the order RecBole's augmentation sorts by: user, then time, stable
@@ -135,6 +140,8 @@ class SequentialDataset(RecBoleSequentialDataset):
         ):
             raise RuntimeError("RecBole's data_augmentation no longer sorts by user, then time: GTS cannot map rows")
         self._gts_row_times = (times[target], times)  # each row's target, every interaction
+        if self.config["eval_mask_seen"]:
+            add_seen_positions(self)
 
     def _gts_args(self):
         """The GTS quantile and `gts_exclude_test_users`, checked."""

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from recbole.evaluator.collector import Collector as RecBoleCollector
 
+from recbole_bt.compat import HostInt
 from recbole_bt.data.dataset import target_list_field, user_histories
 from recbole_bt.errors import NonFiniteScoreError
 from recbole_bt.evaluator.metrics import BUCKETS, popularity_buckets
@@ -81,6 +82,12 @@ class Collector(RecBoleCollector):
             buckets = popularity_buckets(counts)
             self.data_struct.set("data.item_bucket", torch.from_numpy(buckets))
             getLogger().info(describe_buckets(counts, buckets))
+
+    def catalog_collect(self, dataset):
+        """`data.num_items` (coverage's denominator) from an evaluated dataset, when `data_collect` has not run:
+        evaluation without `fit`, e.g. of a reloaded checkpoint."""
+        if self.register.need("data.num_items") and "data.num_items" not in self.data_struct:
+            self.data_struct.set("data.num_items", HostInt(dataset.item_num))
 
     def eval_batch_collect(self, scores_tensor, interaction, positive_u, positive_i):
         super().eval_batch_collect(scores_tensor, interaction, positive_u, positive_i)

@@ -1,0 +1,223 @@
+"""The SASRec-family baseline at convergence: a recipe study on validation, and converged runs over seeds.
+
+    # every --run (LABEL:key=value,...) x --seeds, each to early stopping on masked valid NDCG@10 (patience
+    # --patience, at most --epochs), tested at its best epoch with and without seen-item masking
+    python benchmarks/baseline.py converge --dataset ml-1m --data_path ../shared/datasets --seeds 2020 \
+        --run sasrec+:MAX_ITEM_LIST_LENGTH=200,hidden_dropout_prob=0.1,attn_dropout_prob=0.1,train_batch_size=128
+
+    # record a finished run's JSON (e.g. one written with --no-record in another checkout) in RESULTS.md
+    python benchmarks/baseline.py record path/to/baseline-converge-ml-1m-STAMP.json
+
+Protocol: the config's split (ML-1M: RecBole's leave-one-out), full ranking, ``eval_mask_seen: True`` for
+validation and early stopping; the test figures are given masked (the literature's protocol) and unmasked
+(RecBole's), from the same best checkpoint.
+
+Runs survive interruption: each (label, seed, config) has its own folder under ``--out``/baseline-runs; a
+finished run leaves result.json there and is reused by a later invocation with the same command; a run in
+progress leaves RecBole's best checkpoint (with the package's resume state) and its curve, and continues from
+that checkpoint's epoch (the epochs after it repeat exactly). Each run is `LABEL:key=value,...` on top of
+``--set`` and the package defaults, each in its own process, ``--parallel`` at a time, ``--threads`` threads.
+"""
+import argparse
+import datetime
+import glob
+import hashlib
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.harness import (  # noqa: E402
+    ROOT, add_common_arguments, data_spec, machine, parse_run, peak_rss_mb, record_saved, run_workers, save, set_threads, subcommand,
+)  # fmt: skip
+
+METRICS = {"metrics": ["Hit", "NDCG"], "topk": [10], "valid_metric": "NDCG@10", "eval_mask_seen": True}
+
+
+def run_folder(out, label, seed, job):
+    """The folder of one (label, seed, config): the same command finds it again."""
+    key = {k: job[k] for k in ("dataset", "config_files", "config")}
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return os.path.join(out, "baseline-runs", f"{label}-seed{seed}-{digest}")
+
+
+def converge(job):
+    """Train to early stopping (or resume a run in progress), test the best checkpoint masked and unmasked."""
+    from recbole.data.dataloader import FullSortEvalDataLoader
+
+    from recbole_bt.data.masking import describe_protocol
+    from recbole_bt.quick_start import prepare
+    from recbole_bt.resume import resume_state_saver
+
+    folder = job["folder"]
+    done = os.path.join(folder, "result.json")
+    if os.path.exists(done):
+        with open(done) as f:
+            return json.load(f)
+    checkpoints = sorted(glob.glob(os.path.join(folder, "saved", "*.pth")), key=os.path.getmtime)
+    config = dict(job["config"], checkpoint_dir=os.path.join(folder, "saved"))
+    if checkpoints:
+        config["resume_file"] = checkpoints[-1]
+    start = time.perf_counter()
+    config, train_data, valid_data, test_data, trainer = prepare(config["model"], job["dataset"],
+                                                                 job.get("config_files"), config)  # fmt: skip
+    setup = time.perf_counter() - start
+    curve_path = os.path.join(folder, "curve.jsonl")
+    curve = []
+    if checkpoints and os.path.exists(curve_path):  # keep the epochs up to the checkpoint's
+        with open(curve_path) as f:
+            curve = [p for p in map(json.loads, f) if p["epoch"] <= trainer.start_epoch]
+    with open(curve_path, "w") as f:
+        f.writelines(json.dumps(p) + "\n" for p in curve)
+    clock = {"train": curve[-1]["train_seconds"] if curve else 0.0, "wall": curve[-1]["wall_seconds"] if curve else 0.0}
+    train_epoch, valid_epoch = trainer._train_epoch, trainer._valid_epoch
+    last = {"t": time.perf_counter()}
+
+    def timed_train(*args, **kwargs):
+        t = time.perf_counter()
+        loss = train_epoch(*args, **kwargs)
+        clock["train"] += time.perf_counter() - t
+        return loss
+
+    def recorded_valid(*args, **kwargs):
+        score, result = valid_epoch(*args, **kwargs)
+        now = time.perf_counter()
+        clock["wall"] += now - last["t"]
+        last["t"] = now
+        point = {"epoch": len(curve) + 1, "train_seconds": round(clock["train"], 1),
+                 "wall_seconds": round(clock["wall"], 1), "valid_ndcg@10": result["ndcg@10"]}  # fmt: skip
+        curve.append(point)
+        with open(curve_path, "a") as f:
+            f.write(json.dumps(point) + "\n")
+        print(json.dumps(point), flush=True)
+        return score, result
+
+    trainer._train_epoch, trainer._valid_epoch = timed_train, recorded_valid
+    last["t"] = time.perf_counter()
+    best_score, best_valid = trainer.fit(train_data, valid_data, saved=True, show_progress=False,
+                                         callback_fn=resume_state_saver(trainer, train_data, True))  # fmt: skip
+    test = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
+    unmasked_data = FullSortEvalDataLoader(config, test_data._dataset, test_data._sampler, shuffle=False)
+    unmasked = trainer.evaluate(unmasked_data, load_best_model=False, show_progress=False)
+    best_epoch = max(curve, key=lambda p: p["valid_ndcg@10"])["epoch"]
+    result = {"valid": dict(best_valid), "test": dict(test), "test_unmasked": dict(unmasked), "epochs": len(curve),
+              "best_epoch": best_epoch, "wall_seconds": clock["wall"], "train_seconds": round(clock["train"], 1),
+              "setup_seconds": round(setup, 1), "resumed": bool(checkpoints), "protocol": describe_protocol(config),
+              "curve": curve}  # fmt: skip
+    with open(done, "w") as f:
+        json.dump(result, f)
+    return result
+
+
+def worker(job):
+    set_threads(job["threads"])
+    result = converge(job)
+    result.update(label=job["label"], seed=job["config"]["seed"], config=job["config"], peak_rss_mb=round(peak_rss_mb()))
+    with open(job["out"], "w") as f:
+        json.dump(result, f)
+
+
+def mean_std(values):
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0:.4f}"
+
+
+def reference_level(path):
+    """(label, best validation NDCG@10, train seconds to reach it) of the best run of a saved
+    `train_modes.py quality` JSON (e.g. RecBole's SASRec at its defaults for an hour), or None."""
+    if not path:
+        return None
+    with open(path) as f:
+        runs = [r for r in json.load(f)["results"] if "failed" not in r]
+    best = max(runs, key=lambda r: max(p["valid_ndcg@10"] for p in r["curve"]))
+    level = max(p["valid_ndcg@10"] for p in best["curve"])
+    return best["label"], level, next(p["train_seconds"] for p in best["curve"] if p["valid_ndcg@10"] >= level)
+
+
+def report(results, reference=None):
+    header = ["run", "seeds", "valid NDCG@10 (masked)", "test NDCG@10 masked", "test HR@10 masked",
+              "test NDCG@10 unmasked", "test HR@10 unmasked", "epochs run (best)", "train s / epoch",
+              "wall min per run"]  # fmt: skip
+    if reference:
+        header.append(f"train s to reach {reference[0]}'s best valid {reference[1]:.4f} ({reference[2]:.0f} s there)")
+    rows = []
+    for label in dict.fromkeys(r["label"] for r in results):
+        runs = [r for r in results if r["label"] == label and "failed" not in r]
+        if not runs:
+            rows.append([label, "failed"] + [""] * (len(header) - 2))
+            continue
+        pick = lambda part, key: [r[part][key] for r in runs]  # noqa: E731
+        rows.append([label, len(runs), mean_std(pick("valid", "ndcg@10")), mean_std(pick("test", "ndcg@10")),
+                     mean_std(pick("test", "hit@10")), mean_std(pick("test_unmasked", "ndcg@10")),
+                     mean_std(pick("test_unmasked", "hit@10")),
+                     ", ".join(f"{r['epochs']} ({r['best_epoch']})" for r in runs),
+                     f"{statistics.mean(r['train_seconds'] / r['epochs'] for r in runs):.0f}",
+                     f"{statistics.mean(r['wall_seconds'] for r in runs) / 60:.1f}"])  # fmt: skip
+        if reference:
+            reach = [next((p["train_seconds"] for p in r["curve"] if p["valid_ndcg@10"] >= reference[1]), None)
+                     for r in runs]  # fmt: skip
+            rows[-1].append(", ".join("never" if t is None else f"{t:.0f} ({reference[2] / t:.1f}x sooner)"
+                                      for t in reach))  # fmt: skip
+    protocols = sorted({r["protocol"] for r in results if "protocol" in r})
+    configs = {r["label"]: r["config"] for r in results if "config" in r}
+    extra = "\n".join([f"- protocol: {p}" for p in protocols]
+                      + [f"- {label}: `{json.dumps(cfg, sort_keys=True)}`" for label, cfg in configs.items()])  # fmt: skip
+    return header, rows, extra
+
+
+def tables(bench, results, reference=None):
+    return report(results, reference)
+
+
+def record(path):
+    """Copy a saved result JSON into benchmarks/results and append its section to RESULTS.md."""
+    return record_saved(path, "baseline", tables)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bench", choices=["converge", "record", "_worker"])
+    add_common_arguments(parser, dataset="ml-1m")
+    parser.add_argument("--model", default="SASRec")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[2020, 2021, 2022])
+    parser.add_argument("--epochs", type=int, default=100, help="at most this many epochs")
+    parser.add_argument("--patience", type=int, default=10, help="stopping_step on masked valid NDCG@10")
+    parser.add_argument("--reference", default=None,
+                        help="a train_modes.py quality JSON: the table adds when each run first reached its best")
+    args = parser.parse_args()
+    status = subcommand(args, worker, record)
+    if status is not None:
+        return status
+
+    data, base = data_spec(args)
+    base.update(METRICS, model=args.model, epochs=args.epochs, stopping_step=args.patience, **parse_run(args.set)[1])
+    if args.quick:
+        base.update(epochs=3)
+        args.seeds = args.seeds[:2]
+    out = os.path.abspath(args.out)
+    runs = [parse_run(text) for text in args.run or ["defaults:"]]
+    jobs = []
+    for label, config in runs:
+        for seed in args.seeds:
+            job = dict(data, bench="converge", label=label, config=dict(base, seed=seed, **config))
+            job["folder"] = run_folder(os.path.join(out, "quick") if args.quick else out, label, seed, job)
+            jobs.append(job)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    results = run_workers(os.path.abspath(__file__), jobs, args.parallel or 2, args.threads,
+                          os.path.join(out, f"baseline-{args.bench}-{stamp}"))  # fmt: skip
+    payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
+               "argv": sys.argv, "results": results}  # fmt: skip
+    reference = reference_level(args.reference)
+    header, rows, extra = report(results, reference)
+    if reference:
+        extra += f"\n- reference: `{os.path.relpath(os.path.abspath(args.reference), ROOT)}`"
+    results_dir = os.path.join(out, "quick") if args.quick else None
+    save(f"baseline-{args.bench}-{data['dataset']}", payload, record=not (args.quick or args.no_record), rows=rows,
+         header=header, results_dir=results_dir, extra=extra)  # fmt: skip
+    return 1 if any("failed" in r for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
