@@ -31,7 +31,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.harness import (  # noqa: E402
-    ROOT, add_common_arguments, data_spec, machine, parse_run, peak_rss_mb, record_saved, run_workers, save, set_threads, subcommand,
+    ROOT, add_common_arguments, data_spec, machine, mean_std, parse_run, peak_rss_mb, record_saved, run_workers,
+    runs_by_label, save, set_threads, subcommand,
 )  # fmt: skip
 
 METRICS = {"metrics": ["Hit", "NDCG"], "topk": [10], "valid_metric": "NDCG@10", "eval_mask_seen": True}
@@ -53,6 +54,9 @@ def converge(job):
     from recbole_bt.resume import resume_state_saver
 
     folder = job["folder"]
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "job.json"), "w") as f:
+        json.dump({k: job[k] for k in ("label", "dataset", "config_files", "config")}, f, indent=1)
     done = os.path.join(folder, "result.json")
     if os.path.exists(done):
         with open(done) as f:
@@ -120,10 +124,6 @@ def worker(job):
         json.dump(result, f)
 
 
-def mean_std(values):
-    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0:.4f}"
-
-
 def reference_level(path):
     """(label, best validation NDCG@10, train seconds to reach it) of the best run of a saved
     `train_modes.py quality` JSON (e.g. RecBole's SASRec at its defaults for an hour), or None."""
@@ -143,8 +143,7 @@ def report(results, reference=None):
     if reference:
         header.append(f"train s to reach {reference[0]}'s best valid {reference[1]:.4f} ({reference[2]:.0f} s there)")
     rows = []
-    for label in dict.fromkeys(r["label"] for r in results):
-        runs = [r for r in results if r["label"] == label and "failed" not in r]
+    for label, runs in runs_by_label(results):
         if not runs:
             rows.append([label, "failed"] + [""] * (len(header) - 2))
             continue
@@ -167,6 +166,33 @@ def report(results, reference=None):
     return header, rows, extra
 
 
+def study(out, labels=None):
+    """Every run folder under `out`/baseline-runs (or those of `labels`), finished or not: its curve's best
+    validation, epochs and budget, for the record of a recipe study (runs stopped by hand included, as such)."""
+    rows = []
+    for folder in sorted(glob.glob(os.path.join(out, "baseline-runs", "*"))):
+        name = os.path.basename(folder)
+        label, seed = name.rsplit("-seed", 1)[0], int(name.rsplit("-seed", 1)[1].split("-")[0])
+        curve_path = os.path.join(folder, "curve.jsonl")
+        if (labels and label not in labels) or not os.path.exists(curve_path):
+            continue
+        with open(curve_path) as f:
+            curve = [json.loads(line) for line in f]
+        if not curve:
+            continue
+        best = max(curve, key=lambda p: p["valid_ndcg@10"])
+        done = os.path.exists(os.path.join(folder, "result.json"))
+        status = "early-stopped" if done else f"not finished (stopped or running after {len(curve)} epochs)"
+        rows.append({"label": label, "seed": seed, "status": status, "epochs": len(curve), "best_epoch": best["epoch"],
+                     "best_valid": best["valid_ndcg@10"], "train_s_per_epoch": curve[-1]["train_seconds"] / len(curve),
+                     "valid_by_epoch": [p["valid_ndcg@10"] for p in curve]})  # fmt: skip
+    header = ["run", "seed", "status", "epochs", "best valid NDCG@10 (epoch)", "train s / epoch", "valid NDCG@10 at epoch 10 / 20 / 30"]
+    table = [[r["label"], r["seed"], r["status"], r["epochs"], f"{r['best_valid']:.4f} ({r['best_epoch']})",
+              f"{r['train_s_per_epoch']:.0f}", " / ".join(f"{r['valid_by_epoch'][e - 1]:.4f}" if len(r["valid_by_epoch"]) >= e
+                                                         else "-" for e in (10, 20, 30))] for r in rows]  # fmt: skip
+    return header, table, rows
+
+
 def tables(bench, results, reference=None):
     return report(results, reference)
 
@@ -178,7 +204,7 @@ def record(path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("bench", choices=["converge", "record", "_worker"])
+    parser.add_argument("bench", choices=["converge", "study", "record", "_worker"])
     add_common_arguments(parser, dataset="ml-1m")
     parser.add_argument("--model", default="SASRec")
     parser.add_argument("--seeds", type=int, nargs="+", default=[2020, 2021, 2022])
@@ -190,6 +216,13 @@ def main():
     status = subcommand(args, worker, record)
     if status is not None:
         return status
+
+    if args.bench == "study":  # the run folders as they are: nothing is trained
+        header, table, rows = study(os.path.abspath(args.out), [parse_run(t)[0] for t in args.run] or None)
+        payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": args.dataset,
+                   "argv": sys.argv, "results": rows}  # fmt: skip
+        save(f"baseline-study-{args.dataset}", payload, record=not args.no_record, rows=table, header=header)
+        return 0
 
     data, base = data_spec(args)
     base.update(METRICS, model=args.model, epochs=args.epochs, stopping_step=args.patience, **parse_run(args.set)[1])

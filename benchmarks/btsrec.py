@@ -30,7 +30,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.harness import (  # noqa: E402
-    add_common_arguments, data_spec, machine, parse_run, peak_rss_mb, record_saved, run_workers, save, set_threads, subcommand,
+    add_common_arguments, data_spec, machine, mean_std, parse_run, peak_rss_mb, record_saved, run_workers, runs_by_label,
+    save, set_threads, subcommand,
 )  # fmt: skip
 
 DEFAULT_RUNS = ["SASRec-CE:model=SASRec,loss_type=CE", "BTSRec-CE:model=BTSRec,loss_type=CE",
@@ -74,16 +75,11 @@ def quality(job):
             "setup_seconds": round(setup, 1), "curve": curve}  # fmt: skip
 
 
-def mean_std(values):
-    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0:.4f}"
-
-
 def report_quality(results):
     header = ["run", "seeds", "test NDCG@10", "test HR@10", "test coverage@10", "valid NDCG@10", "epochs run (best)",
               "train s / epoch", "wall s per run (fit)"]  # fmt: skip
     rows = []
-    for label in dict.fromkeys(r["label"] for r in results):
-        runs = [r for r in results if r["label"] == label and "failed" not in r]
+    for label, runs in runs_by_label(results):
         if not runs:
             rows.append([label, "failed"] + [""] * (len(header) - 2))
             continue

@@ -28,7 +28,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.btsrec import curve_rows, mean_std, quality  # noqa: E402
+from benchmarks.btsrec import curve_rows, quality  # noqa: E402
+from benchmarks.harness import mean_std  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     HERE, add_common_arguments, data_spec, parse_run, peak_rss_mb, record_saved, run_and_save, set_threads, subcommand,
 )  # fmt: skip

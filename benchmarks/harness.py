@@ -162,6 +162,19 @@ def record_saved(path, prefix, tables):
     return 0
 
 
+def mean_std(values):
+    """'mean ± sample std' of a list of numbers (std 0 for one value)."""
+    import statistics
+
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0:.4f}"
+
+
+def runs_by_label(results):
+    """(label, its finished runs) for each run label, in the order of `results` (a label's failed runs left out)."""
+    for label in dict.fromkeys(r["label"] for r in results):
+        yield label, [r for r in results if r["label"] == label and "failed" not in r]
+
+
 def markdown_table(header, rows):
     return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
 

@@ -103,7 +103,8 @@ def describe_protocol(config, short=False):
     """The evaluation protocol in words: split, candidates, seen-item masking (``short``: a few words)."""
     split = config["eval_args"]["split"]
     mode = config["eval_args"]["mode"]
-    mode = mode.get("valid", mode.get("test")) if isinstance(mode, dict) else mode
+    modes = set(mode.values()) if isinstance(mode, dict) else {mode}
+    mode = modes.pop() if len(modes) == 1 else f"valid {mode.get('valid')} / test {mode.get('test')}"
     masked = bool(config["eval_mask_seen"])
     if isinstance(split, dict) and SPLIT_MODE in split:
         name, long_name = f"GTS {split[SPLIT_MODE]}", f"global temporal split (GTS {split[SPLIT_MODE]})"
