@@ -120,8 +120,11 @@ def quality(job):
             test = trainer.evaluate(test_data, load_best_model=False)
             trainer.model.load_state_dict(current)
             reports[milestone] = dict(best, test=dict(test))
+    from recbole_bt.data.masking import describe_protocol
+
     return {"curve": curve, "at": {str(int(m)): r for m, r in reports.items()}, "setup_seconds": round(setup_seconds, 1),
-            "epochs": round(train.epochs_done(), 2), "batches": train.batches, "targets": train.targets}  # fmt: skip
+            "epochs": round(train.epochs_done(), 2), "batches": train.batches, "targets": train.targets,
+            "protocol": describe_protocol(config)}  # fmt: skip
 
 
 def worker(job):
@@ -198,7 +201,9 @@ def main():
         payload["reference_valid_ndcg@10"] = level
     name = f"{args.bench}-{data['dataset']}"
     results_dir = os.path.join(args.out, "quick") if args.quick else None
-    save(name, payload, record=not (args.quick or args.no_record), rows=rows, header=header, results_dir=results_dir)
+    protocols = sorted({r["protocol"] for r in results if "protocol" in r})
+    save(name, payload, record=not (args.quick or args.no_record), rows=rows, header=header, results_dir=results_dir,
+         extra="\n".join(f"- protocol: {p}" for p in protocols))  # fmt: skip
     return 1 if any("failed" in r for r in results) else 0
 
 

@@ -139,8 +139,7 @@ def run_recbole_bt(model=None, dataset=None, config_file_list=None, config_dict=
         logger.info("The running environment of this training is as follows:\n" + get_environment(config).draw())
         protocol = describe_protocol(config)
         logger.info(set_color("protocol", "yellow") + f": {protocol}")
-        logger.info(set_color("epochs", "yellow") + f": {getattr(trainer, 'epochs_run', '?')} run, the best "
-                    f"validation at epoch {getattr(trainer, 'best_epoch', '?')}")  # fmt: skip
+        logger.info(set_color("epochs", "yellow") + f": {_epochs_line(trainer)}")
         logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
         logger.info(set_color("test result", "yellow") + f": {test_result}")
         table = results_table({"best valid": best_valid_result, "test": test_result})
@@ -155,6 +154,14 @@ def run_recbole_bt(model=None, dataset=None, config_file_list=None, config_dict=
             "best_epoch": getattr(trainer, "best_epoch", None),
         }
     return _finish(config, result, queue)
+
+
+def _epochs_line(trainer):
+    """'38 run, the best validation after the 27th (RecBole's epoch 26)': counts from 1, RecBole's log from 0."""
+    run, best = getattr(trainer, "epochs_run", None), getattr(trainer, "best_epoch", None)
+    if best is None:
+        return f"{run} run, no validation"
+    return f"{run} run, the best validation after epoch {best} (RecBole's epoch {best - 1})"
 
 
 def _finish(config, result, queue):

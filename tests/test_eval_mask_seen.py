@@ -163,4 +163,4 @@ def test_epochs_run_and_best_epoch_are_reported(workdir, hand_dataset, caplog):
               "topk": [1, 3, 5], "valid_metric": "NDCG@5", "load_col": {"inter": ["user_id", "item_id", "timestamp"]}, "show_progress": False}  # fmt: skip
     result = run_recbole_bt("FixedScoreRec", "seen", None, config)
     assert (result["epochs_run"], result["best_epoch"]) == (3, 3)
-    assert "epochs: 3 run, the best validation at epoch 3" in caplog.text
+    assert "epochs: 3 run, the best validation after epoch 3 (RecBole's epoch 2)" in caplog.text
