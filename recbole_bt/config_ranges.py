@@ -113,6 +113,8 @@ NUMERIC_KEYS = {
         "precision": Choice("fp32", "bf16"),  # recbole_bt's overall.yaml (speed, issue 16)
         "length_bucketing": Choice(True, False, None),
         "eval_mask_seen": Choice(True, False),  # recbole_bt's overall.yaml (protocol, issue 17)
+        "lr_warmup_epochs": Range(float, "[0, inf)"),
+        "lr_decay": Choice("none", "cosine"),
     },
     "SASRec": {  # RecBole's SASRec.yaml, then recbole_bt's
         "n_layers": Range(int, "[1, 1024]"),

@@ -29,6 +29,7 @@ from recbole_bt.data.masking import describe_protocol
 from recbole_bt.errors import NonFiniteLossError
 from recbole_bt.evaluator import Collector
 from recbole_bt.evaluator.embedding import capture_forward, captured_embedding, sequence_embedding
+from recbole_bt.lr_schedule import with_lr_schedule
 
 
 class EvaluationMixin:
@@ -67,6 +68,7 @@ class EvaluationMixin:
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, *args, **kwargs):
         self._loss_position = [epoch_idx, 0]
         loss_func = with_precision(loss_func or self.model.calculate_loss, self.config["precision"], self.device)
+        loss_func = with_lr_schedule(loss_func, self.optimizer, self.learning_rate, epoch_idx, len(train_data), self.config)
         result = super()._train_epoch(train_data, epoch_idx, loss_func, *args, **kwargs)
         self.epochs_run = epoch_idx + 1
         return result
