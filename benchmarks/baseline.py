@@ -166,6 +166,22 @@ def report(results, reference=None):
     return header, rows, extra
 
 
+RECIPE_KEYS = {"MAX_ITEM_LIST_LENGTH": "L", "train_batch_size": "batch", "n_heads": "heads", "hidden_dropout_prob": "dropout",
+               "attn_dropout_prob": "attn dropout", "learning_rate": "lr", "lr_warmup_epochs": "warmup",
+               "lr_decay": "decay", "precision": "precision"}  # fmt: skip
+
+
+def recipe_of(folder):
+    """The recipe a run trained with, read from the config inside its checkpoint."""
+    import torch
+
+    checkpoints = sorted(glob.glob(os.path.join(folder, "saved", "*.pth")), key=os.path.getmtime)
+    if not checkpoints:
+        return "?"
+    config = torch.load(checkpoints[-1], map_location="cpu", weights_only=False)["config"]
+    return ", ".join(f"{name} {config[key]}" for key, name in RECIPE_KEYS.items() if config[key] is not None)
+
+
 def study(out, labels=None):
     """Every run folder under `out`/baseline-runs (or those of `labels`), finished or not: its curve's best
     validation, epochs and budget, for the record of a recipe study (runs stopped by hand included, as such)."""
@@ -183,11 +199,13 @@ def study(out, labels=None):
         best = max(curve, key=lambda p: p["valid_ndcg@10"])
         done = os.path.exists(os.path.join(folder, "result.json"))
         status = "early-stopped" if done else f"not finished (stopped or running after {len(curve)} epochs)"
-        rows.append({"label": label, "seed": seed, "status": status, "epochs": len(curve), "best_epoch": best["epoch"],
+        rows.append({"label": label, "seed": seed, "status": status, "recipe": recipe_of(folder),
+                     "epochs": len(curve), "best_epoch": best["epoch"],
                      "best_valid": best["valid_ndcg@10"], "train_s_per_epoch": curve[-1]["train_seconds"] / len(curve),
                      "valid_by_epoch": [p["valid_ndcg@10"] for p in curve]})  # fmt: skip
-    header = ["run", "seed", "status", "epochs", "best valid NDCG@10 (epoch)", "train s / epoch", "valid NDCG@10 at epoch 10 / 20 / 30"]
-    table = [[r["label"], r["seed"], r["status"], r["epochs"], f"{r['best_valid']:.4f} ({r['best_epoch']})",
+    header = ["run", "seed", "recipe", "status", "epochs", "best valid NDCG@10 (epoch)", "train s / epoch",
+              "valid NDCG@10 at epoch 10 / 20 / 30"]  # fmt: skip
+    table = [[r["label"], r["seed"], r["recipe"], r["status"], r["epochs"], f"{r['best_valid']:.4f} ({r['best_epoch']})",
               f"{r['train_s_per_epoch']:.0f}", " / ".join(f"{r['valid_by_epoch'][e - 1]:.4f}" if len(r["valid_by_epoch"]) >= e
                                                          else "-" for e in (10, 20, 30))] for r in rows]  # fmt: skip
     return header, table, rows
