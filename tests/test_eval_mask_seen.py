@@ -164,3 +164,19 @@ def test_epochs_run_and_best_epoch_are_reported(workdir, hand_dataset, caplog):
     result = run_recbole_bt("FixedScoreRec", "seen", None, config)
     assert (result["epochs_run"], result["best_epoch"]) == (3, 3)
     assert "epochs: 3 run, the best validation after epoch 3 (RecBole's epoch 2)" in caplog.text
+
+
+def test_reloaded_checkpoint_evaluates_with_its_protocol(workdir):
+    """load_data_and_model rebuilds the masked loaders from the checkpoint's config: the same masked test result."""
+    import glob
+
+    from recbole_bt.data.masking import SeenMaskFullSortEvalDataLoader
+    from recbole_bt.quick_start import load_data_and_model
+    from recbole_bt.registry import get_trainer
+
+    result = run_recbole_bt("SASRec", "tiny", [TINY_YAML], tiny_config(eval_mask_seen=True, epochs=1))
+    [path] = glob.glob("saved/*.pth")
+    config, model, _, _, _, test_data = load_data_and_model(path)
+    assert isinstance(test_data, SeenMaskFullSortEvalDataLoader)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    assert dict(trainer.evaluate(test_data, load_best_model=False)) == dict(result["test_result"])
