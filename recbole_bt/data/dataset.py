@@ -25,6 +25,7 @@ from recbole.data.dataset import SequentialDataset as RecBoleSequentialDataset
 from recbole.data.interaction import Interaction
 from recbole.utils import FeatureSource, FeatureType
 
+from recbole_bt.data.histories import user_histories
 from recbole_bt.data.masking import add_seen_positions
 from recbole_bt.data.split import SPLIT_MODE, check_quantile, check_split, describe, global_temporal_split, is_positions
 from recbole_bt.errors import ConfigError
@@ -35,31 +36,6 @@ TRAIN_MODES = ("prefix", "all_positions")
 def target_list_field(config):
     """Name of the per-position target field of all-positions rows (`target_item_id_list` by default)."""
     return "target_" + config["ITEM_ID_FIELD"] + config["LIST_SUFFIX"]
-
-
-def user_histories(uid, target, item_list, item_length):
-    """Rebuild each user's training history from RecBole's prefix rows (sorted by user, then time).
-
-    Returns (users [U], offsets [U + 1], flat [T]): user u's history is flat[offsets[u]:offsets[u + 1]], i.e. the
-    items of its first prefix row followed by the target of every row.
-    """
-    order = np.argsort(uid, kind="stable")
-    uid, target, item_list, item_length = uid[order], target[order], item_list[order], item_length[order]
-    first = np.flatnonzero(np.r_[True, uid[1:] != uid[:-1]])  # first row of each user
-    users = uid[first]
-    n_prefix = item_length[first]  # items before the first target (1 for RecBole's rows)
-    n_rows = np.diff(np.r_[first, len(uid)])
-    lengths = n_prefix + n_rows
-    offsets = np.r_[0, np.cumsum(lengths)]
-    flat = np.empty(offsets[-1], dtype=target.dtype)
-    # prefix items of the first row, then each row's target
-    prefix_pos = offsets[:-1, None] + np.arange(item_list.shape[1])[None, :]
-    prefix_mask = np.arange(item_list.shape[1])[None, :] < n_prefix[:, None]
-    flat[prefix_pos[prefix_mask]] = item_list[first][prefix_mask]
-    user_of_row = np.repeat(np.arange(len(users)), n_rows)
-    rank_in_user = np.arange(len(uid)) - np.repeat(first, n_rows)
-    flat[offsets[user_of_row] + n_prefix[user_of_row] + rank_in_user] = target
-    return users, offsets, flat
 
 
 def windows(offsets, flat, max_len, stride):

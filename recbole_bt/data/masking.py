@@ -20,6 +20,7 @@ import torch
 from recbole.data.dataloader import FullSortEvalDataLoader
 from recbole.utils import FeatureSource, FeatureType
 
+from recbole_bt.data.histories import history_positions
 from recbole_bt.data.split import SPLIT_MODE
 from recbole_bt.errors import ConfigError
 
@@ -39,21 +40,7 @@ def seen_positions(uid, target, item_list, item_length):
         first row's input, then every row's target), user u's from flat[start[u]]; row i has seen
         flat[start[uid[i]]:end[i]].
     """
-    order = np.argsort(uid, kind="stable")
-    sorted_uid = uid[order]
-    first = np.flatnonzero(np.r_[True, sorted_uid[1:] != sorted_uid[:-1]])  # [U] first row of each user
-    users = sorted_uid[first]
-    n_rows = np.diff(np.r_[first, len(uid)])
-    n_prefix = item_length[order][first]  # items before the user's first target
-    offsets = np.r_[0, np.cumsum(n_prefix + n_rows)]  # [U + 1]
-    user_of_row = np.repeat(np.arange(len(users)), n_rows)  # in sorted order
-    rank = np.arange(len(uid)) - np.repeat(first, n_rows)
-    flat = np.empty(offsets[-1], dtype=target.dtype)
-    prefix = np.arange(item_list.shape[1])[None, :] < n_prefix[:, None]  # [U L]
-    flat[(offsets[:-1, None] + np.arange(item_list.shape[1])[None, :])[prefix]] = item_list[order][first][prefix]
-    flat[offsets[user_of_row] + n_prefix[user_of_row] + rank] = target[order]
-    end = np.empty(len(uid), dtype=np.int64)
-    end[order] = offsets[user_of_row] + n_prefix[user_of_row] + rank
+    users, offsets, flat, end = history_positions(uid, target, item_list, item_length)
     start = np.zeros(int(uid.max(initial=0)) + 2, dtype=np.int64)
     start[users] = offsets[:-1]
     return start, flat, end

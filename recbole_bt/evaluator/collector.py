@@ -20,7 +20,8 @@ import torch
 from recbole.evaluator.collector import Collector as RecBoleCollector
 
 from recbole_bt.compat import HostInt
-from recbole_bt.data.dataset import target_list_field, user_histories
+from recbole_bt.data.dataset import target_list_field
+from recbole_bt.data.histories import user_histories
 from recbole_bt.errors import NonFiniteScoreError
 from recbole_bt.evaluator.metrics import BUCKETS, popularity_buckets
 
