@@ -16,9 +16,13 @@ DECAYS = ("none", "cosine")
 
 def lr_factor(epoch, batch, batches_per_epoch, warmup_epochs=0.0, decay="none", epochs=1):
     """The multiplier of learning_rate for batch `batch` (0-based) of epoch `epoch` (0-based)."""
+    return lr_factor_at(epoch + (batch + 1) / max(batches_per_epoch, 1), warmup_epochs, decay, epochs)
+
+
+def lr_factor_at(progress, warmup_epochs=0.0, decay="none", epochs=1):
+    """The multiplier of learning_rate once `progress` epochs of training (a float) are done."""
     if decay not in DECAYS:
         raise NotImplementedError(f"lr_decay must be one of {list(DECAYS)}, got {decay!r}")
-    progress = epoch + (batch + 1) / max(batches_per_epoch, 1)  # epochs of training once this batch is done
     if warmup_epochs and progress <= warmup_epochs:
         return progress / warmup_epochs
     if decay == "cosine":
@@ -27,9 +31,11 @@ def lr_factor(epoch, batch, batches_per_epoch, warmup_epochs=0.0, decay="none", 
     return 1.0
 
 
-def with_lr_schedule(loss_func, optimizer, base_lr, epoch, batches_per_epoch, config):
+def with_lr_schedule(loss_func, optimizer, base_lr, epoch, batches_per_epoch, config, position=None):
     """`loss_func` that first sets the optimizer's rate for its batch (RecBole calls it once per batch, before
-    the step); itself when the config asks for no schedule."""
+    the step); itself when the config asks for no schedule. `position`, when given, is a callable returning the
+    epochs of training done once the current batch is done (a loader that hands out partial epochs knows it);
+    otherwise the position is `epoch` plus the batches counted here."""
     warmup, decay = config["lr_warmup_epochs"] or 0, config["lr_decay"] or "none"
     if not warmup and decay == "none":
         return loss_func
@@ -37,7 +43,8 @@ def with_lr_schedule(loss_func, optimizer, base_lr, epoch, batches_per_epoch, co
 
     @functools.wraps(loss_func)
     def scheduled(interaction):
-        factor = lr_factor(epoch, batch[0], batches_per_epoch, warmup, decay, config["epochs"])
+        progress = position() if position is not None else epoch + (batch[0] + 1) / max(batches_per_epoch, 1)
+        factor = lr_factor_at(progress, warmup, decay, config["epochs"])
         for group in optimizer.param_groups:
             group["lr"] = base_lr * factor
         batch[0] += 1

@@ -58,6 +58,16 @@ class EvaluationMixin:
         finally:
             self.logger.removeFilter(names_protocol)
 
+    def _build_optimizer(self, **kwargs):
+        """RecBole's optimizer, with `adam_betas` (RecBole's builder passes none, so torch's (0.9, 0.999))."""
+        optimizer = super()._build_optimizer(**kwargs)
+        betas = self.config["adam_betas"]
+        if betas is not None and "betas" in optimizer.defaults:  # Config refuses betas for a learner without them
+            optimizer.defaults["betas"] = tuple(betas)
+            for group in optimizer.param_groups:
+                group["betas"] = tuple(betas)
+        return optimizer
+
     def evaluate(self, eval_data, *args, **kwargs):
         """RecBole's; a trainer that evaluates without `fit` (e.g. a reloaded checkpoint) takes the catalog size
         that coverage metrics read from the evaluated dataset (RecBole collects it from the training data in `fit`)."""
@@ -68,7 +78,9 @@ class EvaluationMixin:
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, *args, **kwargs):
         self._loss_position = [epoch_idx, 0]
         loss_func = with_precision(loss_func or self.model.calculate_loss, self.config["precision"], self.device)
-        loss_func = with_lr_schedule(loss_func, self.optimizer, self.learning_rate, epoch_idx, len(train_data), self.config)
+        position = getattr(train_data, "epochs_done", None)  # a loader handing out partial epochs knows where it is
+        loss_func = with_lr_schedule(loss_func, self.optimizer, self.learning_rate, epoch_idx, len(train_data),
+                                     self.config, position)  # fmt: skip
         result = super()._train_epoch(train_data, epoch_idx, loss_func, *args, **kwargs)
         self.epochs_run = epoch_idx + 1
         return result

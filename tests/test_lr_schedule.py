@@ -5,7 +5,7 @@ import pytest
 from conftest import TINY_YAML, tiny_config
 
 from recbole_bt import ConfigError
-from recbole_bt.lr_schedule import lr_factor
+from recbole_bt.lr_schedule import lr_factor, lr_factor_at
 from recbole_bt.quick_start import prepare, run_recbole_bt
 
 
@@ -39,3 +39,29 @@ def test_trainer_trains_at_the_scheduled_rate(workdir, schedule, factor):
 def test_bad_values_are_one_line(workdir, key, value, message):
     with pytest.raises(ConfigError, match=message):
         run_recbole_bt("SASRec", "tiny", [TINY_YAML], tiny_config(**{key: value}))
+
+
+def test_a_loader_that_knows_its_position_sets_the_rate(workdir):
+    """A loader handing out partial epochs (the benchmarks' wall-time slices) reports the epochs done; the
+    schedule follows it, not the epoch index it is called with: 1.5 epochs into a 2-epoch warmup -> 0.75."""
+
+    class Positioned:
+        def __init__(self, loader):
+            self.loader = loader
+
+        def __getattr__(self, name):
+            return getattr(self.loader, name)
+
+        def __iter__(self):
+            return iter(self.loader)
+
+        def __len__(self):
+            return len(self.loader)
+
+        def epochs_done(self):
+            return 1.5
+
+    config, train, _, _, trainer = prepare("SASRec", "tiny", [TINY_YAML], tiny_config(epochs=1, lr_warmup_epochs=2))
+    trainer._train_epoch(Positioned(train), 7)
+    assert [g["lr"] for g in trainer.optimizer.param_groups] == [pytest.approx(0.001 * 0.75, abs=1e-12)]
+    assert lr_factor_at(1.5, warmup_epochs=2) == 0.75
