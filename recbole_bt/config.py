@@ -47,6 +47,7 @@ _CONFIG_ACCESS = re.compile(r"""config\s*(?:\[\s*|\.get\(\s*)["']([A-Za-z_][A-Za
 
 
 IN_MODEL_NEGATIVES_LOSSES = ("CE", "BCE", "SCE")  # losses for which the dataloader must not sample negatives
+ADAM_LEARNERS = ("adam", "adamw", "sparse_adam")  # RecBole's learners that take betas (adam_betas)
 _EVALUATION_KEYS = {"metrics", "topk", "valid_metric", "eval_args"}
 
 
@@ -274,6 +275,9 @@ class Config(RecBoleConfig):
                 f"train_mode all_positions needs a model that takes its loss at every position (recbole_bt's "
                 f"SASRec family); {self.model} trains on RecBole's prefix rows: use train_mode: prefix"
             )
+        learner = str(final.get("learner") or "adam").lower()
+        if final.get("adam_betas") is not None and learner not in ADAM_LEARNERS:
+            raise ConfigError(f"adam_betas applies to learner {' / '.join(ADAM_LEARNERS)}, not {final.get('learner')!r}")
         max_len = final.get("MAX_ITEM_LIST_LENGTH")
         if stride is not None and (
             isinstance(stride, bool) or not isinstance(stride, int) or not 1 <= stride <= (max_len or stride)

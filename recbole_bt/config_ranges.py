@@ -91,6 +91,30 @@ class Choice:
         return value
 
 
+class Several:
+    """A list of `length` values, each in `item` (a `Range` or `Choice`), e.g. Adam's betas:
+    ``Several(Range(float, "[0, 1)"), 2)``; ``none=True`` also accepts ~ (None)."""
+
+    def __init__(self, item, length, none=False):
+        self.item, self.length, self.none = item, length, none
+
+    def __repr__(self):
+        return f"Several({self.item!r}, {self.length}{', none=True' if self.none else ''})"
+
+    def describe(self):
+        return f"a list of {self.length} values, each {self.item.describe()}" + (", or ~" if self.none else "")
+
+    def check(self, key, value):
+        if value is None and self.none:
+            return None
+        if not isinstance(value, (list, tuple)) or len(value) != self.length:
+            raise ConfigError(f"'{key}' must be {self.describe()}, got {_short_repr(value)}")
+        try:
+            return [self.item.check(key, v) for v in value]
+        except ConfigError:
+            raise ConfigError(f"'{key}' must be {self.describe()}, got {_short_repr(value)}") from None
+
+
 _SIZE = "[1, 65536]"  # widths, lengths, counts of rows: a sanity cap (beyond it nothing fits in memory)
 
 # The numeric keys checked when a Config is built, by the model class whose YAML declares them: "*" holds RecBole's
@@ -115,6 +139,10 @@ NUMERIC_KEYS = {
         "eval_mask_seen": Choice(True, False),  # recbole_bt's overall.yaml (protocol, issue 17)
         "lr_warmup_epochs": Range(float, "[0, inf)"),
         "lr_decay": Choice("none", "cosine"),
+        "adam_betas": Several(Range(float, "[0, 1)"), 2, none=True),  # recbole_bt's overall.yaml (issue 18)
+        "gts_test_history": Choice("full", "post_cut"),
+        "train_windows": Choice("all", "last"),
+        "gts_exclude_test_users": Choice(True, False),
     },
     "SASRec": {  # RecBole's SASRec.yaml, then recbole_bt's
         "n_layers": Range(int, "[1, 1024]"),

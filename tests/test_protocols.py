@@ -50,9 +50,12 @@ def test_presets_load_by_short_name_and_set_their_protocol(workdir):
     plus = build_config("SASRec", "ml-1m", config_file_list=["protocol/sasrec-plus.yaml"])
     assert plus["eval_mask_seen"] is True and plus["eval_args"]["mode"] == {"valid": "full", "test": "full"}
     assert values(plus, RECIPE) == RECIPE and plus["epochs"] == 100 and plus["stopping_step"] == 10
+    assert plus["train_windows"] == "last" and plus["item_inter_num_interval"] == "[5,inf)"  # SASRec's 5-core data
     temporal = build_config("BTSRec", "ml-1m-realtime", config_file_list=["protocol/bt-sr-temporal.yaml"])
     assert temporal["eval_args"]["split"] == {"GTS": 0.95} and temporal["eval_mask_seen"] is True
     assert temporal["train_batch_size"] == 256 and temporal["stopping_step"] == 30
+    assert temporal["gts_test_history"] == "post_cut" and temporal["adam_betas"] == [0.9, 0.98]
+    assert temporal["train_windows"] == "last"
     # a path works too, and a name that is neither is the one-line missing-file error
     assert build_config("SASRec", "ml-100k", config_file_list=[os.path.join(properties_dir(), "protocol",
                                                                             "sasrec-plus.yaml")])["eval_mask_seen"]  # fmt: skip

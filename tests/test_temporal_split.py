@@ -47,9 +47,10 @@ def gts(quantile=0.7, order="TO", **overrides):
 
 
 def build(dataset="tenint", **overrides):
-    config = {"load_col": {"inter": ["user_id", "item_id", "timestamp"]}, "train_mode": "prefix", **gts()}
+    config = {"data_path": FIXTURES, "load_col": {"inter": ["user_id", "item_id", "timestamp"]}, "train_mode": "prefix",
+              **gts()}  # fmt: skip
     config.update(overrides)
-    config = build_config("SASRec", dataset, [TINY_YAML], tiny_config(data_path=FIXTURES, **config))
+    config = build_config("SASRec", dataset, [TINY_YAML], tiny_config(**config))
     return config, data_preparation(config, create_dataset(config))
 
 
@@ -133,7 +134,8 @@ def test_all_positions_on_top_of_gts(workdir):
         (gts(True), r"a number in \(0, 1\)"),
         (gts(None), r"a number in \(0, 1\)"),
         (gts(order="RO"), "order: TO"),
-        (gts(gts_exclude_test_users="no"), "gts_exclude_test_users must be True or False"),
+        (gts(gts_exclude_test_users="no"), r"'gts_exclude_test_users' must be one of \[True, False\], got 'no'"),
+        (gts(gts_test_history="after"), r"'gts_test_history' must be one of \['full', 'post_cut'\], got 'after'"),
     ],
 )
 def test_refused(workdir, overrides, message):
@@ -162,3 +164,68 @@ def test_sasrec_runs_end_to_end(workdir):
 def test_gts_for_a_general_model_is_refused(workdir):
     with pytest.raises(ConfigError, match="split GTS .* BPR is not a sequential model"):
         build_config("BPR", "tenint", [TINY_YAML], tiny_config(data_path=FIXTURES, **gts()))
+
+
+# gts_test_history post_cut (BT-SR's reference code), by hand. Items a..e are 1..5; times T + offset; GTS 0.64:
+# sorted offsets 5 10 12 15 20 25 30 35 40 50 60 65 70 75 80, nearest index 0.64 * 14 = 8.96 -> 9: t* = T + 50.
+#     user 1: a@10 b@20 c@30 d@40        outside the pool (trains); user 2: a@15 b@25 c@35 (trains)
+#     user 3: a@12 b@50 c@60 d@70 e@80   pool: a@12 is before t*, e is cold (no training user has it): b c d kept
+#     user 4: b@5 c@65 e@75              pool: b@5 before t*, e cold; only c kept (< 3): the user is dropped
+# user 3's rows: validation (input b) -> c, test (input b c) -> d; with `full`: test (a b c d) -> e.
+POST_CUT = {1: [(1, 10), (2, 20), (3, 30), (4, 40)], 2: [(1, 15), (2, 25), (3, 35)],
+            3: [(1, 12), (2, 50), (3, 60), (4, 70), (5, 80)], 4: [(2, 5), (3, 65), (5, 75)]}  # fmt: skip
+
+
+def test_post_cut_keep_by_hand():
+    from recbole_bt.data.split import post_cut_keep, t_star_of
+
+    uid, item, offset = (np.array(x) for x in zip(*[(u, i, t) for u, rows in POST_CUT.items() for i, t in rows]))
+    assert t_star_of(T + offset, 0.64) == T + 50
+    keep, stats = post_cut_keep(uid, item, T + offset, T + 50)
+    kept = [(int(u), int(i)) for u, i in zip(uid[keep], item[keep])]
+    assert kept == [(1, 1), (1, 2), (1, 3), (1, 4), (2, 1), (2, 2), (2, 3), (3, 2), (3, 3), (3, 4)]
+    assert stats == {"pool_users": 2, "kept_users": 1, "dropped_before_t_star": 2, "dropped_cold": 2,
+                     "dropped_short_users": 1}  # fmt: skip
+
+
+@pytest.fixture
+def post_cut_data(tmp_path):
+    folder = tmp_path / "postcut"
+    folder.mkdir()
+    with open(folder / "postcut.inter", "w") as f:
+        f.write("user_id:token\titem_id:token\ttimestamp:float\n")
+        f.writelines(f"{u}\t{i}\t{T + t}\n" for u, rows in POST_CUT.items() for i, t in rows)
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize("history", ["post_cut", "full"])
+def test_post_cut_through_recbole(workdir, caplog, post_cut_data, history):
+    from recbole_bt.data.masking import describe_protocol, seen_index
+
+    caplog.set_level(logging.INFO)
+    config, (train, valid, test) = build(
+        "postcut", data_path=post_cut_data, eval_mask_seen=True, gts_test_history=history, **gts(0.64)
+    )
+    feat = test.dataset.inter_feat
+    seen = sorted(tokens(test.dataset, "item_id", seen_index(test.dataset, feat)[1]))
+    if history == "post_cut":
+        assert pairs(test) == [(3, 4)] and pairs(valid) == [(3, 3)]
+        assert tokens(test.dataset, "item_id", feat["item_id_list"][0]) == [2, 3] and seen == [2, 3]
+        assert tokens(valid.dataset, "item_id", valid.dataset.inter_feat["item_id_list"][0]) == [2]
+        line = ("gts_test_history post_cut: test users read only their interactions at or after t* with training "
+                "items (2 earlier and 2 cold-item interactions dropped); 1 of 2 test-pool users keep >= 3 and are "
+                "evaluated, 1 are dropped")  # fmt: skip
+        assert line in [r.getMessage() for r in caplog.records]
+        assert "test input after t* only" in describe_protocol(config, short=True)
+        assert train.dataset.split_stats["post_cut_kept_users"] == 1
+    else:
+        assert pairs(test) == [(3, 5), (4, 5)] and pairs(valid) == [(3, 4), (4, 3)]
+        assert tokens(test.dataset, "item_id", feat["item_id_list"][0]) == [1, 2, 3, 4] and seen == [1, 2, 2, 3, 3, 4]
+        assert "after t*" not in describe_protocol(config)
+    assert sorted(set(u for u, _ in pairs(train))) == [1, 2]  # test users never train
+
+
+def test_post_cut_needs_excluded_test_users(workdir, post_cut_data):
+    with pytest.raises(ConfigError, match="post_cut drops the test users' interactions before t.*gts_exclude"):
+        build("postcut", data_path=post_cut_data, gts_test_history="post_cut", gts_exclude_test_users=False,
+              **gts(0.64))  # fmt: skip

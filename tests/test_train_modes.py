@@ -80,6 +80,19 @@ def test_all_positions_rows_hold_the_same_targets_and_leave_evaluation_alone(wor
             assert torch.equal(ours.dataset.inter_feat[field], theirs.dataset.inter_feat[field])
 
 
+def test_train_windows_last_keeps_each_users_most_recent_window(workdir):
+    """`train_windows: last` (SASRec+ and BT-SR's reference rows): one row per user, the window that ends with
+    the user's last training target, i.e. the first of that user's windows under `all`."""
+    _, (every, _, _) = build_data("all_positions", MAX_ITEM_LIST_LENGTH=4)
+    config, (last, _, _) = build_data("all_positions", MAX_ITEM_LIST_LENGTH=4, train_windows="last")
+    rows, all_rows = last.dataset.inter_feat, every.dataset.inter_feat
+    users = all_rows["user_id"].numpy()
+    first = np.r_[True, users[1:] != users[:-1]]
+    assert len(np.unique(users)) == len(rows) < len(all_rows)  # several windows per user under `all`
+    for field in ("user_id", "item_id_list", "item_length", target_list_field(config)):
+        assert torch.equal(rows[field], all_rows[field][torch.from_numpy(first)])
+
+
 def test_every_position_equals_its_prefix_row(workdir):
     """With dropout off, the all-positions output at position j is the prefix model's output for the prefix
     ending there: causal attention, same positions. So the two modes optimise the same predictions."""

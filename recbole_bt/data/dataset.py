@@ -27,7 +27,17 @@ from recbole.utils import FeatureSource, FeatureType
 
 from recbole_bt.data.histories import user_histories
 from recbole_bt.data.masking import add_seen_positions
-from recbole_bt.data.split import SPLIT_MODE, check_quantile, check_split, describe, global_temporal_split, is_positions
+from recbole_bt.data.split import (
+    SPLIT_MODE,
+    check_quantile,
+    check_split,
+    describe,
+    describe_post_cut,
+    global_temporal_split,
+    is_positions,
+    post_cut_keep,
+    t_star_of,
+)
 from recbole_bt.errors import ConfigError
 
 TRAIN_MODES = ("prefix", "all_positions")
@@ -120,23 +130,26 @@ class SequentialDataset(RecBoleSequentialDataset):
             add_seen_positions(self)
 
     def _gts_args(self):
-        """The GTS quantile and `gts_exclude_test_users`, checked."""
+        """The GTS quantile, `gts_exclude_test_users` and `gts_test_history`, checked."""
         eval_args = self.config["eval_args"]
         if eval_args["order"] != "TO":
             raise ConfigError("the global temporal split orders interactions by time: set eval_args order: TO")
         if len(eval_args["split"]) != 1:
             raise ConfigError(f"eval_args split {eval_args['split']} names several split modes: keep one")
         quantile = check_quantile(eval_args["split"][SPLIT_MODE])
-        exclude = self.config["gts_exclude_test_users"]
-        exclude = True if exclude is None else exclude
-        if not isinstance(exclude, (bool, np.bool_)):
-            raise ConfigError(f"gts_exclude_test_users must be True or False, not {exclude!r}")
-        return quantile, bool(exclude)
+        exclude = self.config["gts_exclude_test_users"] is not False  # values checked by Config's range table
+        history = self.config["gts_test_history"] or "full"
+        if history == "post_cut" and not exclude:
+            raise ConfigError(
+                "gts_test_history post_cut drops the test users' interactions before t*, so they cannot train: "
+                "set gts_exclude_test_users: True (BT-SR's reference code), or gts_test_history: full"
+            )
+        return quantile, exclude, history
 
     def split_by_global_time(self):
         """RecBole's `build` for `split: {GTS: q}`: the train, valid and test datasets of the global temporal
         split, as `leave_one_out` returns them (split.py)."""
-        quantile, exclude = self._gts_args()
+        quantile, exclude, history = self._gts_args()
         if is_positions(self.inter_feat[self.uid_field].to_numpy(), self._loaded_times()):
             raise ConfigError(
                 f"global temporal split ({SPLIT_MODE} {quantile}): the {self.time_field} of {self.dataset_name} "
@@ -144,17 +157,33 @@ class SequentialDataset(RecBoleSequentialDataset):
                 f"separate past from future across users: use a dataset with real times (e.g. ml-1m-realtime) "
                 f"or the leave-one-out split, eval_args split: {{LS: valid_and_test}}"
             )
+        all_times = self._loaded_times()  # t* is a quantile of every interaction, before any post_cut
+        if history == "post_cut":
+            self._cut_test_histories(t_star_of(all_times, quantile))
         self._change_feat_format()  # converts and augments; data_augmentation keeps the times
-        target_time, all_times = self._gts_row_times
+        target_time = self._gts_row_times[0]
         self._gts_times = self._gts_row_times = None
         *indices, stats = global_temporal_split(
             self.inter_feat[self.uid_field].numpy(), target_time, all_times, quantile, exclude
         )
         check_split(quantile, stats)
         self.logger.info(describe(quantile, stats))
-        self.split_stats = dict(stats, quantile=quantile, exclude_test_users=exclude)
+        self.split_stats = dict(stats, quantile=quantile, exclude_test_users=exclude, test_history=history)
+        self.split_stats.update(getattr(self, "_post_cut_stats", {}))
         self._drop_unused_col()
         return [self.copy(self.inter_feat[torch.from_numpy(index)]) for index in indices]
+
+    def _cut_test_histories(self, t_star):
+        """`gts_test_history: post_cut`: drop, before RecBole builds its rows, what the reference code does not
+        feed a test user (split.post_cut_keep)."""
+        feat = self.inter_feat
+        keep, stats = post_cut_keep(
+            feat[self.uid_field].to_numpy(), feat[self.iid_field].to_numpy(), self._loaded_times(), t_star
+        )
+        self._gts_times = self._loaded_times()[keep]
+        self.inter_feat = feat[keep].reset_index(drop=True)
+        self._post_cut_stats = {f"post_cut_{key}": value for key, value in stats.items()}
+        self.logger.info(describe_post_cut(stats))
 
     def all_positions_rows(self, train_dataset):
         """A copy of the training dataset whose rows are user windows with a target at every position."""
@@ -168,6 +197,9 @@ class SequentialDataset(RecBoleSequentialDataset):
             feat[self.item_list_length_field].numpy(),
         )
         user_index, inputs, targets, lengths = windows(offsets, flat, max_len, stride)
+        if self.config["train_windows"] == "last":  # each user's most recent window only (the first of each user)
+            last = np.r_[True, user_index[1:] != user_index[:-1]] if len(user_index) else np.zeros(0, dtype=bool)
+            user_index, inputs, targets, lengths = user_index[last], inputs[last], targets[last], lengths[last]
         target_field = target_list_field(self.config)
         self.set_field_property(target_field, FeatureType.TOKEN_SEQ, FeatureSource.INTERACTION, max_len)
         last_target = targets[np.arange(len(lengths)), lengths - 1]
@@ -182,7 +214,8 @@ class SequentialDataset(RecBoleSequentialDataset):
         )
         self.logger.info(
             f"train_mode all_positions: {len(feat)} prefix rows -> {len(rows)} windows of up to {max_len} "
-            f"positions (stride {stride}), {int((targets > 0).sum())} training targets"
+            f"positions (stride {stride}{', the last of each user' if self.config['train_windows'] == 'last' else ''}), "
+            f"{int((targets > 0).sum())} training targets"
         )
         windows_dataset = train_dataset.copy(rows)
         windows_dataset.item_counts = np.bincount(flat, minlength=self.item_num)  # training interactions per item

@@ -8,7 +8,11 @@ Selected with ``eval_args: {split: {GTS: 0.95}, order: TO, mode: full, group_by:
   row), each predicted from everything before it, as in RecBole's leave-one-out;
 - the training rows are the (prefix, target) rows whose target time is < t*, of the users outside the pool
   (``gts_exclude_test_users: True``, the paper's protocol) or of every user, minus the validation and test rows
-  (``gts_exclude_test_users: False``).
+  (``gts_exclude_test_users: False``);
+- what a test user's rows read (``gts_test_history``): ``full``, everything before the target (RecBole's rows);
+  ``post_cut`` (BT-SR's reference code, `data.py`), only the user's interactions at or after t* with items that
+  occur in training, and only users with >= 3 of them (`post_cut_keep` drops the rest before the rows are built),
+  so a test user is a new user whose first steps the model sees.
 
 RecBole 1.2.1's own ``TS`` split is a different protocol (every user split at the boundary), hence a new name.
 The selection works on RecBole's augmented rows, one per target; `SequentialDataset` (dataset.py) applies it.
@@ -44,6 +48,58 @@ def is_positions(uid, times):
     return bool((times == rank).all() or (times == rank + 1).all())
 
 
+HISTORIES = ("full", "post_cut")
+
+
+def t_star_of(all_times, quantile):
+    """t*: the `quantile` of all times, an actual timestamp (numpy's 'nearest', as the reference code)."""
+    return np.quantile(np.asarray(all_times), quantile, method="nearest")
+
+
+def post_cut_keep(uid, item, times, t_star, min_interactions=3):
+    """The interactions that `gts_test_history: post_cut` keeps, before RecBole builds its rows.
+
+    Every interaction of a user outside the test pool (no interaction at or after t*) is kept; a pool user keeps
+    only the interactions at or after t* whose item some user outside the pool has (the training items), and
+    only if `min_interactions` remain (validation and test targets, and at least one item of input).
+
+    Args:
+        uid, item, times (numpy.ndarray): [M] user, item and time of every interaction, in any order.
+        t_star: the start of the test period.
+
+    Returns:
+        tuple: (keep [M] bool, stats): stats has `pool_users`, `kept_users`, `dropped_before_t_star`,
+        `dropped_cold`, `dropped_short_users` (pool users with fewer than `min_interactions` kept).
+    """
+    uid, item, times = np.asarray(uid), np.asarray(item), np.asarray(times)
+    late = times >= t_star
+    pool_users = np.unique(uid[late])
+    in_pool = np.isin(uid, pool_users)
+    warm = np.isin(item, np.unique(item[~in_pool]))  # items of training (users outside the pool)
+    keep = ~in_pool | (late & warm)
+    users, counts = np.unique(uid[in_pool & keep], return_counts=True)
+    short = users[counts < min_interactions]
+    keep &= ~np.isin(uid, short)
+    stats = {
+        "pool_users": len(pool_users),
+        "kept_users": len(users) - len(short),
+        "dropped_before_t_star": int((in_pool & ~late).sum()),
+        "dropped_cold": int((in_pool & late & ~warm).sum()),
+        "dropped_short_users": len(pool_users) - (len(users) - len(short)),
+    }
+    return keep, stats
+
+
+def describe_post_cut(stats):
+    """The post_cut filter in one line, for the log."""
+    return (
+        f"gts_test_history post_cut: test users read only their interactions at or after t* with training items "
+        f"({stats['dropped_before_t_star']:,} earlier and {stats['dropped_cold']:,} cold-item interactions "
+        f"dropped); {stats['kept_users']:,} of {stats['pool_users']:,} test-pool users keep >= 3 and are "
+        f"evaluated, {stats['dropped_short_users']:,} are dropped"
+    )
+
+
 def global_temporal_split(uid, target_time, all_times, quantile, exclude_test_users=True):
     """Select the training, validation and test rows of the global temporal split.
 
@@ -62,7 +118,7 @@ def global_temporal_split(uid, target_time, all_times, quantile, exclude_test_us
     """
     quantile = check_quantile(quantile)
     uid, target_time = np.asarray(uid), np.asarray(target_time)
-    t_star = np.quantile(np.asarray(all_times), quantile, method="nearest")
+    t_star = t_star_of(all_times, quantile)
 
     order = np.argsort(uid, kind="stable")  # keeps each user's rows in time order
     user, time = uid[order], target_time[order]
