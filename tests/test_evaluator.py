@@ -66,6 +66,19 @@ def test_effective_rank_by_hand(matrix, expected):
     assert effective_rank(matrix) == pytest.approx(expected, rel=1e-12)
 
 
+def test_centred_effective_rank_by_hand():
+    """Rows (1, 0) and (1, 2): uncentred, two directions; centred, the rows are (0, -1) and (0, 1), one."""
+    x = np.array([[1.0, 0.0], [1.0, 2.0]])
+    s = np.linalg.svd(x, compute_uv=False)
+    p = s / s.sum()
+    assert effective_rank(x) == pytest.approx(math.exp(-(p * np.log(p)).sum()), rel=1e-12)
+    assert effective_rank(x, centred=True) == pytest.approx(1.0, rel=1e-12)
+    # an offset shared by every row is a direction of its own, uncentred only
+    y = np.random.default_rng(1).normal(size=(40, 3))
+    assert effective_rank(y + 10, centred=True) == pytest.approx(effective_rank(y, centred=True), rel=1e-9)
+    assert effective_rank(y + 10) < effective_rank(y + 10, centred=True)
+
+
 def test_effective_rank_ignores_row_order_and_scale():
     x = np.random.default_rng(0).normal(size=(50, 8))
     assert effective_rank(3 * x[::-1]) == pytest.approx(effective_rank(x), rel=1e-9)
@@ -183,14 +196,15 @@ def test_sequential_models_report_every_new_metric(workdir, model):
 def test_general_model_effective_rank_uses_its_user_embeddings(workdir):
     result = run_recbole_bt(
         "BPR", "tiny", [TINY_YAML],
-        tiny_config(metrics=["Recall", "Coverage", "Effective_Rank", "Hit_Head"], topk=[10], epochs=1, valid_metric="recall@10",
+        tiny_config(metrics=["Recall", "Coverage", "Effective_Rank", "Effective_Rank_Centred", "Hit_Head"], topk=[10], epochs=1, valid_metric="recall@10",
                     embedding_size=8, train_neg_sample_args={"distribution": "uniform", "sample_num": 1}),
     )  # fmt: skip
     assert 1 < result["test_result"]["effective_rank"] <= 8
+    assert 1 < result["test_result"]["effective_rank_centred"] <= 8
 
 
 def test_effective_rank_reuses_the_forward_pass_of_prediction(workdir, monkeypatch):
-    config, train, valid, test, trainer = prepare("SASRec", "tiny", [TINY_YAML], tiny_config(metrics=["Hit", "Effective_Rank"], topk=[10], valid_metric="hit@10"))
+    config, train, valid, test, trainer = prepare("SASRec", "tiny", [TINY_YAML], tiny_config(metrics=["Hit", "Effective_Rank", "Effective_Rank_Centred"], topk=[10], valid_metric="hit@10"))
     model = trainer.model
     calls = []
     original = type(model).forward
@@ -200,6 +214,7 @@ def test_effective_rank_reuses_the_forward_pass_of_prediction(workdir, monkeypat
     with torch.no_grad():
         embeddings = torch.cat([sequence_embedding(model, batch[0]) for batch in test])
     assert result["effective_rank"] == pytest.approx(effective_rank(embeddings), abs=1e-4)
+    assert result["effective_rank_centred"] == pytest.approx(effective_rank(embeddings, centred=True), abs=1e-4)
 
 
 def test_embeddings_are_collected_only_when_asked(workdir, monkeypatch):
@@ -218,7 +233,7 @@ def test_model_without_a_flat_embedding_is_a_clear_error(workdir):
 
 
 def test_forward_that_returns_every_position_is_a_clear_error(workdir, monkeypatch):
-    config, train, valid, test, trainer = prepare("SASRec", "tiny", [TINY_YAML], tiny_config(metrics=["Hit", "Effective_Rank"], topk=[10], valid_metric="hit@10"))
+    config, train, valid, test, trainer = prepare("SASRec", "tiny", [TINY_YAML], tiny_config(metrics=["Hit", "Effective_Rank", "Effective_Rank_Centred"], topk=[10], valid_metric="hit@10"))
     monkeypatch.setattr(type(trainer.model), "forward", lambda self, seq, length: self.encode(seq, length))  # [B L H]
     monkeypatch.setattr(type(trainer.model), "full_sort_predict", lambda self, inter: torch.zeros(len(inter), self.n_items))
     with pytest.raises(ConfigError, match=r"needs one embedding per user, \[40, dim\], but SASRec.forward\(item_seq, item_seq_len\) returns \(40, 10, 8\)"):

@@ -2,7 +2,7 @@
 
 After `register_metrics()` (run when `recbole_bt` is imported) these names work in any config's `metrics:`
 list, for recbole_bt's models and RecBole's alike: `Coverage` (coverage@K), `Effective_Rank`
-(effective_rank), `Hit_Head`, `Hit_Mid`, `Hit_Tail` (hit_head@K, ...). See `metrics.py` for definitions.
+(effective_rank), `Effective_Rank_Centred` (effective_rank_centred), `Hit_Head`, `Hit_Mid`, `Hit_Tail` (hit_head@K, ...). See `metrics.py` for definitions.
 """
 from recbole_bt.evaluator.collector import Collector, training_item_counts
 from recbole_bt.evaluator.embedding import sequence_embedding
@@ -10,6 +10,7 @@ from recbole_bt.evaluator.metrics import (
     METRICS,
     Coverage,
     EffectiveRank,
+    EffectiveRankCentred,
     HitHead,
     HitMid,
     HitTail,
@@ -38,6 +39,7 @@ __all__ = [
     "Collector",
     "Coverage",
     "EffectiveRank",
+    "EffectiveRankCentred",
     "HitHead",
     "HitMid",
     "HitTail",

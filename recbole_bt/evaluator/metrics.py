@@ -3,6 +3,8 @@
 - `Coverage` -> `coverage@K`: distinct items in all evaluated users' top-K lists / number of items.
 - `EffectiveRank` -> `effective_rank`: exp of the entropy of the normalised singular values of the evaluated
   users' sequence embeddings [n_users, D] (Roy & Vetterli 2007; BT-SR Eq. 9).
+- `EffectiveRankCentred` -> `effective_rank_centred`: the same of the embeddings minus their mean (the singular
+  values of PCA, as BT-SR's reference code computes it); a shared offset counts as one direction in the first.
 - `HitHead`, `HitMid`, `HitTail` -> `hit_head@K`, `hit_mid@K`, `hit_tail@K`: hit rate over the evaluated
   (user, target) pairs whose target lies in that popularity bucket (three buckets of equal total training
   interactions, `popularity_buckets`).
@@ -27,11 +29,13 @@ def coverage(item_matrix, n_items):
     return int((recommended > 0).sum()) / n_items
 
 
-def effective_rank(embeddings):
-    """exp(-sum_i p_i log p_i) with p_i = s_i / sum_j s_j, s the singular values of `embeddings` [U, D].
+def effective_rank(embeddings, centred=False):
+    """exp(-sum_i p_i log p_i) with p_i = s_i / sum_j s_j, s the singular values of `embeddings` [U, D]
+    (`centred`: of `embeddings` minus their mean row).
 
     D for D equal non-zero singular values, 1 for a rank-1 matrix, 0 for the zero matrix."""
-    s = torch.linalg.svdvals(torch.as_tensor(embeddings, dtype=torch.float64))
+    x = torch.as_tensor(embeddings, dtype=torch.float64)
+    s = torch.linalg.svdvals(x - x.mean(0, keepdim=True) if centred else x)
     if s.sum() <= 0:
         return 0.0
     p = s / s.sum()
@@ -106,6 +110,17 @@ class EffectiveRank(AbstractMetric):
         return {"effective_rank": round(effective_rank(embeddings), self.decimal_place)}
 
 
+class EffectiveRankCentred(AbstractMetric):
+    """Effective rank of the evaluated users' sequence embeddings, centred (BT-SR's reference code)."""
+
+    metric_type = EvaluatorType.RANKING
+    metric_need = ["model.sequence_embedding"]
+
+    def calculate_metric(self, dataobject):
+        embeddings = _get(dataobject, "model.sequence_embedding", "effective_rank_centred")
+        return {"effective_rank_centred": round(effective_rank(embeddings, centred=True), self.decimal_place)}
+
+
 class _BucketHit(AbstractMetric):
     """Hit rate@K over the evaluated (user, target) pairs whose target is in one popularity bucket."""
 
@@ -148,6 +163,7 @@ class HitTail(_BucketHit):
 METRICS = {
     "coverage": Coverage,
     "effective_rank": EffectiveRank,
+    "effective_rank_centred": EffectiveRankCentred,
     "hit_head": HitHead,
     "hit_mid": HitMid,
     "hit_tail": HitTail,
