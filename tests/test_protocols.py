@@ -9,9 +9,12 @@ from recbole_bt.config import properties_dir
 from recbole_bt.quick_start import build_config
 
 RECIPE = {"MAX_ITEM_LIST_LENGTH": 200, "train_batch_size": 128, "n_heads": 1, "hidden_dropout_prob": 0.1,
-          "attn_dropout_prob": 0.1}  # fmt: skip
+          "attn_dropout_prob": 0.1, "learning_rate": 0.002, "lr_warmup_epochs": 3, "lr_decay": "cosine",
+          "epochs": 100}  # fmt: skip
 RECBOLE = {"MAX_ITEM_LIST_LENGTH": 50, "train_batch_size": 2048, "n_heads": 2, "hidden_dropout_prob": 0.5,
-           "attn_dropout_prob": 0.5}  # fmt: skip
+           "attn_dropout_prob": 0.5, "learning_rate": 0.001, "lr_warmup_epochs": 0, "lr_decay": "none",
+           "epochs": 300}  # fmt: skip
+SASREC_PLUS = dict(RECIPE, learning_rate=0.001, lr_warmup_epochs=0, lr_decay="none")  # constant 1e-3
 PRESETS = ("recbole-loo", "sasrec-plus", "bt-sr-temporal")
 
 
@@ -28,7 +31,9 @@ def test_sasrec_family_defaults_follow_the_train_mode(workdir, model, dataset):
 
 
 def test_other_models_and_user_values_keep_theirs(workdir):
-    assert build_config("GRU4Rec", "ml-1m")["MAX_ITEM_LIST_LENGTH"] == 50  # RecBole's
+    gru = build_config("GRU4Rec", "ml-1m")
+    assert values(gru, ["MAX_ITEM_LIST_LENGTH", "learning_rate", "epochs", "lr_decay"]) == {
+        "MAX_ITEM_LIST_LENGTH": 50, "learning_rate": 0.001, "epochs": 300, "lr_decay": "none"}  # RecBole's  # fmt: skip
     config = build_config("SASRec", "ml-1m", config_dict={"MAX_ITEM_LIST_LENGTH": 30, "hidden_dropout_prob": 0.3})
     assert config["MAX_ITEM_LIST_LENGTH"] == 30 and config["hidden_dropout_prob"] == 0.3
     assert config["attn_dropout_prob"] == 0.1
@@ -49,7 +54,7 @@ def test_presets_load_by_short_name_and_set_their_protocol(workdir):
     assert loo["eval_mask_seen"] is False and loo["eval_args"]["split"] == {"LS": "valid_and_test"}
     plus = build_config("SASRec", "ml-1m", config_file_list=["protocol/sasrec-plus.yaml"])
     assert plus["eval_mask_seen"] is True and plus["eval_args"]["mode"] == {"valid": "full", "test": "full"}
-    assert values(plus, RECIPE) == RECIPE and plus["epochs"] == 100 and plus["stopping_step"] == 10
+    assert values(plus, RECIPE) == SASREC_PLUS and plus["epochs"] == 100 and plus["stopping_step"] == 10
     assert plus["train_windows"] == "last" and plus["item_inter_num_interval"] == "[5,inf)"  # SASRec's 5-core data
     temporal = build_config("BTSRec", "ml-1m-realtime", config_file_list=["protocol/bt-sr-temporal.yaml"])
     assert temporal["eval_args"]["split"] == {"GTS": 0.95} and temporal["eval_mask_seen"] is True
