@@ -164,7 +164,7 @@ NUMERIC_KEYS = {
     "BTSRec": {
         "alpha": Range(float, "[0, inf)"),
         "lambda": Range(float, "[0, inf)"),
-        "train_batch_size": Range(int, "[2, inf)", why="too small for Barlow Twins, which standardises over the batch"),
+        "train_batch_size": Range(int, "[3, inf)", why="too small for Barlow Twins: a batch of 2 standardises to +-1/sqrt(2) whatever the rows, no gradient"),
     },
     "CL4SRec": {"lmd": Range(float, "[0, inf)"), "tau": Range(float, "(0, inf)")},
     "DuoRec": {"lmd": Range(float, "[0, inf)"), "tau": Range(float, "(0, inf)")},

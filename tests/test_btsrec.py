@@ -6,11 +6,10 @@ from recbole.model.sequential_recommender.sasrec import SASRec as RecBoleSASRec
 
 from conftest import TINY_YAML, tiny_config, train_tiny
 from recbole_bt import ConfigError
-from recbole_bt.data import data_preparation, partner_fields
+from recbole_bt.data import partner_fields
 from recbole_bt.loss import barlow_twins_loss
 from recbole_bt.model import BTSRec, SASRec
-from recbole_bt.quick_start import build_config, load_data_and_model, prepare, run_recbole_bt
-from recbole_bt.registry import create_dataset
+from recbole_bt.quick_start import load_data_and_model, prepare, run_recbole_bt
 
 
 def assert_same_training(a, b):
@@ -80,6 +79,7 @@ def test_checkpoint_reloads(workdir):
         ({"alpha": -0.1}, r"'alpha' must be a finite number in \[0, inf\), got -0.1"),
         ({"lambda": -1}, r"'lambda' must be a finite number in \[0, inf\), got -1"),
         ({"train_batch_size": 1}, "too small for Barlow Twins"),
+        ({"train_batch_size": 2}, r"'train_batch_size' must be an integer in \[3, inf\) \(too small for Barlow Twins"),
         ({"loss_type": "BPR"}, r"Make sure 'loss_type' in \['CE', 'BCE', 'SCE'\]"),
         ({"loss_type": "SCE", "bucket_size_y": 64}, "larger than the catalog"),
         ({"bt_scale": "batch"}, "'bt_scale' must be one of"),
@@ -91,10 +91,46 @@ def test_bad_settings_fail_at_construction(workdir, overrides, message):
         run_recbole_bt("BTSRec", "tiny", [TINY_YAML], tiny_config(**overrides))
 
 
-def test_small_batches_are_warned_about(workdir, caplog):
-    config = build_config("BTSRec", "tiny", [TINY_YAML], tiny_config(train_batch_size=4, train_mode="prefix"))
-    dataset = create_dataset(config)
-    train_data, _, _ = data_preparation(config, dataset)
-    with caplog.at_level("WARNING"):
-        BTSRec(config, train_data._dataset)
-    assert "train_batch_size 4 < hidden_size 8" in caplog.text
+@pytest.mark.parametrize("projector, width", [(None, "8 (hidden_size)"), ([16, 12], "12 (the bt_projector output)")])
+def test_rank_warning_fires_up_to_d_rows(workdir, caplog, projector, width):
+    """The centred cross-correlation of B rows has rank <= B - 1: one warning line at B = D, none at B = D + 1."""
+    config, train_data, *_ = prepare("BTSRec", "tiny", [TINY_YAML], tiny_config(train_mode="prefix"))
+    config["bt_projector"] = projector
+    dim = int(width.split()[0])
+    for rows, n_lines in ((dim, 1), (dim + 1, 0)):
+        config["train_batch_size"] = rows
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            BTSRec(config, train_data._dataset)
+        lines = [r.getMessage() for r in caplog.records if "BT batch" in r.getMessage()]
+        assert len(lines) == n_lines and all("\n" not in line for line in lines)
+        assert all(f"BTSRec: the BT batch has {dim} rows <= D = {width}: " in line for line in lines)
+
+
+def test_two_rows_give_barlow_twins_no_gradient():
+    """Why BTSRec skips a batch of 2 rows (MIN_BT_ROWS): each centred dimension is (+a, -a), standardised to
+    +-1/sqrt(2) whatever the embeddings, so C is all +-1 and the gradient is 0 (up to eps); 3 rows have one."""
+    torch.manual_seed(0)
+    for rows, has_gradient in ((2, False), (3, True)):
+        for normalize_rows in (True, False):
+            z_a = torch.randn(rows, 4, dtype=torch.float64, requires_grad=True)
+            z_b = torch.randn(rows, 4, dtype=torch.float64)
+            barlow_twins_loss(z_a, z_b, lambd=0.05, normalize_rows=normalize_rows).backward()
+            assert (z_a.grad.abs().max() > 1e-3) == has_gradient
+
+
+def test_batch_too_small_for_bt_gets_zero_and_one_log_line(workdir, caplog):
+    config, train_data, *_ = prepare("BTSRec", "tiny", [TINY_YAML], tiny_config(alpha=0.3, train_mode="prefix"))
+    model = BTSRec(config, train_data._dataset)
+    batch = next(iter(train_data))
+    with caplog.at_level("INFO"):
+        for rows in (1, 2, 2, 1):  # several epochs' last batches
+            z = torch.randn(rows, model.hidden_size)
+            assert model.bt_loss(z, torch.randn(rows, model.hidden_size)).item() == 0.0
+        loss = model.calculate_loss(batch[:2])
+        assert model.loss_terms["alpha * L_BT"].item() == 0.0 and loss.item() == model.loss_terms["L_pred"].item()
+        model.calculate_loss(batch[:3])
+        assert model.loss_terms["alpha * L_BT"].item() > 0  # 3 rows: BT is on
+    lines = [r.getMessage() for r in caplog.records if "gets a BT term of 0" in r.getMessage()]
+    assert lines == ["BTSRec: Barlow Twins needs a batch of >= 3 rows (and >= 2 on each process); a batch of 1 gets "
+                     "a BT term of 0 (said once per run: an epoch's short last batch)"]  # fmt: skip

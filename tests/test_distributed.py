@@ -8,11 +8,13 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from recbole.data.interaction import Interaction
 
 from conftest import TINY_YAML, tiny_config
 from recbole_bt import ConfigError
 from recbole_bt.loss import barlow_twins_loss
-from recbole_bt.quick_start import build_config, load_data_and_model, run
+from recbole_bt.model import BTSRec
+from recbole_bt.quick_start import build_config, load_data_and_model, prepare, run
 from recbole_bt.registry import get_trainer
 
 pytestmark = pytest.mark.skipif(
@@ -76,6 +78,50 @@ def test_bt_gradient_under_ddp_is_the_single_process_gradient(ddp_step):
     ranks, (_, grad) = ddp_step
     for got in ranks:
         torch.testing.assert_close(got["grad"], grad)
+
+
+def _btsrec_rank_step(rank, world, port, model, batch, out):
+    """BTSRec's loss on this rank's half of the batch, backward, then the gradients averaged over the ranks as
+    DDP averages them; and the BT term of a batch of 1 row per rank (2 in all: too small, skipped on both)."""
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    rows = slice(rank * len(batch["item_id"]) // world, (rank + 1) * len(batch["item_id"]) // world)
+    model.train().calculate_loss(Interaction({k: v[rows] for k, v in batch.items()})).backward()
+    grads = {}
+    for name, p in model.named_parameters():
+        grads[name] = p.grad if p.grad is not None else torch.zeros_like(p)
+        dist.all_reduce(grads[name])
+        grads[name] /= world
+    tiny = model.bt_loss(*torch.randn(2, 1, model.hidden_size, dtype=torch.float64))
+    result = {"grads": grads, "bt": model.loss_terms["alpha * L_BT"], "tiny": tiny}
+    torch.save(result, os.path.join(out, f"rank{rank}.pt"))
+    dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("projector", [None, [12]])  # [12]: one Linear (a BatchNorm would see its rank's rows only)
+def test_btsrec_gradient_under_ddp_is_the_single_process_gradient(workdir, projector):
+    """BTSRec itself (next-item CE + alpha * BT on same-target partners, dropout 0 so that the passes are
+    deterministic), in float64: 2 gloo processes with 8 rows each, gradients averaged as DDP does, give the
+    parameter gradients of one process on the 16 rows."""
+    overrides = dict(train_mode="prefix", loss_type="CE", alpha=0.5, train_batch_size=16, bt_projector=projector,
+                     hidden_dropout_prob=0.0, attn_dropout_prob=0.0)  # fmt: skip
+    config, train_data, *_ = prepare("BTSRec", "tiny", [TINY_YAML], tiny_config(**overrides))
+    model = BTSRec(config, train_data._dataset).double()
+    batch = dict(next(iter(train_data)).interaction)
+    assert len(batch["item_id"]) == 16
+
+    mp.start_processes(_btsrec_rank_step, args=(2, free_port(), model, batch, str(workdir)), nprocs=2, join=True,
+                       start_method="spawn")  # fmt: skip
+    ranks = [torch.load(workdir / f"rank{r}.pt") for r in range(2)]
+    model.train().calculate_loss(Interaction(batch)).backward()
+    single = {name: p.grad for name, p in model.named_parameters()}
+    assert model.loss_terms["alpha * L_BT"] > 0
+    for got in ranks:
+        torch.testing.assert_close(got["bt"], model.loss_terms["alpha * L_BT"], rtol=1e-12, atol=0)
+        assert got["tiny"].item() == 0.0
+        assert got["grads"].keys() == single.keys()
+        for name in single:
+            torch.testing.assert_close(got["grads"][name], single[name], rtol=1e-9, atol=1e-12,
+                                       msg=lambda m, name=name: f"{name}: {m}")  # fmt: skip
 
 
 def test_btsrec_two_cpu_processes_end_to_end_evaluate_as_one_process(workdir):
