@@ -168,7 +168,9 @@ def report(results, reference=None):
 
 RECIPE_KEYS = {"MAX_ITEM_LIST_LENGTH": "L", "train_batch_size": "batch", "n_heads": "heads", "hidden_dropout_prob": "dropout",
                "attn_dropout_prob": "attn dropout", "learning_rate": "lr", "lr_warmup_epochs": "warmup",
-               "lr_decay": "decay", "precision": "precision"}  # fmt: skip
+               "lr_decay": "decay", "precision": "precision", "train_windows": "windows",
+               "item_inter_num_interval": "items with interactions in"}  # fmt: skip
+UNREMARKABLE = {"train_windows": "all", "item_inter_num_interval": "[1,inf)"}  # said only when they differ
 
 
 def recipe_of(folder):
@@ -179,7 +181,8 @@ def recipe_of(folder):
     if not checkpoints:
         return "?"
     config = torch.load(checkpoints[-1], map_location="cpu", weights_only=False)["config"]
-    return ", ".join(f"{name} {config[key]}" for key, name in RECIPE_KEYS.items() if config[key] is not None)
+    return ", ".join(f"{name} {config[key]}" for key, name in RECIPE_KEYS.items()
+                     if config[key] is not None and config[key] != UNREMARKABLE.get(key))  # fmt: skip
 
 
 def study(out, labels=None):

@@ -1,0 +1,65 @@
+"""Paired significance over test users, for comparing a model with a baseline on the same users.
+
+- `per_user_metrics(ranks, ks)`: each user's NDCG@K and HR@K from the rank of their single test target (full
+  ranking, one target per user as in leave-one-out and the global temporal split): HR@K = 1 if rank <= K,
+  NDCG@K = 1 / log2(rank + 1) if rank <= K, else 0 (RecBole's definitions for one target).
+- `paired_test(a, b, test)`: the two-sided p-value of the paired difference a - b over the same users:
+  ``wilcoxon`` (signed-rank, zero differences dropped, scipy's default) or ``ttest`` (paired t-test).
+- `holm(p_values)`: Holm's step-down adjustment for several comparisons (family-wise error rate).
+
+Runs over several seeds are pooled: the pairs are (user, seed), each seed's run of the model against the same
+seed's run of the baseline.
+"""
+import math
+
+import numpy as np
+
+TESTS = {"wilcoxon": "Wilcoxon signed-rank", "ttest": "paired t-test"}
+
+
+def per_user_metrics(ranks, ks=(10,)):
+    """{"ndcg@K": [U], "hit@K": [U]} from `ranks` [U], the 1-based rank of each user's target (inf: not ranked)."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    out = {}
+    for k in ks:
+        hit = ranks <= k
+        out[f"hit@{k}"] = hit.astype(np.float64)
+        out[f"ndcg@{k}"] = np.where(hit, 1.0 / np.log2(np.where(hit, ranks, 1.0) + 1.0), 0.0)
+    return out
+
+
+def paired_test(a, b, test="wilcoxon"):
+    """Two-sided p-value that the paired values `a` and `b` [N] (the same users) differ; 1.0 when they never do."""
+    from scipy import stats
+
+    if test not in TESTS:
+        raise NotImplementedError(f"test must be one of {list(TESTS)}, got {test!r}")
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"paired_test needs two vectors over the same users, got shapes {a.shape} and {b.shape}")
+    diff = a - b
+    if not np.any(diff != 0):
+        return 1.0
+    if test == "wilcoxon":
+        return float(stats.wilcoxon(a, b, zero_method="wilcox", alternative="two-sided").pvalue)
+    if np.all(diff == diff[0]):  # a constant nonzero difference: no variance, certainly different
+        return 0.0
+    return float(stats.ttest_rel(a, b).pvalue)
+
+
+def holm(p_values):
+    """Holm-adjusted p-values, in the given order: the i-th smallest p times (m - i + 1), kept monotone, at most 1."""
+    p = np.asarray(p_values, dtype=np.float64)
+    m = len(p)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.empty(m)
+    running = 0.0
+    for i, index in enumerate(order):
+        running = max(running, min(1.0, (m - i) * p[index]))
+        adjusted[index] = running
+    return adjusted.tolist()
+
+
+def stars(p, alpha=0.05):
+    """'*' when the (adjusted) p-value is below `alpha`, else ''; NaN (no test) gives ''."""
+    return "*" if p is not None and not math.isnan(p) and p < alpha else ""

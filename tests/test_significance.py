@@ -1,0 +1,42 @@
+"""Paired tests over users and Holm's correction, by hand and against scipy on a 4-user, 2-model example."""
+import math
+
+import pytest
+from scipy import stats
+
+from recbole_bt.evaluator.significance import holm, paired_test, per_user_metrics, stars
+
+# 4 users, test-target ranks under a model and a baseline
+MODEL_RANKS = [1, 3, 12, 2]
+BASE_RANKS = [2, 9, 40, 2]
+
+
+def test_per_user_metrics_by_hand():
+    m = per_user_metrics(MODEL_RANKS, ks=(10,))
+    assert m["hit@10"].tolist() == [1, 1, 0, 1]
+    assert m["ndcg@10"] == pytest.approx([1.0, 1 / math.log2(4), 0.0, 1 / math.log2(3)])
+    assert per_user_metrics([math.inf], ks=(1,))["ndcg@1"].tolist() == [0.0]
+
+
+def test_paired_tests_match_scipy():
+    a = per_user_metrics(MODEL_RANKS)["ndcg@10"]
+    b = per_user_metrics(BASE_RANKS)["ndcg@10"]
+    # differences: 1 - 1/log2(3), 1/2 - 1/log2(10), 0, 0: Wilcoxon drops the zero pairs
+    assert paired_test(a, b, "wilcoxon") == pytest.approx(stats.wilcoxon(a[:2], b[:2]).pvalue)
+    assert paired_test(a, b, "ttest") == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    d = a - b
+    t = d.mean() / (d.std(ddof=1) / math.sqrt(4))  # the paired t statistic by hand, 3 degrees of freedom
+    assert paired_test(a, b, "ttest") == pytest.approx(2 * stats.t.sf(abs(t), 3))
+    assert paired_test(a, a, "wilcoxon") == 1.0 and paired_test(a, a, "ttest") == 1.0
+    with pytest.raises(NotImplementedError, match="test must be one of"):
+        paired_test(a, b, "sign")
+
+
+def test_holm_by_hand():
+    # sorted 0.01, 0.02, 0.04 -> x3, x2, x1 = 0.03, 0.04, 0.04 (kept monotone); back in the given order
+    assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert holm([0.3, 0.5]) == pytest.approx([0.6, 0.6])  # 0.6, then max(0.6, 0.5)
+    assert holm([0.9, 0.8]) == pytest.approx([1.0, 1.0])  # capped at 1
+    # 0.01 x 3 = 0.03 stays significant; 0.03 x 2 = 0.06 and 0.04 x 1 -> 0.06 (monotone) do not
+    assert holm([0.01, 0.03, 0.04]) == pytest.approx([0.03, 0.06, 0.06])
+    assert [stars(p) for p in holm([0.01, 0.03, 0.04])] == ["*", "", ""] and stars(float("nan")) == ""
