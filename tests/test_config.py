@@ -99,7 +99,7 @@ def test_missing_and_empty_config_files(workdir):
     with pytest.raises(ConfigError, match="config file 'nope.yaml' not found"):
         Config("SASRec", "tiny", ["nope.yaml"])
     empty = write(workdir / "empty.yaml", "# only a comment\n")
-    assert Config("SASRec", "tiny", [empty])["epochs"] == 300
+    assert Config("SASRec", "tiny", [empty])["epochs"] == 100  # the SASRec family's all_positions default
 
 
 def test_recbole_config_errors_become_one_line(workdir):

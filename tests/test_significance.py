@@ -40,3 +40,28 @@ def test_holm_by_hand():
     # 0.01 x 3 = 0.03 stays significant; 0.03 x 2 = 0.06 and 0.04 x 1 -> 0.06 (monotone) do not
     assert holm([0.01, 0.03, 0.04]) == pytest.approx([0.03, 0.06, 0.06])
     assert [stars(p) for p in holm([0.01, 0.03, 0.04])] == ["*", "", ""] and stars(float("nan")) == ""
+
+
+def test_per_user_from_recbole_topk_matches_recbole_and_the_ranks(workdir):
+    """A trained-for-one-epoch SASRec on tiny: the mean of the per-user values is RecBole's metric, and each
+    user's value is the one its target's rank gives."""
+    from conftest import TINY_YAML, tiny_config
+
+    from recbole_bt.evaluator.significance import per_user_from_topk
+    from recbole_bt.quick_start import prepare
+
+    config, train, _, test, trainer = prepare("SASRec", "tiny", [TINY_YAML], tiny_config(
+        metrics=["Hit", "NDCG"], topk=[1, 5, 10], valid_metric="ndcg@10", epochs=1))  # fmt: skip
+    trainer.fit(train, saved=False, show_progress=False)
+    trainer.eval_collector.keep_per_user = True
+    result = trainer.evaluate(test, load_best_model=False)
+    per_user = trainer.eval_collector.per_user
+    assert len(per_user["user"]) == len(test.dataset.inter_feat) == len(set(per_user["user"].tolist()))
+    values = per_user_from_topk(per_user["topk"], ks=(1, 5, 10))
+    for k in (1, 5, 10):
+        assert values[f"ndcg@{k}"].mean() == pytest.approx(result[f"ndcg@{k}"], abs=1e-4)
+        assert values[f"hit@{k}"].mean() == pytest.approx(result[f"hit@{k}"], abs=1e-4)
+    hits = per_user["topk"][:, :-1].numpy()
+    ranks = [1 + row.argmax() if row.any() else math.inf for row in hits]
+    assert values["ndcg@10"] == pytest.approx(per_user_metrics(ranks)["ndcg@10"])
+    assert values["ndcg@10"].max() > 0  # some user hit: the comparison is not vacuous

@@ -5,7 +5,9 @@
 - `rec.positive_rank` / `rec.positive_item` [P]: for every evaluated (user, target) pair, the target's position
   in the user's ranking (>= max(topk) when it is not in the top-K) and the target's id (`eval_batch_collect`);
 - `model.sequence_embedding` [n_users, D]: the evaluated users' sequence embeddings, pushed by the trainer's
-  evaluation step (`embedding_collect`), only when a metric asks for them.
+  evaluation step (`embedding_collect`), only when a metric asks for them;
+- with `keep_per_user = True`, the last evaluation's rows (`per_user`: `user` [U] ids and RecBole's `topk` [U K+1]
+  hit matrix), from which `significance.per_user_from_topk` gives each user's NDCG@K and HR@K for paired tests.
 
 It also refuses non-finite scores (`check_scores`, called by the trainer's evaluation step on every batch): a NaN
 score compares false against everything, so a rank computed by comparison puts it first and inflates NDCG/HR
@@ -71,6 +73,7 @@ class Collector(RecBoleCollector):
         super().__init__(config)
         self._non_finite, self._scored = 0, 0  # evaluated users (rows) with non-finite scores, and all of them
         self._unit = "users"
+        self.keep_per_user, self.per_user, self._users = False, None, []
 
     @property
     def needs_embeddings(self):
@@ -92,6 +95,8 @@ class Collector(RecBoleCollector):
 
     def eval_batch_collect(self, scores_tensor, interaction, positive_u, positive_i):
         super().eval_batch_collect(scores_tensor, interaction, positive_u, positive_i)
+        if self.keep_per_user and scores_tensor.dim() == 2:
+            self._users.append(interaction[self.config["USER_ID_FIELD"]].detach().cpu())
         if self.register.need("rec.positive_rank"):
             _, topk_idx = torch.topk(scores_tensor, max(self.topk), dim=-1)  # [B K]
             found = topk_idx[positive_u] == positive_i.unsqueeze(1)  # [P K]
@@ -138,4 +143,7 @@ class Collector(RecBoleCollector):
             if key in self.data_struct:
                 del self.data_struct[key]
         self._raise_on_non_finite()
+        if self.keep_per_user and self._users and "rec.topk" in returned:
+            self.per_user = {"user": torch.cat(self._users), "topk": returned.get("rec.topk").clone()}
+        self._users = []
         return returned

@@ -28,6 +28,20 @@ def per_user_metrics(ranks, ks=(10,)):
     return out
 
 
+def per_user_from_topk(topk, ks=(10,)):
+    """{"ndcg@K": [U], "hit@K": [U]} from RecBole's `rec.topk` [U, K_max + 1] (hit flags of the top K_max, then
+    the number of targets), RecBole's per-user NDCG and Hit for any number of targets."""
+    topk = np.asarray(topk, dtype=np.float64)
+    hits, n_pos = topk[:, :-1], topk[:, -1]
+    out = {}
+    for k in ks:
+        gain = hits[:, :k] / np.log2(np.arange(2, k + 2))  # [U k]
+        ideal = np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))[np.clip(np.minimum(n_pos, k).astype(int) - 1, 0, k - 1)]
+        out[f"hit@{k}"] = (hits[:, :k].sum(1) > 0).astype(np.float64)
+        out[f"ndcg@{k}"] = np.where(n_pos > 0, gain.sum(1) / ideal, 0.0)
+    return out
+
+
 def paired_test(a, b, test="wilcoxon"):
     """Two-sided p-value that the paired values `a` and `b` [N] (the same users) differ; 1.0 when they never do."""
     from scipy import stats
