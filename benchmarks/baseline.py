@@ -5,12 +5,21 @@
     python benchmarks/baseline.py converge --dataset ml-1m --data_path ../shared/datasets --seeds 2020 \
         --run sasrec+:MAX_ITEM_LIST_LENGTH=200,hidden_dropout_prob=0.1,attn_dropout_prob=0.1,train_batch_size=128
 
+    # any model and protocol: e.g. BT-SR's (preset), more metrics, and a paired test of each label against one
+    python benchmarks/baseline.py converge --dataset ml-1m-realtime --data_path ../shared/datasets \
+        --config_files protocol/bt-sr-temporal.yaml --epochs 200 --patience 30 \
+        --metrics Hit NDCG Coverage Effective_Rank_Centred \
+        --run SASRec-CE:model=SASRec --run BTSRec-CE:model=BTSRec,alpha=0.2,lambda=0.05 --baseline SASRec-CE
+
     # record a finished run's JSON (e.g. one written with --no-record in another checkout) in RESULTS.md
     python benchmarks/baseline.py record path/to/baseline-converge-ml-1m-STAMP.json
 
 Protocol: the config's split (ML-1M: RecBole's leave-one-out), full ranking, ``eval_mask_seen: True`` for
 validation and early stopping; the test figures are given masked (the literature's protocol) and unmasked
-(RecBole's), from the same best checkpoint.
+(RecBole's), from the same best checkpoint. Each run also leaves its masked test's per-user NDCG@10 and HR@10 in
+its folder (per_user.json); with ``--baseline LABEL`` the table adds, for every other label, the p-value of a
+Wilcoxon signed-rank test of per-user NDCG@10 against that label's runs, pairs pooled over the seeds both have,
+Holm-adjusted over the labels (``*``: below 0.05).
 
 Runs survive interruption: each (label, seed, config) has its own folder under ``--out``/baseline-runs; a
 finished run leaves result.json there and is reused by a later invocation with the same command; a run in
@@ -30,6 +39,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from recbole_bt.evaluator.significance import stars  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     ROOT, add_common_arguments, data_spec, machine, mean_std, parse_run, peak_rss_mb, record_saved, run_workers,
     runs_by_label, save, set_threads, subcommand,
@@ -103,7 +113,10 @@ def converge(job):
     last["t"] = time.perf_counter()
     best_score, best_valid = trainer.fit(train_data, valid_data, saved=True, show_progress=False,
                                          callback_fn=resume_state_saver(trainer, train_data, True))  # fmt: skip
+    trainer.eval_collector.keep_per_user = True  # each test user's NDCG/HR, for paired tests between runs
     test = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
+    trainer.eval_collector.keep_per_user = False
+    save_per_user(folder, trainer.eval_collector.per_user)
     unmasked_data = FullSortEvalDataLoader(config, test_data._dataset, test_data._sampler, shuffle=False)
     unmasked = trainer.evaluate(unmasked_data, load_best_model=False, show_progress=False)
     best_epoch = max(curve, key=lambda p: p["valid_ndcg@10"])["epoch"]
@@ -116,10 +129,47 @@ def converge(job):
     return result
 
 
+def save_per_user(folder, per_user):
+    """The masked test's per-user NDCG@10 and HR@10 (users by internal id, in evaluation order) in the run folder."""
+    from recbole_bt.evaluator.significance import per_user_from_topk
+
+    values = per_user_from_topk(per_user["topk"], ks=(10,))
+    with open(os.path.join(folder, "per_user.json"), "w") as f:
+        json.dump({"user": per_user["user"].tolist(), **{k: v.round(6).tolist() for k, v in values.items()}}, f)
+
+
+def paired_p_values(results, baseline, metric="ndcg@10", test="wilcoxon"):
+    """{label: Holm-adjusted p} of each label's runs against `baseline`'s over the test users, the pairs pooled
+    over the seeds both have (each run's per_user.json); labels without per-user data are left out."""
+    from recbole_bt.evaluator.significance import holm, paired_test
+
+    def per_seed(label):
+        out = {}
+        for r in results:
+            path = os.path.join(r.get("folder", ""), "per_user.json")
+            if r["label"] == label and "failed" not in r and os.path.exists(path):
+                with open(path) as f:
+                    data = json.load(f)
+                out[r["seed"]] = dict(zip(data["user"], data[metric]))
+        return out
+
+    base = per_seed(baseline)
+    raw = {}
+    for label in dict.fromkeys(r["label"] for r in results):
+        runs = per_seed(label) if label != baseline else {}
+        pairs = [(v, base[seed][u]) for seed, users in runs.items() if seed in base
+                 for u, v in users.items() if u in base[seed]]  # fmt: skip
+        if pairs:
+            a, b = zip(*pairs)
+            raw[label] = paired_test(a, b, test)
+    return dict(zip(raw, holm(list(raw.values()))))
+
+
 def worker(job):
     set_threads(job["threads"])
     result = converge(job)
-    result.update(label=job["label"], seed=job["config"]["seed"], config=job["config"], peak_rss_mb=round(peak_rss_mb()))
+    result.update(label=job["label"], seed=job["config"]["seed"], config=job["config"], peak_rss_mb=round(peak_rss_mb()),
+                  folder=job["folder"])  # fmt: skip
     with open(job["out"], "w") as f:
         json.dump(result, f)
 
@@ -136,10 +186,15 @@ def reference_level(path):
     return best["label"], level, next(p["train_seconds"] for p in best["curve"] if p["valid_ndcg@10"] >= level)
 
 
-def report(results, reference=None):
+def report(results, reference=None, baseline=None):
+    extra_metrics = [k for k in dict.fromkeys(k for r in results if "test" in r for k in r["test"])
+                     if k not in ("ndcg@10", "hit@10")]  # fmt: skip
     header = ["run", "seeds", "valid NDCG@10 (masked)", "test NDCG@10 masked", "test HR@10 masked",
-              "test NDCG@10 unmasked", "test HR@10 unmasked", "epochs run (best)", "train s / epoch",
-              "wall min per run"]  # fmt: skip
+              *[f"test {k} masked" for k in extra_metrics], "test NDCG@10 unmasked", "test HR@10 unmasked",
+              "epochs run (best)", "train s / epoch", "wall min per run"]  # fmt: skip
+    p_values = paired_p_values(results, baseline) if baseline else {}
+    if baseline:
+        header.append(f"test NDCG@10 vs {baseline}: p (Wilcoxon over users x seeds, Holm)")
     if reference:
         header.append(f"train s to reach {reference[0]}'s best valid {reference[1]:.4f} ({reference[2]:.0f} s there)")
     rows = []
@@ -149,11 +204,16 @@ def report(results, reference=None):
             continue
         pick = lambda part, key: [r[part][key] for r in runs]  # noqa: E731
         rows.append([label, len(runs), mean_std(pick("valid", "ndcg@10")), mean_std(pick("test", "ndcg@10")),
-                     mean_std(pick("test", "hit@10")), mean_std(pick("test_unmasked", "ndcg@10")),
+                     mean_std(pick("test", "hit@10")), *[mean_std(pick("test", k)) for k in extra_metrics],
+                     mean_std(pick("test_unmasked", "ndcg@10")),
                      mean_std(pick("test_unmasked", "hit@10")),
                      ", ".join(f"{r['epochs']} ({r['best_epoch']})" for r in runs),
                      f"{statistics.mean(r['train_seconds'] / r['epochs'] for r in runs):.0f}",
                      f"{statistics.mean(r['wall_seconds'] for r in runs) / 60:.1f}"])  # fmt: skip
+        if baseline:
+            p = p_values.get(label)
+            rows[-1].append("baseline" if label == baseline else "n/a (no per-user data)" if p is None
+                            else f"{p:.2g}{stars(p)}")  # fmt: skip
         if reference:
             reach = [next((p["train_seconds"] for p in r["curve"] if p["valid_ndcg@10"] >= reference[1]), None)
                      for r in runs]  # fmt: skip
@@ -215,7 +275,7 @@ def study(out, labels=None):
 
 
 def tables(bench, results, reference=None):
-    return report(results, reference)
+    return report(results, reference)  # p-values need the run folders' per_user.json: converge's own table has them
 
 
 def record(path):
@@ -231,6 +291,8 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[2020, 2021, 2022])
     parser.add_argument("--epochs", type=int, default=100, help="at most this many epochs")
     parser.add_argument("--patience", type=int, default=10, help="stopping_step on masked valid NDCG@10")
+    parser.add_argument("--metrics", nargs="+", default=["Hit", "NDCG"], help="RecBole metrics of every run (@10)")
+    parser.add_argument("--baseline", default=None, help="a --run label: paired tests of every other label against it")
     parser.add_argument("--reference", default=None,
                         help="a train_modes.py quality JSON: the table adds when each run first reached its best")
     args = parser.parse_args()
@@ -246,7 +308,7 @@ def main():
         return 0
 
     data, base = data_spec(args)
-    base.update(METRICS, model=args.model, epochs=args.epochs, stopping_step=args.patience, **parse_run(args.set)[1])
+    base.update(METRICS, metrics=args.metrics, model=args.model, epochs=args.epochs, stopping_step=args.patience, **parse_run(args.set)[1])
     if args.quick:
         base.update(epochs=3)
         args.seeds = args.seeds[:2]
@@ -264,7 +326,7 @@ def main():
     payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
                "argv": sys.argv, "results": results}  # fmt: skip
     reference = reference_level(args.reference)
-    header, rows, extra = report(results, reference)
+    header, rows, extra = report(results, reference, args.baseline)
     if reference:
         extra += f"\n- reference: `{os.path.relpath(os.path.abspath(args.reference), ROOT)}`"
     results_dir = os.path.join(out, "quick") if args.quick else None

@@ -145,6 +145,42 @@ def test_speed_curves_quick(tmp_path):
     assert all(0 < c["valid_ndcg@10"] <= 1 for r in runs for c in r["curve"])
 
 
+def test_baseline_table_tests_each_label_against_the_baseline(tmp_path):
+    """Per-user NDCG@10 of two seeds per label (6 users each): the p-value of each label against the baseline is
+    scipy's Wilcoxon over the pooled (user, seed) pairs, Holm-adjusted over the two comparisons."""
+    sys.path.insert(0, ROOT)
+    from scipy import stats
+
+    from benchmarks.baseline import report
+
+    values = {"base": {1: [0.1, 0.2, 0.3, 0.0, 0.5, 0.1], 2: [0.2, 0.1, 0.0, 0.3, 0.1, 0.2]},
+              "up": {1: [0.5, 0.6, 0.9, 0.3, 0.8, 0.4], 2: [0.4, 0.7, 0.8, 0.5, 0.6, 0.9]},
+              "same": {1: [0.1, 0.25, 0.3, 0.0, 0.4, 0.2], 2: [0.2, 0.1, 0.05, 0.3, 0.1, 0.1]}}  # fmt: skip
+    results = []
+    for label, seeds in values.items():
+        for seed, ndcg in seeds.items():
+            folder = tmp_path / f"{label}-{seed}"
+            folder.mkdir()
+            (folder / "per_user.json").write_text(json.dumps({"user": list(range(6)), "ndcg@10": ndcg, "hit@10": ndcg}))
+            metrics = {"ndcg@10": sum(ndcg) / 6, "hit@10": 0.5, "coverage@10": 0.3}
+            results.append({"label": label, "seed": seed, "folder": str(folder), "valid": metrics, "test": metrics,
+                            "test_unmasked": metrics, "epochs": 3, "best_epoch": 2, "train_seconds": 3.0,
+                            "wall_seconds": 6.0, "curve": []})  # fmt: skip
+    header, rows, _ = report(results, baseline="base")
+    assert "test coverage@10 masked" in header and header[-1].startswith("test NDCG@10 vs base: p (Wilcoxon")
+    pooled = lambda label: values[label][1] + values[label][2]  # noqa: E731
+    p_up = stats.wilcoxon(pooled("up"), pooled("base")).pvalue
+    p_same = stats.wilcoxon(pooled("same"), pooled("base")).pvalue
+    low, high = sorted([p_up, p_same])
+    expected = {"up": 2 * p_up if p_up == low else max(2 * low, p_up),
+                "same": 2 * p_same if p_same == low else max(2 * low, p_same)}  # Holm, 2 comparisons
+    cells = {row[0]: row[-1] for row in rows}
+    assert cells["base"] == "baseline"
+    for label in ("up", "same"):
+        assert float(cells[label].rstrip("*")) == pytest.approx(min(expected[label], 1.0), rel=0.05)
+    assert cells["up"].endswith("*") and not cells["same"].endswith("*")
+
+
 def test_baseline_quick_reuses_and_resumes(tmp_path):
     """Two seeds to early stopping, tested masked and unmasked; the same command again reuses the finished runs,
     and a run whose result was lost continues from its checkpoint to the same figures."""
@@ -154,6 +190,9 @@ def test_baseline_quick_reuses_and_resumes(tmp_path):
         assert len(r["curve"]) == r["epochs"] and 1 <= r["best_epoch"] <= r["epochs"]
         assert r["test"].keys() == r["test_unmasked"].keys() == {"hit@10", "ndcg@10"}
         assert "seen items masked" in r["protocol"]
+        with open(os.path.join(r["folder"], "per_user.json")) as f:
+            per_user = json.load(f)
+        assert sum(per_user["ndcg@10"]) / len(per_user["ndcg@10"]) == pytest.approx(r["test"]["ndcg@10"], abs=1e-4)
     [lost] = glob.glob(str(tmp_path / "quick" / "baseline-runs" / "defaults-seed2021-*" / "result.json"))
     os.remove(lost)
     for path in glob.glob(str(tmp_path / "quick" / "baseline-converge-tiny-*.json")):

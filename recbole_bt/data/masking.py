@@ -94,7 +94,7 @@ def describe_protocol(config, short=False):
     mode = modes.pop() if len(modes) == 1 else f"valid {mode.get('valid')} / test {mode.get('test')}"
     masked = bool(config["eval_mask_seen"])
     if isinstance(split, dict) and SPLIT_MODE in split:
-        post_cut = config["gts_test_history"] == "post_cut"
+        post_cut = "gts_test_history" in config and config["gts_test_history"] == "post_cut"
         name = f"GTS {split[SPLIT_MODE]}" + (", test input after t* only" if post_cut else "")
         long_name = f"global temporal split (GTS {split[SPLIT_MODE]}" + (
             ", gts_test_history post_cut: a test user's input is their interactions at or after t* only)"
