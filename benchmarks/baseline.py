@@ -292,6 +292,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=100, help="at most this many epochs")
     parser.add_argument("--patience", type=int, default=10, help="stopping_step on masked valid NDCG@10")
     parser.add_argument("--metrics", nargs="+", default=["Hit", "NDCG"], help="RecBole metrics of every run (@10)")
+    parser.add_argument("--topk", type=int, nargs="+", default=[10], help="cut-offs of the metrics (10 always)")
     parser.add_argument("--baseline", default=None, help="a --run label: paired tests of every other label against it")
     parser.add_argument("--reference", default=None,
                         help="a train_modes.py quality JSON: the table adds when each run first reached its best")
@@ -308,7 +309,7 @@ def main():
         return 0
 
     data, base = data_spec(args)
-    base.update(METRICS, metrics=args.metrics, model=args.model, epochs=args.epochs, stopping_step=args.patience, **parse_run(args.set)[1])
+    base.update(METRICS, metrics=args.metrics, topk=sorted(set(args.topk) | {10}), model=args.model, epochs=args.epochs, stopping_step=args.patience, **parse_run(args.set)[1])
     if args.quick:
         base.update(epochs=3)
         args.seeds = args.seeds[:2]
