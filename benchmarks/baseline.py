@@ -68,10 +68,12 @@ def converge(job):
     with open(os.path.join(folder, "job.json"), "w") as f:
         json.dump({k: job[k] for k in ("label", "dataset", "config_files", "config")}, f, indent=1)
     done = os.path.join(folder, "result.json")
+    checkpoints = sorted(glob.glob(os.path.join(folder, "saved", "*.pth")), key=os.path.getmtime)
     if os.path.exists(done):
+        if checkpoints and not os.path.exists(os.path.join(folder, "per_user.json")):  # a run from before them
+            per_user_of_checkpoint(job, checkpoints[-1])
         with open(done) as f:
             return json.load(f)
-    checkpoints = sorted(glob.glob(os.path.join(folder, "saved", "*.pth")), key=os.path.getmtime)
     config = dict(job["config"], checkpoint_dir=os.path.join(folder, "saved"))
     if checkpoints:
         config["resume_file"] = checkpoints[-1]
@@ -127,6 +129,17 @@ def converge(job):
     with open(done, "w") as f:
         json.dump(result, f)
     return result
+
+
+def per_user_of_checkpoint(job, checkpoint):
+    """per_user.json of a finished run from its best checkpoint (the last one RecBole saved): the masked test again."""
+    from recbole_bt.quick_start import prepare
+
+    config = dict(job["config"], checkpoint_dir=os.path.join(job["folder"], "saved"))
+    config, _, _, test_data, trainer = prepare(config["model"], job["dataset"], job.get("config_files"), config)
+    trainer.eval_collector.keep_per_user = True
+    trainer.evaluate(test_data, load_best_model=True, model_file=checkpoint, show_progress=False)
+    save_per_user(job["folder"], trainer.eval_collector.per_user)
 
 
 def save_per_user(folder, per_user):

@@ -195,9 +195,13 @@ def test_baseline_quick_reuses_and_resumes(tmp_path):
         assert sum(per_user["ndcg@10"]) / len(per_user["ndcg@10"]) == pytest.approx(r["test"]["ndcg@10"], abs=1e-4)
     [lost] = glob.glob(str(tmp_path / "quick" / "baseline-runs" / "defaults-seed2021-*" / "result.json"))
     os.remove(lost)
+    [per_user] = glob.glob(str(tmp_path / "quick" / "baseline-runs" / "defaults-seed2020-*" / "per_user.json"))
+    before = open(per_user).read()
+    os.remove(per_user)  # a finished run from before per-user files: the rerun rebuilds it from the best checkpoint
     for path in glob.glob(str(tmp_path / "quick" / "baseline-converge-tiny-*.json")):
         os.remove(path)
     again = run_quick("baseline.py", "converge", tmp_path, "baseline-converge")
     assert [r["resumed"] for r in again] == [False, True]
     assert [(r["test"], r["test_unmasked"], r["best_epoch"]) for r in again] == [
         (r["test"], r["test_unmasked"], r["best_epoch"]) for r in runs]
+    assert json.loads(open(per_user).read()) == json.loads(before)
