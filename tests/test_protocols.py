@@ -9,12 +9,12 @@ from recbole_bt.config import properties_dir
 from recbole_bt.quick_start import build_config
 
 RECIPE = {"MAX_ITEM_LIST_LENGTH": 200, "train_batch_size": 128, "n_heads": 1, "hidden_dropout_prob": 0.1,
-          "attn_dropout_prob": 0.1, "learning_rate": 0.002, "lr_warmup_epochs": 3, "lr_decay": "cosine",
+          "attn_dropout_prob": 0.1, "learning_rate": 0.001, "lr_warmup_epochs": 0, "lr_decay": "none",
           "epochs": 100}  # fmt: skip
 RECBOLE = {"MAX_ITEM_LIST_LENGTH": 50, "train_batch_size": 2048, "n_heads": 2, "hidden_dropout_prob": 0.5,
            "attn_dropout_prob": 0.5, "learning_rate": 0.001, "lr_warmup_epochs": 0, "lr_decay": "none",
            "epochs": 300}  # fmt: skip
-SASREC_PLUS = dict(RECIPE, learning_rate=0.001, lr_warmup_epochs=0, lr_decay="none")  # constant 1e-3
+SASREC_PLUS = RECIPE  # the package's all_positions defaults are SASRec+'s recipe
 PRESETS = ("recbole-loo", "sasrec-plus", "bt-sr-temporal")
 
 
