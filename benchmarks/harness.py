@@ -49,7 +49,10 @@ def subcommand(args, worker, record=None):
 
 def data_spec(args):
     """(dataset and config files of the runs, base config with the data path) from the common arguments."""
-    data = {"dataset": args.dataset, "config_files": [os.path.abspath(f) for f in args.config_files or []] or None}
+    # a file here becomes its absolute path (workers run in their own folder); a preset's short name
+    # (protocol/<name>.yaml, found inside the package by recbole_bt.config.resolve_config_file) stays as it is
+    files = [os.path.abspath(f) if os.path.exists(f) else f for f in args.config_files or []]
+    data = {"dataset": args.dataset, "config_files": files or None}
     base = {"show_progress": False}
     if args.data_path:
         base["data_path"] = os.path.abspath(args.data_path)  # workers run in their own folder
