@@ -187,7 +187,7 @@ NUMERIC_KEYS = {
 
 # Keys whose package default depends on train_mode: ~ in properties/model/SASRec.yaml (or a dataset YAML) means
 # (all_positions value, prefix value). all_positions: the SASRec-family recipe chosen on ML-1M validation
-# (benchmarks/RESULTS.md, "SASRec recipe"; SASRec+'s); prefix: RecBole's own SASRec / overall defaults.
+# (benchmarks/RESULTS.md, "SASRec at convergence under the papers' protocol"; SASRec+'s); prefix: RecBole's own SASRec / overall defaults.
 TRAIN_MODE_DEFAULTS = {
     "MAX_ITEM_LIST_LENGTH": (200, 50),
     "train_batch_size": (128, 2048),
