@@ -30,15 +30,16 @@ def per_user_metrics(ranks, ks=(10,)):
 
 def per_user_from_topk(topk, ks=(10,)):
     """{"ndcg@K": [U], "hit@K": [U]} from RecBole's `rec.topk` [U, K_max + 1] (hit flags of the top K_max, then
-    the number of targets), RecBole's per-user NDCG and Hit for any number of targets."""
-    topk = np.asarray(topk, dtype=np.float64)
-    hits, n_pos = topk[:, :-1], topk[:, -1]
+    the number of targets): RecBole's own per-user NDCG and Hit (`metric_info`, before it averages)."""
+    from recbole.evaluator.metrics import NDCG, Hit
+
+    topk = np.asarray(topk)
+    pos_index, pos_len = topk[:, :-1].astype(bool), topk[:, -1]
+    ndcg, hit = NDCG.metric_info(None, pos_index, pos_len), Hit.metric_info(None, pos_index)  # [U K_max]
     out = {}
     for k in ks:
-        gain = hits[:, :k] / np.log2(np.arange(2, k + 2))  # [U k]
-        ideal = np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))[np.clip(np.minimum(n_pos, k).astype(int) - 1, 0, k - 1)]
-        out[f"hit@{k}"] = (hits[:, :k].sum(1) > 0).astype(np.float64)
-        out[f"ndcg@{k}"] = np.where(n_pos > 0, gain.sum(1) / ideal, 0.0)
+        out[f"hit@{k}"] = hit[:, k - 1].astype(np.float64)
+        out[f"ndcg@{k}"] = ndcg[:, k - 1].astype(np.float64)
     return out
 
 
