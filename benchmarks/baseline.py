@@ -5,11 +5,18 @@
     python benchmarks/baseline.py converge --dataset ml-1m --data_path ../shared/datasets --seeds 2020 \
         --run sasrec+:MAX_ITEM_LIST_LENGTH=200,hidden_dropout_prob=0.1,attn_dropout_prob=0.1,train_batch_size=128
 
-    # any model and protocol: e.g. BT-SR's (preset), more metrics, and a paired test of each label against one
+    # any model and protocol: e.g. BT-SR's (preset), more metrics, each BTSRec tested against the SASRec with its
+    # loss (--baseline LABEL=BASE, or --baseline BASE: every other label against BASE)
     python benchmarks/baseline.py converge --dataset ml-1m-realtime --data_path ../shared/datasets \
         --config_files protocol/bt-sr-temporal.yaml --epochs 200 --patience 30 \
         --metrics Hit NDCG Coverage Effective_Rank_Centred \
-        --run SASRec-CE:model=SASRec --run BTSRec-CE:model=BTSRec,alpha=0.2,lambda=0.05 --baseline SASRec-CE
+        --run SASRec-CE:model=SASRec --run BTSRec-CE:model=BTSRec --run SASRec-SCE:model=SASRec,loss_type=SCE \
+        --run BTSRec-SCE:model=BTSRec,loss_type=SCE --baseline BTSRec-CE=SASRec-CE --baseline BTSRec-SCE=SASRec-SCE
+
+    # a sweep: the labels vary one key; a table by its value and BT-SR's trade-off plot (HR@1/5/10, coverage@10,
+    # popularity-bucket hit rates); --sweep-absent is the value of runs whose model lacks the key
+    python benchmarks/baseline.py converge ... --metrics Hit NDCG Coverage Hit_Head Hit_Mid Hit_Tail --topk 1 5 10 \
+        --run SASRec-CE:model=SASRec --run a0.1:model=BTSRec,alpha=0.1 ... --sweep alpha --sweep-absent 0
 
     # record a finished run's JSON (e.g. one written with --no-record in another checkout) in RESULTS.md
     python benchmarks/baseline.py record path/to/baseline-converge-ml-1m-STAMP.json
@@ -17,9 +24,10 @@
 Protocol: the config's split (ML-1M: RecBole's leave-one-out), full ranking, ``eval_mask_seen: True`` for
 validation and early stopping; the test figures are given masked (the literature's protocol) and unmasked
 (RecBole's), from the same best checkpoint. Each run also leaves its masked test's per-user NDCG@10 and HR@10 in
-its folder (per_user.json); with ``--baseline LABEL`` the table adds, for every other label, the p-value of a
-Wilcoxon signed-rank test of per-user NDCG@10 against that label's runs, pairs pooled over the seeds both have,
-Holm-adjusted over the labels (``*``: below 0.05).
+its folder (per_user.json) and in the saved JSON; with ``--baseline`` the table adds, for each compared label, the
+relative change of the mean and the p-value of a Wilcoxon signed-rank test of per-user NDCG@10 (and HR@10) against
+its baseline's runs, pairs pooled over the seeds both have, Holm-adjusted over the comparisons (``*``: below
+0.05). Every table comes with the learning curves (valid NDCG@10 after every epoch, one line per seed).
 
 Runs survive interruption: each (label, seed, config) has its own folder under ``--out``/baseline-runs; a
 finished run leaves result.json there and is reused by a later invocation with the same command; a run in
@@ -41,8 +49,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from recbole_bt.evaluator.significance import stars  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
-    ROOT, add_common_arguments, data_spec, machine, mean_std, parse_run, peak_rss_mb, record_saved, run_workers,
-    runs_by_label, save, set_threads, subcommand,
+    HERE, RESULTS_MD, ROOT, add_common_arguments, data_spec, machine, mean_std, parse_run, parse_value, peak_rss_mb,
+    rerun_argv, run_workers, runs_by_label, save, set_threads, subcommand,
 )  # fmt: skip
 
 METRICS = {"metrics": ["Hit", "NDCG"], "topk": [10], "valid_metric": "NDCG@10", "eval_mask_seen": True}
@@ -70,10 +78,15 @@ def converge(job):
     done = os.path.join(folder, "result.json")
     checkpoints = sorted(glob.glob(os.path.join(folder, "saved", "*.pth")), key=os.path.getmtime)
     if os.path.exists(done):
-        if checkpoints and not os.path.exists(os.path.join(folder, "per_user.json")):  # a run from before them
+        per_user_path = os.path.join(folder, "per_user.json")
+        if checkpoints and not os.path.exists(per_user_path):  # a run from before them
             per_user_of_checkpoint(job, checkpoints[-1])
         with open(done) as f:
-            return json.load(f)
+            result = json.load(f)
+        if "per_user" not in result and os.path.exists(per_user_path):
+            with open(per_user_path) as f:
+                result["per_user"] = json.load(f)
+        return result
     config = dict(job["config"], checkpoint_dir=os.path.join(folder, "saved"))
     if checkpoints:
         config["resume_file"] = checkpoints[-1]
@@ -118,14 +131,14 @@ def converge(job):
     trainer.eval_collector.keep_per_user = True  # each test user's NDCG/HR, for paired tests between runs
     test = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
     trainer.eval_collector.keep_per_user = False
-    save_per_user(folder, trainer.eval_collector.per_user)
+    per_user = save_per_user(folder, trainer.eval_collector.per_user)
     unmasked_data = FullSortEvalDataLoader(config, test_data._dataset, test_data._sampler, shuffle=False)
     unmasked = trainer.evaluate(unmasked_data, load_best_model=False, show_progress=False)
     best_epoch = max(curve, key=lambda p: p["valid_ndcg@10"])["epoch"]
     result = {"valid": dict(best_valid), "test": dict(test), "test_unmasked": dict(unmasked), "epochs": len(curve),
               "best_epoch": best_epoch, "wall_seconds": clock["wall"], "train_seconds": round(clock["train"], 1),
               "setup_seconds": round(setup, 1), "resumed": bool(checkpoints), "protocol": describe_protocol(config),
-              "curve": curve}  # fmt: skip
+              "curve": curve, "per_user": per_user}  # fmt: skip
     with open(done, "w") as f:
         json.dump(result, f)
     return result
@@ -143,46 +156,80 @@ def per_user_of_checkpoint(job, checkpoint):
 
 
 def save_per_user(folder, per_user):
-    """The masked test's per-user NDCG@10 and HR@10 (users by internal id, in evaluation order) in the run folder."""
+    """The masked test's per-user NDCG@10 and HR@10 (users by internal id, in evaluation order) in the run
+    folder's per_user.json; returns them (kept in the run's result too, for paired tests from the saved JSON)."""
     from recbole_bt.evaluator.significance import per_user_from_topk
 
     values = per_user_from_topk(per_user["topk"], ks=(10,))
+    data = {"user": per_user["user"].tolist(), **{k: v.round(6).tolist() for k, v in values.items()}}
     with open(os.path.join(folder, "per_user.json"), "w") as f:
-        json.dump({"user": per_user["user"].tolist(), **{k: v.round(6).tolist() for k, v in values.items()}}, f)
+        json.dump(data, f)
+    return data
 
 
-def paired_p_values(results, baseline, metric="ndcg@10", test="wilcoxon"):
-    """{label: Holm-adjusted p} of each label's runs against `baseline`'s over the test users, the pairs pooled
-    over the seeds both have (each run's per_user.json); labels without per-user data are left out."""
+def comparisons(labels, baselines):
+    """[(label, its baseline)] from `--baseline` values: ``BASE`` tests every other label against BASE,
+    ``LABEL=BASE`` tests LABEL against BASE only (e.g. each BTSRec against the SASRec with its loss)."""
+    pairs = []
+    for spec in baselines or []:
+        label, _, base = spec.rpartition("=")
+        for other in [label] if label else [x for x in labels if x != base]:
+            if (other, base) not in pairs and other != base:
+                pairs.append((other, base))
+    return pairs
+
+
+def per_user_of(result):
+    """{metric: {user: value}} of a run's masked test: from the result (runs since per-user values were kept in
+    it) or from its folder's per_user.json; None without either."""
+    data = result.get("per_user")
+    path = os.path.join(result.get("folder", ""), "per_user.json")
+    if data is None and os.path.exists(path):
+        with open(path) as f:
+            data = json.load(f)
+    return None if data is None else {k: dict(zip(data["user"], v)) for k, v in data.items() if k != "user"}
+
+
+def paired_p_values(results, pairs, metric="ndcg@10", test="wilcoxon"):
+    """{(label, baseline): Holm-adjusted p} for each pair of `pairs` whose runs have per-user values: the test
+    over the test users, pairs pooled over the seeds both labels have, Holm over all the pairs tested."""
     from recbole_bt.evaluator.significance import holm, paired_test
 
     def per_seed(label):
-        out = {}
-        for r in results:
-            path = os.path.join(r.get("folder", ""), "per_user.json")
-            if r["label"] == label and "failed" not in r and os.path.exists(path):
-                with open(path) as f:
-                    data = json.load(f)
-                out[r["seed"]] = dict(zip(data["user"], data[metric]))
-        return out
+        return {r["seed"]: values[metric] for r in results if r["label"] == label and "failed" not in r
+                for values in [per_user_of(r)] if values}  # fmt: skip
 
-    base = per_seed(baseline)
     raw = {}
-    for label in dict.fromkeys(r["label"] for r in results):
-        runs = per_seed(label) if label != baseline else {}
-        pairs = [(v, base[seed][u]) for seed, users in runs.items() if seed in base
-                 for u, v in users.items() if u in base[seed]]  # fmt: skip
-        if pairs:
-            a, b = zip(*pairs)
-            raw[label] = paired_test(a, b, test)
+    for label, baseline in pairs:
+        runs, base = per_seed(label), per_seed(baseline)
+        matched = [(v, base[seed][u]) for seed, users in runs.items() if seed in base
+                   for u, v in users.items() if u in base[seed]]  # fmt: skip
+        if matched:
+            a, b = zip(*matched)
+            raw[(label, baseline)] = paired_test(a, b, test)
     return dict(zip(raw, holm(list(raw.values()))))
+
+
+def significance_cells(results, pairs, metric):
+    """{label: 'relative difference, p'} of each compared label against its baseline, 'baseline' for the others
+    that are a baseline."""
+    p_values = paired_p_values(results, pairs, metric)
+    means = {label: statistics.mean(r["test"][metric] for r in runs) for label, runs in runs_by_label(results) if runs}
+    cells = {base: "baseline" for _, base in pairs}
+    for (label, base), p in p_values.items():
+        change = (means[label] - means[base]) / means[base] * 100 if means.get(base) else float("nan")
+        cells[label] = f"{change:+.1f}% vs {base}, p {p:.2g}{stars(p)}"
+    for label, base in pairs:
+        cells.setdefault(label, f"n/a vs {base} (no per-user data)")
+    return cells
 
 
 def worker(job):
     set_threads(job["threads"])
     result = converge(job)
+    config = checkpoint_config(job["folder"]) if job.get("keep_keys") else None
     result.update(label=job["label"], seed=job["config"]["seed"], config=job["config"], peak_rss_mb=round(peak_rss_mb()),
-                  folder=job["folder"])  # fmt: skip
+                  folder=job["folder"], settings={k: config[k] for k in job.get("keep_keys", [])} if config else {})  # fmt: skip
     with open(job["out"], "w") as f:
         json.dump(result, f)
 
@@ -199,15 +246,20 @@ def reference_level(path):
     return best["label"], level, next(p["train_seconds"] for p in best["curve"] if p["valid_ndcg@10"] >= level)
 
 
-def report(results, reference=None, baseline=None):
+def report(results, reference=None, baselines=None):
+    """(header, rows, extra markdown) of the main table: one row per label, mean ± std over its seeds of every
+    test metric at 10 (and the cut-off-free ones), with `baselines` (`comparisons`) the paired tests."""
     extra_metrics = [k for k in dict.fromkeys(k for r in results if "test" in r for k in r["test"])
-                     if k not in ("ndcg@10", "hit@10")]  # fmt: skip
+                     if k not in ("ndcg@10", "hit@10") and (k.endswith("@10") or "@" not in k)]  # fmt: skip
     header = ["run", "seeds", "valid NDCG@10 (masked)", "test NDCG@10 masked", "test HR@10 masked",
               *[f"test {k} masked" for k in extra_metrics], "test NDCG@10 unmasked", "test HR@10 unmasked",
               "epochs run (best)", "train s / epoch", "wall min per run"]  # fmt: skip
-    p_values = paired_p_values(results, baseline) if baseline else {}
-    if baseline:
-        header.append(f"test NDCG@10 vs {baseline}: p (Wilcoxon over users x seeds, Holm)")
+    pairs = comparisons([label for label, _ in runs_by_label(results)], baselines)
+    significance = {}
+    for metric in ("ndcg@10", "hit@10") if pairs else ():
+        significance[metric] = significance_cells(results, pairs, metric)
+        header.append(f"test {metric.replace('hit', 'HR').replace('ndcg', 'NDCG')} masked vs baseline: change, p "
+                      f"(Wilcoxon signed-rank over users x seeds, Holm over {len(pairs)})")  # fmt: skip
     if reference:
         header.append(f"train s to reach {reference[0]}'s best valid {reference[1]:.4f} ({reference[2]:.0f} s there)")
     rows = []
@@ -223,10 +275,7 @@ def report(results, reference=None, baseline=None):
                      ", ".join(f"{r['epochs']} ({r['best_epoch']})" for r in runs),
                      f"{statistics.mean(r['train_seconds'] / r['epochs'] for r in runs):.0f}",
                      f"{statistics.mean(r['wall_seconds'] for r in runs) / 60:.1f}"])  # fmt: skip
-        if baseline:
-            p = p_values.get(label)
-            rows[-1].append("baseline" if label == baseline else "n/a (no per-user data)" if p is None
-                            else f"{p:.2g}{stars(p)}")  # fmt: skip
+        rows[-1].extend(cells.get(label, "") for cells in significance.values())
         if reference:
             reach = [next((p["train_seconds"] for p in r["curve"] if p["valid_ndcg@10"] >= reference[1]), None)
                      for r in runs]  # fmt: skip
@@ -239,6 +288,57 @@ def report(results, reference=None, baseline=None):
     return header, rows, extra
 
 
+SWEEP_METRICS = ("ndcg@10", "hit@1", "hit@5", "hit@10", "coverage@10", "hit_head@10", "hit_mid@10", "hit_tail@10",
+                 "effective_rank_centred")  # fmt: skip
+
+
+def sweep_value(result, key, absent):
+    """The value of the swept `key` a run trained with: its override, else the config inside its checkpoint (a
+    model's default), else `absent` (a model without the key, e.g. SASRec at alpha 0)."""
+    if key in result.get("config", {}):
+        return result["config"][key]
+    value = result.get("settings", {}).get(key)
+    return absent if value is None else value
+
+
+def sweep_report(results, key, absent=None):
+    """(header, rows, records) of a sweep: one row per value of `key` (the runs of every label at that value
+    pooled), mean ± std over the runs of the metrics of BT-SR's trade-off plot; `records` feed `plot_sweep`."""
+    records = [{"status": "ok", "overrides": {key: sweep_value(r, key, absent)}, "test_result": r["test"],
+                "group": f"runs {key}={sweep_value(r, key, absent)}", "label": r["label"], "epochs": r["epochs"],
+                "best_epoch": r["best_epoch"]} for r in results if "failed" not in r]  # fmt: skip
+    metrics = [m for m in SWEEP_METRICS if any(m in r["test_result"] for r in records)]
+    header = [key, "runs (label)", *[f"test {m} masked" for m in metrics], "epochs run (best)"]
+    rows = []
+    numeric = lambda v: isinstance(v, (int, float))  # noqa: E731
+    for value in sorted({r["overrides"][key] for r in records}, key=lambda v: (0, v, "") if numeric(v) else (1, 0, str(v))):
+        runs = [r for r in records if r["overrides"][key] == value]
+        rows.append([value, f"{len(runs)} ({', '.join(dict.fromkeys(r['label'] for r in runs))})",
+                     *[mean_std([r["test_result"][m] for r in runs]) if all(m in r["test_result"] for r in runs)
+                       else "" for m in metrics],
+                     ", ".join(f"{r['epochs']} ({r['best_epoch']})" for r in runs)])  # fmt: skip
+    return header, rows, records
+
+
+def sections(results, args, stem):
+    """The main table and, as extra markdown, the sweep table and the figures (`stem`-curves.png,
+    `stem`-sweep-KEY.png: learning curves, trade-off plot) of a converge run with options `args`."""
+    from benchmarks.harness import markdown_table
+    from recbole_bt.plots import plot_curves, plot_sweep
+
+    header, rows, extra = report(results, reference_level(args.reference), args.baseline)
+    curves = {label: [[p["valid_ndcg@10"] for p in r["curve"]] for r in runs] for label, runs in runs_by_label(results)}
+    figures = [("learning curves (valid NDCG@10 masked, after every epoch)", plot_curves(curves, f"{stem}-curves.png"))]
+    if args.sweep:
+        sweep_header, sweep_rows, records = sweep_report(results, args.sweep, args.sweep_absent)
+        extra += f"\n\nSweep of `{args.sweep}`:\n\n{markdown_table(sweep_header, sweep_rows)}"
+        figures.append((f"trade-off plot of {args.sweep}", plot_sweep(records, args.sweep, f"{stem}-sweep-{args.sweep}.png")))
+    for title, path in figures:
+        if path:
+            extra += f"\n\n![{title}]({os.path.relpath(path, os.path.dirname(RESULTS_MD))})"
+    return header, rows, extra
+
+
 RECIPE_KEYS = {"MAX_ITEM_LIST_LENGTH": "L", "train_batch_size": "batch", "n_heads": "heads", "hidden_dropout_prob": "dropout",
                "attn_dropout_prob": "attn dropout", "learning_rate": "lr", "lr_warmup_epochs": "warmup",
                "lr_decay": "decay", "precision": "precision", "train_windows": "windows",
@@ -246,14 +346,19 @@ RECIPE_KEYS = {"MAX_ITEM_LIST_LENGTH": "L", "train_batch_size": "batch", "n_head
 UNREMARKABLE = {"train_windows": "all", "item_inter_num_interval": "[1,inf)"}  # said only when they differ
 
 
-def recipe_of(folder):
-    """The recipe a run trained with, read from the config inside its checkpoint."""
+def checkpoint_config(folder):
+    """The config inside a run folder's last checkpoint (RecBole's best), or None without one."""
     import torch
 
     checkpoints = sorted(glob.glob(os.path.join(folder, "saved", "*.pth")), key=os.path.getmtime)
-    if not checkpoints:
+    return torch.load(checkpoints[-1], map_location="cpu", weights_only=False)["config"] if checkpoints else None
+
+
+def recipe_of(folder):
+    """The recipe a run trained with, read from the config inside its checkpoint."""
+    config = checkpoint_config(folder)
+    if config is None:
         return "?"
-    config = torch.load(checkpoints[-1], map_location="cpu", weights_only=False)["config"]
     return ", ".join(f"{name} {config[key]}" for key, name in RECIPE_KEYS.items()
                      if config[key] is not None and config[key] != UNREMARKABLE.get(key))  # fmt: skip
 
@@ -287,16 +392,7 @@ def study(out, labels=None):
     return header, table, rows
 
 
-def tables(bench, results, reference=None):
-    return report(results, reference)  # p-values need the run folders' per_user.json: converge's own table has them
-
-
-def record(path):
-    """Copy a saved result JSON into benchmarks/results and append its section to RESULTS.md."""
-    return record_saved(path, "baseline", tables)
-
-
-def main():
+def parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bench", choices=["converge", "study", "record", "_worker"])
     add_common_arguments(parser, dataset="ml-1m")
@@ -306,10 +402,31 @@ def main():
     parser.add_argument("--patience", type=int, default=10, help="stopping_step on masked valid NDCG@10")
     parser.add_argument("--metrics", nargs="+", default=["Hit", "NDCG"], help="RecBole metrics of every run (@10)")
     parser.add_argument("--topk", type=int, nargs="+", default=[10], help="cut-offs of the metrics (10 always)")
-    parser.add_argument("--baseline", default=None, help="a --run label: paired tests of every other label against it")
+    parser.add_argument("--baseline", action="append", default=[],
+                        help="paired tests: BASE (every other label against it) or LABEL=BASE (repeatable)")
+    parser.add_argument("--sweep", default=None, help="a key the --run labels vary: a table and trade-off plot by its value")
+    parser.add_argument("--sweep-absent", type=parse_value, default=None,
+                        help="the --sweep value of runs whose model has no such key (e.g. 0: SASRec is BTSRec at alpha 0)")
     parser.add_argument("--reference", default=None,
                         help="a train_modes.py quality JSON: the table adds when each run first reached its best")
-    args = parser.parse_args()
+    return parser
+
+
+def record(path):
+    """Copy a saved converge JSON into benchmarks/results and append its section (tables and figures, with the
+    options it was run with) to RESULTS.md."""
+    with open(path) as f:
+        payload = json.load(f)
+    args = parser().parse_args(payload["argv"][1:])
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = f"baseline-{args.bench}-{payload['dataset']}"
+    header, rows, extra = sections(payload["results"], args, os.path.join(HERE, f"{name}-{stamp}"))
+    save(name, payload, record=True, rows=rows, header=header, argv=rerun_argv(payload["argv"]), extra=extra)
+    return 0
+
+
+def main():
+    args = parser().parse_args()
     status = subcommand(args, worker, record)
     if status is not None:
         return status
@@ -322,7 +439,8 @@ def main():
         return 0
 
     data, base = data_spec(args)
-    base.update(METRICS, metrics=args.metrics, topk=sorted(set(args.topk) | {10}), model=args.model, epochs=args.epochs, stopping_step=args.patience, **parse_run(args.set)[1])
+    base.update(METRICS, metrics=args.metrics, topk=sorted(set(args.topk) | {10}), model=args.model, epochs=args.epochs,
+                stopping_step=args.patience, **parse_run(args.set)[1])  # fmt: skip
     if args.quick:
         base.update(epochs=3)
         args.seeds = args.seeds[:2]
@@ -331,7 +449,8 @@ def main():
     jobs = []
     for label, config in runs:
         for seed in args.seeds:
-            job = dict(data, bench="converge", label=label, config=dict(base, seed=seed, **config))
+            job = dict(data, bench="converge", label=label, config=dict(base, seed=seed, **config),
+                       keep_keys=[args.sweep] if args.sweep else [])  # fmt: skip
             job["folder"] = run_folder(os.path.join(out, "quick") if args.quick else out, label, seed, job)
             jobs.append(job)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -339,13 +458,14 @@ def main():
                           os.path.join(out, f"baseline-{args.bench}-{stamp}"))  # fmt: skip
     payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
                "argv": sys.argv, "results": results}  # fmt: skip
-    reference = reference_level(args.reference)
-    header, rows, extra = report(results, reference, args.baseline)
-    if reference:
-        extra += f"\n- reference: `{os.path.relpath(os.path.abspath(args.reference), ROOT)}`"
+    recorded = not (args.quick or args.no_record)
     results_dir = os.path.join(out, "quick") if args.quick else None
-    save(f"baseline-{args.bench}-{data['dataset']}", payload, record=not (args.quick or args.no_record), rows=rows,
-         header=header, results_dir=results_dir, extra=extra)  # fmt: skip
+    name = f"baseline-{args.bench}-{data['dataset']}"
+    stem = os.path.join(HERE if recorded else out, f"{name}-{stamp}")
+    header, rows, extra = sections(results, args, stem)
+    if args.reference:
+        extra += f"\n- reference: `{os.path.relpath(os.path.abspath(args.reference), ROOT)}`"
+    save(name, payload, record=recorded, rows=rows, header=header, results_dir=results_dir, extra=extra)
     return 1 if any("failed" in r for r in results) else 0
 
 

@@ -2,6 +2,7 @@
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -166,19 +167,66 @@ def test_baseline_table_tests_each_label_against_the_baseline(tmp_path):
             results.append({"label": label, "seed": seed, "folder": str(folder), "valid": metrics, "test": metrics,
                             "test_unmasked": metrics, "epochs": 3, "best_epoch": 2, "train_seconds": 3.0,
                             "wall_seconds": 6.0, "curve": []})  # fmt: skip
-    header, rows, _ = report(results, baseline="base")
-    assert "test coverage@10 masked" in header and header[-1].startswith("test NDCG@10 vs base: p (Wilcoxon")
+    header, rows, _ = report(results, baselines=["base"])
+    assert "test coverage@10 masked" in header
+    assert header[-2].startswith("test NDCG@10 masked vs baseline: change, p (Wilcoxon signed-rank over users x seeds, Holm over 2)")
     pooled = lambda label: values[label][1] + values[label][2]  # noqa: E731
     p_up = stats.wilcoxon(pooled("up"), pooled("base")).pvalue
     p_same = stats.wilcoxon(pooled("same"), pooled("base")).pvalue
     low, high = sorted([p_up, p_same])
     expected = {"up": 2 * p_up if p_up == low else max(2 * low, p_up),
                 "same": 2 * p_same if p_same == low else max(2 * low, p_same)}  # Holm, 2 comparisons
-    cells = {row[0]: row[-1] for row in rows}
+    cells = {row[0]: row[-2] for row in rows}
     assert cells["base"] == "baseline"
+    mean = lambda label: sum(pooled(label)) / 12  # noqa: E731
     for label in ("up", "same"):
-        assert float(cells[label].rstrip("*")) == pytest.approx(min(expected[label], 1.0), rel=0.05)
+        change, p = re.fullmatch(r"([+-][0-9.]+)% vs base, p ([0-9.e-]+)\*?", cells[label]).groups()
+        assert float(p) == pytest.approx(min(expected[label], 1.0), rel=0.05)
+        assert float(change) == pytest.approx((mean(label) - mean("base")) / mean("base") * 100, abs=0.05)
     assert cells["up"].endswith("*") and not cells["same"].endswith("*")
+
+    # LABEL=BASE: only that pair is tested (Holm over 1: the raw p), the other label gets no cell
+    header, rows, _ = report(results, baselines=["up=base"])
+    cells = {row[0]: row[-2] for row in rows}
+    assert cells["same"] == "" and cells["base"] == "baseline"
+    assert float(cells["up"].split("p ")[1].rstrip("*")) == pytest.approx(p_up, rel=0.05)
+
+
+def test_comparisons_from_baseline_options():
+    sys.path.insert(0, ROOT)
+    from benchmarks.baseline import comparisons
+
+    labels = ["SASRec-CE", "BTSRec-CE", "SASRec-SCE", "BTSRec-SCE"]
+    assert comparisons(labels, ["SASRec-CE"]) == [("BTSRec-CE", "SASRec-CE"), ("SASRec-SCE", "SASRec-CE"),
+                                                  ("BTSRec-SCE", "SASRec-CE")]  # fmt: skip
+    assert comparisons(labels, ["BTSRec-CE=SASRec-CE", "BTSRec-SCE=SASRec-SCE"]) == [
+        ("BTSRec-CE", "SASRec-CE"), ("BTSRec-SCE", "SASRec-SCE")]
+    assert comparisons(labels, []) == []
+
+
+def test_sweep_table_pools_labels_by_value(tmp_path):
+    """The sweep table has one row per value of the key: a label's override, else the value its checkpoint
+    trained with (`settings`), else --sweep-absent; the trade-off plot and learning curves are drawn."""
+    sys.path.insert(0, ROOT)
+    from benchmarks.baseline import sweep_report
+    from recbole_bt.plots import plot_curves, plot_sweep
+
+    def run(label, seed, hit, config=None, settings=None):
+        test = {"ndcg@10": hit / 2, "hit@1": hit / 4, "hit@5": hit / 2, "hit@10": hit, "coverage@10": 0.3,
+                "hit_head@10": hit, "hit_mid@10": hit, "hit_tail@10": hit}  # fmt: skip
+        return {"label": label, "seed": seed, "config": config or {}, "settings": settings or {}, "test": test,
+                "epochs": 5, "best_epoch": 3}  # fmt: skip
+
+    results = [run("SASRec", 1, 0.2), run("SASRec", 2, 0.4), run("BTSRec", 1, 0.1, settings={"alpha": 0.2}),
+               run("a0.5", 1, 0.05, config={"alpha": 0.5}, settings={"alpha": 0.5})]  # fmt: skip
+    header, rows, records = sweep_report(results, "alpha", absent=0)
+    assert header[:4] == ["alpha", "runs (label)", "test ndcg@10 masked", "test hit@1 masked"]
+    assert [row[:2] for row in rows] == [[0, "2 (SASRec)"], [0.2, "1 (BTSRec)"], [0.5, "1 (a0.5)"]]
+    assert rows[0][header.index("test hit@10 masked")] == "0.3000 ± 0.1414"
+    pytest.importorskip("matplotlib")
+    assert plot_sweep(records, "alpha", str(tmp_path / "sweep.png")) and (tmp_path / "sweep.png").stat().st_size > 0
+    assert plot_curves({"A": [[0.1, 0.2], [0.1, 0.3, 0.2]]}, str(tmp_path / "c.png")) and (tmp_path / "c.png").exists()
+    assert plot_curves({}, str(tmp_path / "none.png")) is None
 
 
 def test_baseline_quick_reuses_and_resumes(tmp_path):
