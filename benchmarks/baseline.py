@@ -31,8 +31,8 @@ its baseline's runs, pairs pooled over the seeds both have, Holm-adjusted over t
 
 Runs survive interruption: each (label, seed, config) has its own folder under ``--out``/baseline-runs; a
 finished run leaves result.json there and is reused by a later invocation with the same command; a run in
-progress leaves RecBole's best checkpoint (with the package's resume state) and its curve, and continues from
-that checkpoint's epoch (the epochs after it repeat exactly). Each run is `LABEL:key=value,...` on top of
+progress leaves its best checkpoint and the last completed epoch's (``checkpoint_last``, with the package's resume
+state) and its curve, and continues after that epoch, to the result of an uninterrupted run. Each run is `LABEL:key=value,...` on top of
 ``--set`` and the package defaults, each in its own process, ``--parallel`` at a time, ``--threads`` threads.
 """
 import argparse
@@ -76,7 +76,7 @@ def converge(job):
     with open(os.path.join(folder, "job.json"), "w") as f:
         json.dump({k: job[k] for k in ("label", "dataset", "config_files", "config")}, f, indent=1)
     done = os.path.join(folder, "result.json")
-    checkpoints = sorted(glob.glob(os.path.join(folder, "saved", "*.pth")), key=os.path.getmtime)
+    checkpoints = best_checkpoints(folder)
     if os.path.exists(done):
         per_user_path = os.path.join(folder, "per_user.json")
         if checkpoints and not os.path.exists(per_user_path):  # a run from before them
@@ -87,9 +87,10 @@ def converge(job):
             with open(per_user_path) as f:
                 result["per_user"] = json.load(f)
         return result
-    config = dict(job["config"], checkpoint_dir=os.path.join(folder, "saved"))
-    if checkpoints:
-        config["resume_file"] = checkpoints[-1]
+    config = dict(job["config"], checkpoint_dir=os.path.join(folder, "saved"), checkpoint_last=True)
+    last = glob.glob(os.path.join(folder, "saved", "*-last.pth"))
+    if last or checkpoints:  # the last completed epoch (runs before checkpoint_last: the best one)
+        config["resume_file"] = (last or checkpoints)[-1]
     start = time.perf_counter()
     config, train_data, valid_data, test_data, trainer = prepare(config["model"], job["dataset"],
                                                                  job.get("config_files"), config)  # fmt: skip
@@ -346,11 +347,17 @@ RECIPE_KEYS = {"MAX_ITEM_LIST_LENGTH": "L", "train_batch_size": "batch", "n_head
 UNREMARKABLE = {"train_windows": "all", "item_inter_num_interval": "[1,inf)"}  # said only when they differ
 
 
+def best_checkpoints(folder):
+    """A run folder's best-model checkpoints (RecBole's, not the `checkpoint_last` file), the newest last."""
+    files = glob.glob(os.path.join(folder, "saved", "*.pth"))
+    return sorted([f for f in files if not f.endswith("-last.pth")], key=os.path.getmtime)
+
+
 def checkpoint_config(folder):
-    """The config inside a run folder's last checkpoint (RecBole's best), or None without one."""
+    """The config inside a run folder's best checkpoint, or None without one."""
     import torch
 
-    checkpoints = sorted(glob.glob(os.path.join(folder, "saved", "*.pth")), key=os.path.getmtime)
+    checkpoints = best_checkpoints(folder)
     return torch.load(checkpoints[-1], map_location="cpu", weights_only=False)["config"] if checkpoints else None
 
 

@@ -7,8 +7,14 @@ adds to that checkpoint the best validation result and the state of every random
 Python's, the training dataloader's and the model's own), so a run resumed from it trains epochs k+1... exactly as
 the uninterrupted run did, wherever the first run stopped. Exact in one process with validation (``eval_step`` > 0;
 without it RecBole saves every epoch, with no generator states); a multi-process run saves rank 0's generators.
+
+With ``checkpoint_last: True`` the callback also writes, after every validated epoch, the same state of that epoch
+to ``<best model file>-last.pth`` (one file, overwritten), which names the best model's file: a run resumed from
+it continues after the last completed epoch (nothing is trained twice), keeps saving its best model to the first
+run's file and tests that one.
 """
 import random
+import re
 
 import numpy as np
 import torch
@@ -75,18 +81,32 @@ def set_random_state(model, train_data, state):
         _set_generator_states(modules[name], states)
 
 
+def last_checkpoint_file(best_model_file):
+    """Where ``checkpoint_last`` keeps the last epoch's checkpoint of a run whose best model goes to `best_model_file`."""
+    return re.sub(r"(\.pth)?$", "-last.pth", best_model_file, count=1)
+
+
 def resume_state_saver(trainer, train_data, saved):
     """`fit`'s callback: right after RecBole saves a new best model, add to its checkpoint what RecBole leaves
-    out and an exact resume needs (the best validation result, the random generators' states)."""
+    out and an exact resume needs (the best validation result, the random generators' states); with
+    ``checkpoint_last``, save every validated epoch's state to `last_checkpoint_file` as well."""
     config = trainer.config
 
     def callback(epoch_idx, valid_score):
-        if not saved or trainer.cur_step != 0 or (not config["single_spec"] and config["local_rank"] != 0):
-            return  # cur_step is 0 right after an improvement, when RecBole has just saved
-        checkpoint = load_checkpoint(trainer.saved_model_file)
-        checkpoint.update(best_valid_result=trainer.best_valid_result, best_epoch=getattr(trainer, "best_epoch", None),
-                          random_state=random_state(trainer.model, train_data))  # fmt: skip
-        torch.save(checkpoint, trainer.saved_model_file, pickle_protocol=4)
+        if not saved or (not config["single_spec"] and config["local_rank"] != 0):
+            return
+        resume_state = {"best_valid_result": trainer.best_valid_result, "best_epoch": getattr(trainer, "best_epoch", None),
+                        "random_state": random_state(trainer.model, train_data)}  # fmt: skip
+        if trainer.cur_step == 0:  # cur_step is 0 right after an improvement, when RecBole has just saved
+            checkpoint = load_checkpoint(trainer.saved_model_file)
+            checkpoint.update(resume_state)
+            torch.save(checkpoint, trainer.saved_model_file, pickle_protocol=4)
+        if config["checkpoint_last"]:
+            last = last_checkpoint_file(trainer.saved_model_file)
+            trainer._save_checkpoint(epoch_idx, verbose=False, saved_model_file=last)
+            checkpoint = load_checkpoint(last)
+            checkpoint.update(resume_state, best_model_file=trainer.saved_model_file)
+            torch.save(checkpoint, last, pickle_protocol=4)
 
     return callback
 
@@ -123,7 +143,12 @@ def resume(trainer, resume_file, train_data=None):
     checkpoint = read_checkpoint(resume_file)
     _check_resumable(checkpoint, trainer.config, trainer.model, resume_file)
     trainer.resume_checkpoint(resume_file)
+    if checkpoint.get("best_model_file"):  # a `checkpoint_last` file: the best model stays in its own file
+        trainer.saved_model_file = checkpoint["best_model_file"]
     trainer.best_valid_result = checkpoint.get("best_valid_result")
     trainer.epochs_run, trainer.best_epoch = trainer.start_epoch, checkpoint.get("best_epoch")
+    # saved as the run ended (its last epoch, or early stopping): `fit` trains nothing and keeps the best model's
+    # file as it is (RecBole's would overwrite it with these last weights)
+    trainer.ended = trainer.start_epoch >= trainer.epochs or trainer.cur_step > trainer.stopping_step
     if train_data is not None and "random_state" in checkpoint:
         set_random_state(trainer.model, train_data, checkpoint["random_state"])

@@ -40,6 +40,7 @@ class EvaluationMixin:
         self.eval_collector = Collector(config)
         self._loss_position = [0, 0]  # (epoch, batch) of the next `_check_nan`
         self.epochs_run, self.best_epoch = 0, None  # epochs trained, the (1-based) epoch of the best validation
+        self.ended = False  # resumed from a run that had ended: nothing to train (recbole_bt.resume)
 
     def fit(self, train_data, valid_data=None, *args, **kwargs):
         """RecBole's `fit`, refused before any training when its evaluation cannot rank (topk > catalog)."""
@@ -51,6 +52,10 @@ class EvaluationMixin:
             raise error
         if valid_data is not None:
             self.logger.info(set_color("evaluation protocol", "yellow") + f": {describe_protocol(self.config)}")
+        if getattr(self, "ended", False):  # resumed from the checkpoint of a run that had ended (recbole_bt.resume)
+            self.logger.info(f"the resumed run had ended after epoch {self.start_epoch} (best: {self.best_epoch}): "
+                             f"nothing left to train")  # fmt: skip
+            return self.best_valid_score, self.best_valid_result
         names_protocol = ProtocolFilter(describe_protocol(self.config, short=True))
         self.logger.addFilter(names_protocol)
         try:

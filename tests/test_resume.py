@@ -4,16 +4,17 @@ import glob
 import os
 
 import pytest
+import torch
 
 from conftest import TINY_YAML, tiny_config
-from recbole_bt import CheckpointError
+from recbole_bt import CheckpointError, ConfigError
 from recbole_bt.quick_start import prepare, run_recbole_bt
 
 EPOCHS, STOPPED_AFTER = 4, 2
 
 
 def checkpoint_in(folder):
-    (path,) = glob.glob(os.path.join(folder, "*.pth"))
+    (path,) = [p for p in glob.glob(os.path.join(folder, "*.pth")) if not p.endswith("-last.pth")]
     return path
 
 
@@ -26,6 +27,43 @@ def test_resumed_run_ends_as_the_uninterrupted_run(workdir, model):
                              tiny_config(epochs=EPOCHS, checkpoint_dir="part", resume_file=checkpoint))  # fmt: skip
     assert resumed == uninterrupted
     assert checkpoint_in("part") == checkpoint  # RecBole's resume path: later best models go to the same file
+
+
+def test_resumed_from_the_last_epoch_ends_as_the_uninterrupted_run(workdir, monkeypatch):
+    """checkpoint_last: a run killed during epoch 3, after a validation that did not improve, resumes from its last
+    completed epoch (not the best one) and ends as the uninterrupted run, testing the best model of the first part."""
+    from recbole_bt.trainer import Trainer
+
+    settings = dict(epochs=5, checkpoint_last=True, learning_rate=1.0, seed=1)  # validation never beats epoch 1
+    uninterrupted = run_recbole_bt("BTSRec", "tiny", [TINY_YAML], tiny_config(checkpoint_dir="full", **settings))
+    assert uninterrupted["best_epoch"] == 1  # the case that needs the last epoch's file: best < last
+    train_epoch, calls = Trainer._train_epoch, []
+
+    def killed_in_epoch_3(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return train_epoch(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", killed_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        run_recbole_bt("BTSRec", "tiny", [TINY_YAML], tiny_config(checkpoint_dir="part", **settings))
+    monkeypatch.setattr(Trainer, "_train_epoch", train_epoch)
+    best = checkpoint_in("part")
+    (last,) = glob.glob(os.path.join("part", "*-last.pth"))
+    assert torch.load(last, weights_only=False)["epoch"] == 1 and torch.load(best, weights_only=False)["epoch"] == 0
+    resumed = run_recbole_bt("BTSRec", "tiny", [TINY_YAML],
+                             tiny_config(checkpoint_dir="part", resume_file=last, **settings))  # fmt: skip
+    assert resumed == uninterrupted
+    assert checkpoint_in("part") == best  # the best model still goes to (and is tested from) the first part's file
+
+
+def test_resuming_a_run_that_stopped_early_trains_nothing(workdir):
+    settings = dict(epochs=5, checkpoint_last=True, learning_rate=1.0, seed=1, stopping_step=1)
+    stopped = run_recbole_bt("SASRec", "tiny", [TINY_YAML], tiny_config(**settings))
+    assert (stopped["best_epoch"], stopped["epochs_run"]) == (1, 3)  # epochs 2 and 3 no better: patience 1 is over
+    (last,) = glob.glob(os.path.join("saved", "*-last.pth"))
+    assert run_recbole_bt("SASRec", "tiny", [TINY_YAML], tiny_config(resume_file=last, **settings)) == stopped
 
 
 @pytest.fixture
@@ -52,3 +90,10 @@ def test_checkpoint_that_does_not_fit_is_refused_in_one_line(sasrec_checkpoint, 
 def test_missing_resume_file_is_refused(workdir):
     with pytest.raises(CheckpointError, match="checkpoint 'nowhere.pth' not found"):
         prepare("SASRec", "tiny", [TINY_YAML], tiny_config(resume_file="nowhere.pth"))
+
+
+@pytest.mark.parametrize("value", [1, "yes", None])
+def test_bad_checkpoint_last_is_one_line(workdir, value):
+    with pytest.raises(ConfigError, match=r"'checkpoint_last' must be one of \[True, False\], got ") as info:
+        prepare("SASRec", "tiny", [TINY_YAML], tiny_config(checkpoint_last=value))
+    assert "\n" not in str(info.value)
