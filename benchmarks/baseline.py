@@ -159,10 +159,9 @@ def per_user_of_checkpoint(job, checkpoint):
 def save_per_user(folder, per_user):
     """The masked test's per-user NDCG@10 and HR@10 (users by internal id, in evaluation order) in the run
     folder's per_user.json; returns them (kept in the run's result too, for paired tests from the saved JSON)."""
-    from recbole_bt.evaluator.significance import per_user_from_topk
+    from recbole_bt.evaluator.significance import per_user_record
 
-    values = per_user_from_topk(per_user["topk"], ks=(10,))
-    data = {"user": per_user["user"].tolist(), **{k: v.round(6).tolist() for k, v in values.items()}}
+    data = per_user_record(per_user, ks=(10,))
     with open(os.path.join(folder, "per_user.json"), "w") as f:
         json.dump(data, f)
     return data
@@ -194,21 +193,14 @@ def per_user_of(result):
 def paired_p_values(results, pairs, metric="ndcg@10", test="wilcoxon"):
     """{(label, baseline): Holm-adjusted p} for each pair of `pairs` whose runs have per-user values: the test
     over the test users, pairs pooled over the seeds both labels have, Holm over all the pairs tested."""
-    from recbole_bt.evaluator.significance import holm, paired_test
+    from recbole_bt.evaluator.significance import compare_runs
 
-    def per_seed(label):
-        return {r["seed"]: values[metric] for r in results if r["label"] == label and "failed" not in r
-                for values in [per_user_of(r)] if values}  # fmt: skip
-
-    raw = {}
-    for label, baseline in pairs:
-        runs, base = per_seed(label), per_seed(baseline)
-        matched = [(v, base[seed][u]) for seed, users in runs.items() if seed in base
-                   for u, v in users.items() if u in base[seed]]  # fmt: skip
-        if matched:
-            a, b = zip(*matched)
-            raw[(label, baseline)] = paired_test(a, b, test)
-    return dict(zip(raw, holm(list(raw.values()))))
+    per_seed = {}
+    for r in results:
+        values = per_user_of(r) if "failed" not in r else None
+        if values:
+            per_seed.setdefault(r["label"], {})[r["seed"]] = values[metric]
+    return compare_runs(per_seed, pairs, test)
 
 
 def significance_cells(results, pairs, metric):

@@ -144,6 +144,7 @@ NUMERIC_KEYS = {
         "train_windows": Choice("all", "last"),
         "gts_exclude_test_users": Choice(True, False),
         "checkpoint_last": Choice(True, False),  # recbole_bt's overall.yaml (resume per epoch, issue 19)
+        "test_per_user": Choice(True, False),
     },
     "SASRec": {  # RecBole's SASRec.yaml, then recbole_bt's
         "n_layers": Range(int, "[1, 1024]"),

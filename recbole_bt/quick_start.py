@@ -28,6 +28,7 @@ from recbole_bt.data import data_preparation
 from recbole_bt.data.masking import describe_protocol
 from recbole_bt.errors import CheckpointError, ConfigError, RecBoleBTError
 from recbole_bt.evaluator import results_table
+from recbole_bt.evaluator.significance import per_user_record
 from recbole_bt.resume import read_checkpoint, resume, resume_state_saver
 from recbole_bt.registry import check_dataset_files, create_dataset, get_model, get_trainer
 from recbole_bt.tasks import run_user_tasks
@@ -106,7 +107,8 @@ def run_recbole_bt(model=None, dataset=None, config_file_list=None, config_dict=
         queue (torch.multiprocessing.Queue, optional): where rank 0 puts the result in multi-process runs.
 
     Returns:
-        dict: ``best_valid_score``, ``valid_score_bigger``, ``best_valid_result``, ``test_result``; a pretraining
+        dict: ``best_valid_score``, ``valid_score_bigger``, ``best_valid_result``, ``test_result`` (with
+        ``test_per_user: True``, ``test_per_user``: the test users and each one's NDCG@K and HR@K); a pretraining
         run (``train_stage: pretrain``) adds ``pretrain``, a ``train_stage: user_tasks`` run ``user_tasks``
         (`recbole_bt.tasks.run_user_tasks`) and trains nothing.
     """
@@ -135,7 +137,9 @@ def run_recbole_bt(model=None, dataset=None, config_file_list=None, config_dict=
         result = {"best_valid_score": None, "valid_score_bigger": config["valid_metric_bigger"],
                   "best_valid_result": None, "test_result": None, "pretrain": pretrained}  # fmt: skip
     else:
+        trainer.eval_collector.keep_per_user = config["test_per_user"]
         test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+        trainer.eval_collector.keep_per_user = False
         logger.info("The running environment of this training is as follows:\n" + get_environment(config).draw())
         protocol = describe_protocol(config)
         logger.info(set_color("protocol", "yellow") + f": {protocol}")
@@ -153,6 +157,9 @@ def run_recbole_bt(model=None, dataset=None, config_file_list=None, config_dict=
             "epochs_run": getattr(trainer, "epochs_run", None),
             "best_epoch": getattr(trainer, "best_epoch", None),
         }
+        if config["test_per_user"]:  # each test user's NDCG@K and HR@K, for paired tests between runs
+            per_user = trainer.eval_collector.per_user  # None without a top-K metric (nothing ranked)
+            result["test_per_user"] = per_user_record(per_user, ks=config["topk"]) if per_user else None
     return _finish(config, result, queue)
 
 

@@ -47,6 +47,16 @@ def test_sasrec_run_returns_recboles_result_dict_and_round_trips(workdir):
     assert_round_trip(result)
 
 
+def test_test_per_user_gives_each_test_users_metrics(workdir):
+    """test_per_user: the per-user NDCG@K and HR@K average to the test result, one value per test user."""
+    result = run_recbole_bt("SASRec", "tiny", [TINY_YAML], tiny_config(epochs=2, test_per_user=True, topk=[5, 10]))
+    per_user = result["test_per_user"]
+    assert len(per_user["user"]) == len(set(per_user["user"])) == 40  # tiny: 40 users, one test row each
+    for key in ("ndcg@5", "hit@5", "ndcg@10", "hit@10"):
+        assert sum(per_user[key]) / 40 == pytest.approx(result["test_result"][key], abs=1e-4)
+    assert "test_per_user" not in run_recbole_bt("SASRec", "tiny", [TINY_YAML], tiny_config(epochs=1))
+
+
 def test_package_model_trains_and_round_trips(workdir, mean_pool_registered):
     result = run_recbole_bt("MeanPoolRec", "tiny", [TINY_YAML], tiny_config())
     assert result["test_result"]["hit@20"] > 0

@@ -6,6 +6,8 @@
 - `paired_test(a, b, test)`: the two-sided p-value of the paired difference a - b over the same users:
   ``wilcoxon`` (signed-rank, zero differences dropped, scipy's default) or ``ttest`` (paired t-test).
 - `holm(p_values)`: Holm's step-down adjustment for several comparisons (family-wise error rate).
+- `per_user_record(per_user, ks)`: a run's per-user values as plain lists (for a result JSON);
+  `pooled_pairs(runs, base)`, `compare_runs(per_seed, pairs, metric)`: the tests of labels against baselines.
 
 Runs over several seeds are pooled: the pairs are (user, seed), each seed's run of the model against the same
 seed's run of the baseline.
@@ -41,6 +43,30 @@ def per_user_from_topk(topk, ks=(10,)):
         out[f"hit@{k}"] = hit[:, k - 1].astype(np.float64)
         out[f"ndcg@{k}"] = ndcg[:, k - 1].astype(np.float64)
     return out
+
+
+def per_user_record(per_user, ks=(10,)):
+    """{"user": [U], "ndcg@K": [U], "hit@K": [U]} as lists, from a Collector's `per_user` (``keep_per_user``)."""
+    values = per_user_from_topk(per_user["topk"], ks=ks)
+    return {"user": per_user["user"].tolist(), **{k: v.round(6).tolist() for k, v in values.items()}}
+
+
+def pooled_pairs(runs, base):
+    """(model values, baseline values) over the (user, seed) pairs both have: `runs` and `base` are
+    {seed: {user: value}} (each seed's run of the model, of the baseline)."""
+    pairs = [(v, base[seed][u]) for seed, users in runs.items() if seed in base for u, v in users.items() if u in base[seed]]
+    return tuple(map(list, zip(*pairs))) if pairs else ([], [])
+
+
+def compare_runs(per_seed, pairs, test="wilcoxon"):
+    """{(label, baseline): Holm-adjusted p} for the (label, baseline) `pairs` that share test users, where
+    `per_seed` is {label: {seed: {user: value}}}; Holm over all the pairs tested."""
+    raw = {}
+    for label, baseline in pairs:
+        a, b = pooled_pairs(per_seed.get(label, {}), per_seed.get(baseline, {}))
+        if a:
+            raw[(label, baseline)] = paired_test(a, b, test)
+    return dict(zip(raw, holm(list(raw.values()))))
 
 
 def paired_test(a, b, test="wilcoxon"):
