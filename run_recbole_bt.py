@@ -3,6 +3,7 @@
     python run_recbole_bt.py --model=SASRec --dataset=ml-100k --config_files="a.yaml b.yaml" --epochs=5
     python run_recbole_bt.py --models=SASRec,CL4SRec,DuoRec,BTSRec --seeds=3 --dataset=ml-100k
     python run_recbole_bt.py --model=BTSRec --sweep=alpha=0,0.1,0.2 --seeds=2
+    python run_recbole_bt.py --models=SASRec,DuoRec --seeds=3 --select=DuoRec:lmd=0.001,0.01,0.1
 
 Any other --key=value is a config override (highest precedence), shared by every run of a comparison. Models:
 recbole_bt's own, then RecBole's. A comparison (--models, or --sweep) writes table.md, results.csv and
@@ -14,11 +15,11 @@ import sys
 from recbole_bt.errors import ConfigError, RecBoleBTError
 from recbole_bt.quick_start import run
 
-COMPARISON_OPTIONS = ("models", "seeds", "sweep", "out", "baselines")
+COMPARISON_OPTIONS = ("models", "seeds", "sweep", "out", "baselines", "select")
 
 
 def compare(args, config_file_list):
-    from recbole_bt.comparison import parse_seeds, parse_sweep, run_comparison
+    from recbole_bt.comparison import parse_seeds, parse_select, parse_sweep, run_comparison
 
     models = [m.strip() for m in (args.models or args.model).split(",") if m.strip()]
     sweep = parse_sweep(args.sweep) if args.sweep else None
@@ -31,7 +32,8 @@ def compare(args, config_file_list):
     dataset = args.dataset or "ml-100k"
     baselines = [b.strip() for b in args.baselines.split(",")] if args.baselines else None
     run_comparison(models, args.dataset, parse_seeds(args.seeds), config_file_list, config_dict,
-                   out_dir=args.out or f"comparison/{dataset}", sweep=sweep, baselines=baselines, argv=overrides)  # fmt: skip
+                   out_dir=args.out or f"comparison/{dataset}", sweep=sweep, baselines=baselines, argv=overrides,
+                   select=parse_select(args.select))  # fmt: skip
 
 
 def main():
@@ -49,15 +51,17 @@ def main():
     parser.add_argument("--sweep", type=str, default=None, help="comparison: key=v1,v2,... one run per value")
     parser.add_argument("--out", type=str, default=None, help="comparison: output folder (default comparison/<dataset>)")
     parser.add_argument("--baselines", type=str, default=None, help="comparison: the rows the improvement is against")
+    parser.add_argument("--select", action="append", default=[],
+                        help="comparison: MODEL:key=v1,v2,... chosen on validation (first seed); repeatable, or a YAML file")
     args, _ = parser.parse_known_args()  # other --key=value pairs are read by Config, as in RecBole
     # RecBole's Config reads every --key=value of the command line: the comparison's own options are not config
     # each run of a comparison names its model: --model is not an override (nor part of a run's definition)
-    own = COMPARISON_OPTIONS + (("model", "m") if args.models or args.sweep else ())
+    own = COMPARISON_OPTIONS + (("model", "m") if args.models or args.sweep or args.select else ())
     sys.argv = [a for a in sys.argv if a.split("=", 1)[0].lstrip("-") not in own]
 
     config_file_list = args.config_files.strip().split(" ") if args.config_files else None
     try:
-        if args.models or args.sweep:
+        if args.models or args.sweep or args.select:
             compare(args, config_file_list)
             return 0
         run(

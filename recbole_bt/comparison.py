@@ -4,15 +4,29 @@ over seeds, the best of each metric in bold, the relative improvement of the bes
 a CSV (one row per run) and a JSON (everything).
 
     python run_recbole_bt.py --models=SASRec,CL4SRec,DuoRec,BTSRec --seeds=3 --dataset=ml-1m --epochs=50
+    python run_recbole_bt.py --models=SASRec,DuoRec,BTSRec --seeds=3 --select=DuoRec:lmd=0.001,0.01,0.1 \
+        --select=BTSRec:alpha=0.1,0.2,0.3
     python run_recbole_bt.py --models=BTSRec --sweep=alpha=0,0.1,0.2,0.3 --seeds=2
 
-Every run is `recbole_bt.quick_start.run_recbole_bt` with the shared config plus its own ``seed`` (and swept
-value). A run that fails is reported in the table and the CSV with its one-line reason, and the others go on.
-Each finished run is saved under ``<out>/runs/``, keyed by what defines it (model, dataset, the shared config,
-the contents of the config files, seed, swept value): a rerun reuses what is already computed and only runs
-what is missing or failed.
+Every run is `recbole_bt.quick_start.run_recbole_bt` with the shared config plus its own ``seed`` (and swept or
+selected value). A run that fails is reported in the table and the CSV with its one-line reason, and the others
+go on.
+
+- Selection (``--select MODEL:key=v1,v2,...``, repeatable, or a YAML file ``{MODEL: {key: [v1, v2]}}``): each
+  value is trained once with the first seed; the value with the best validation score (``valid_metric``) is then
+  run with every seed for the test figures. The table names the value each model got and the validation score of
+  every candidate; the CSV and JSON list the selection runs (``phase: selection``).
+- Significance: every run keeps its test users' NDCG@K and HR@K (``test_per_user``); the table adds, for each row
+  against the strongest baseline row (the best row, or the best of ``--baselines``), the two-sided Wilcoxon
+  signed-rank test over (test user, seed) pairs pooled over the seeds both rows have, Holm-adjusted over the rows.
+- Reuse and resume: each finished run is saved under ``<out>/runs/``, keyed by what defines it (model, dataset,
+  the shared config, the contents of the config files, seed, swept or selected value); a rerun reuses what is
+  already computed. A run in progress keeps its checkpoints in its own folder there, the last completed epoch's
+  among them (``checkpoint_last``), so a comparison stopped by Ctrl-C or a killed process and started again with
+  the same command resumes that run after its last epoch, to the result of an uninterrupted run.
 """
 import csv
+import glob
 import hashlib
 import json
 import math
@@ -26,6 +40,15 @@ from recbole.evaluator import register
 
 from recbole_bt.config import resolve_config_file
 from recbole_bt.errors import ConfigError
+from recbole_bt.evaluator.significance import compare_runs, stars
+
+# The auxiliary weight of each model and the train modes in which its package default was chosen on validation:
+# a comparison that runs the model in another mode without --select warns (`unvalidated_weights`).
+VALIDATED_WEIGHTS = {
+    "BTSRec": ("alpha", ("all_positions",)),  # BT-SR's reference configs train every position (alpha 0.2)
+    "CL4SRec": ("lmd", ("prefix",)),  # the CL4SRec paper: one target per row
+    "DuoRec": ("lmd", ("prefix",)),  # the DuoRec paper: one target per row
+}
 
 
 @dataclass
@@ -70,6 +93,49 @@ def parse_sweep(text):
     return key.strip(), values
 
 
+def parse_select(entries):
+    """``["DuoRec:lmd=0.001,0.01", ...]`` (or one YAML file's path, ``{DuoRec: {lmd: [0.001, 0.01]}}``) ->
+    {model: (key, [values])}; one key per model."""
+    select = {}
+    for entry in entries or []:
+        entry = str(entry).strip()
+        if entry.endswith((".yaml", ".yml")):
+            from recbole_bt.config import read_yaml_file
+
+            content = read_yaml_file(entry) if os.path.exists(entry) else None
+            if not isinstance(content, dict) or not all(isinstance(v, dict) and len(v) == 1 for v in content.values()):
+                raise ConfigError(f"--select file {entry!r} must map each model to one key and its list of values, "
+                                  f"e.g. 'DuoRec: {{lmd: [0.001, 0.01]}}'")  # fmt: skip
+            items = [(m, k, v if isinstance(v, list) else [v]) for m, kv in content.items() for k, v in kv.items()]
+        else:
+            model, sep, rest = entry.partition(":")
+            if not sep or not model.strip():
+                raise ConfigError(f"--select must look like MODEL:key=value1,value2,..., got {entry!r}")
+            key, values = parse_sweep(rest)
+            items = [(model.strip(), key, values)]
+        for model, key, values in items:
+            if model in select:
+                raise ConfigError(f"--select names {model} twice: one key per model")
+            if not values:
+                raise ConfigError(f"--select {model}:{key} has no values")
+            select[model] = (key, values)
+    return select
+
+
+def check_select(select, models):
+    """Each selected model is compared and each candidate value is in its key's range (one line if not)."""
+    from recbole_bt.config_ranges import numeric_ranges
+    from recbole_bt.registry import get_model
+
+    for model, (key, values) in select.items():
+        if model not in models:
+            raise ConfigError(f"--select names {model}, which --models does not compare")
+        ranges = numeric_ranges(get_model(model))
+        for value in values:
+            if key in ranges:
+                ranges[key].check(key, value)
+
+
 def _int(text, name):
     try:
         return int(text)
@@ -107,52 +173,70 @@ def _slug(text):
 
 
 def run_comparison(models, dataset=None, seeds=(2020, 2021, 2022), config_file_list=None, config_dict=None,
-                   out_dir="comparison", sweep=None, baselines=None, log=print, runner=None, argv=None):  # fmt: skip
+                   out_dir="comparison", sweep=None, baselines=None, log=print, runner=None, argv=None,
+                   select=None):  # fmt: skip
     """Run (or reuse) every model x seed (x swept value) and write table.md, results.csv and results.json.
 
     Args:
         models (list of str): model names, recbole_bt's or RecBole's.
         seeds (list of int): one run per seed and model.
         sweep (tuple, optional): ``(key, values)``: one run per value as well (`parse_sweep`).
-        baselines (list of str, optional): the rows the improvement is measured against (default: every row but
-            the best one, i.e. the runner-up).
+        baselines (list of str, optional): the rows the improvement and the paired tests are against (default:
+            the improvement of the best row over the runner-up, the tests of every row against the best row).
         runner (callable, optional): ``runner(model, dataset, config_file_list, config_dict) -> result dict``;
             default `recbole_bt.quick_start.run_recbole_bt`.
         argv (list of str, optional): the ``--key=value`` overrides that RecBole's Config reads from the command
             line: part of what defines a run, so a changed override reruns it.
+        select (dict, optional): {model: (key, values)} (`parse_select`): the value is chosen on validation with
+            the first seed, then run with every seed.
 
     Returns:
-        dict: ``runs`` (one record per run), ``table`` (markdown) and ``paths`` of the written files (with a
-        sweep, ``plot``: the trade-off plot of `recbole_bt.plots.plot_sweep`, when matplotlib is installed).
+        dict: ``runs`` (one record per run, selection runs first), ``table`` (markdown), ``selected``
+        ({model: {key: value}}) and ``paths`` of the written files (with a sweep, ``plot``: the trade-off plot of
+        `recbole_bt.plots.plot_sweep`, when matplotlib is installed).
     """
     if not models:
         raise ConfigError("--models needs at least one model name")
+    select = dict(select or {})
+    if select and sweep:
+        raise ConfigError("--select and --sweep cannot be combined: sweep one model, or select per model")
+    check_select(select, models)
     if runner is None:
         from recbole_bt.quick_start import run_recbole_bt as runner
     config_dict = dict(config_dict or {})
-    specs = run_specs(models, seeds, sweep)
-    runs_dir = os.path.join(out_dir, "runs")
-    os.makedirs(runs_dir, exist_ok=True)
-    records = []
-    for i, spec in enumerate(specs, 1):
-        key = fingerprint(spec, dataset, config_file_list, config_dict, argv)
-        path = os.path.join(runs_dir, f"{_slug(spec.label)}-{key[:10]}.json")
-        prefix = f"[{i}/{len(specs)}] {spec.label}"
-        if os.path.exists(path):
-            with open(path) as f:
-                record = json.load(f)
-            if record.get("status") == "ok":
-                log(f"{prefix}: reused ({path})")
-                records.append(record)
-                continue
-        log(f"{prefix}: running")
-        record = _run(spec, runner, dataset, config_file_list, dict(config_dict, seed=spec.seed, **spec.overrides))
-        with open(path, "w") as f:
-            json.dump(record, f, indent=1, default=str)
-        log(f"{prefix}: {record['status']} in {record['seconds']:.0f} s" + (f" ({record['error']})" if record["error"] else ""))
-        records.append(record)
+    seeds = list(seeds)
+    os.makedirs(os.path.join(out_dir, "runs"), exist_ok=True)
+    warned = unvalidated_weights(models, select, dataset, config_file_list, config_dict)
+    for line in warned:
+        log(f"warning: {line}")
+
+    def run_all(specs, phase):
+        records = []
+        for i, spec in enumerate(specs, 1):
+            step = f"{i}/{len(specs)}" if phase == "test" else f"{phase} {i}/{len(specs)}"
+            record = _run_or_reuse(spec, f"[{step}] {spec.label}", runner, dataset,
+                                   config_file_list, config_dict, argv, out_dir, log)  # fmt: skip
+            records.append(dict(record, phase=phase))
+        return records
+
+    selection, selected = [], {}
+    for model, (key, values) in select.items():
+        candidates = run_all([RunSpec(model, seeds[0], {key: v}) for v in values], "selection")
+        selection += candidates
+        selected[model] = _best_on_validation(candidates, key)
+        if selected[model] is None:
+            log(f"selection of {model} {key}: every candidate failed; {model} runs at its configured value")
+        else:
+            log(f"selection of {model} {key}: {selected[model][key]!r} (best validation score)")
+    specs = [RunSpec(spec.model, spec.seed, dict(spec.overrides, **(selected.get(spec.model) or {})))
+             for spec in run_specs(models, seeds, sweep)]  # fmt: skip
+    records = run_all(specs, "test")
     table = results_table(records, baselines)
-    paths = write_outputs(records, table, out_dir)
+    if select:
+        table += "\n\n" + selection_lines(selection, select, selected)
+    if warned:
+        table += "\n\n" + "\n".join(f"Warning: {line}" for line in warned)
+    paths = write_outputs(selection + records, table, out_dir)
     if sweep:
         from recbole_bt.plots import plot_sweep
 
@@ -161,7 +245,76 @@ def run_comparison(models, dataset=None, seeds=(2020, 2021, 2022), config_file_l
             paths["plot"] = plot
         log(f"trade-off plot: {plot}" if plot else "no trade-off plot (matplotlib missing: pip install .[plot])")
     log(table)
-    return {"runs": records, "table": table, "paths": paths}
+    return {"runs": selection + records, "table": table, "paths": paths, "selected": selected}
+
+
+def _run_or_reuse(spec, prefix, runner, dataset, config_file_list, config_dict, argv, out_dir, log):
+    """A finished run's saved record, else the run (resumed from its folder's last epoch if it has one)."""
+    key = fingerprint(spec, dataset, config_file_list, config_dict, argv)
+    path = os.path.join(out_dir, "runs", f"{_slug(spec.label)}-{key[:10]}.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            record = json.load(f)
+        if record.get("status") == "ok":
+            log(f"{prefix}: reused ({path})")
+            return record
+    folder = path[: -len(".json")]  # the run's checkpoints: its best model and its last completed epoch
+    config = dict(config_dict, seed=spec.seed, **spec.overrides, checkpoint_dir=folder, checkpoint_last=True,
+                  test_per_user=True)  # fmt: skip
+    last = sorted(glob.glob(os.path.join(folder, "*-last.pth")), key=os.path.getmtime)
+    if last:
+        config["resume_file"] = last[-1]
+    log(f"{prefix}: " + (f"resuming from {last[-1]}" if last else "running"))
+    record = _run(spec, runner, dataset, config_file_list, config)
+    with open(path, "w") as f:
+        json.dump(record, f, indent=1, default=str)
+    log(f"{prefix}: {record['status']} in {record['seconds']:.0f} s" + (f" ({record['error']})" if record["error"] else ""))
+    return record
+
+
+def _best_on_validation(candidates, key):
+    """{key: value} of the candidate run with the best validation score, or None when none finished."""
+    scored = [r for r in candidates if r["status"] == "ok" and isinstance(r.get("best_valid_score"), (int, float))]
+    if not scored:
+        return None
+    bigger = scored[0].get("valid_score_bigger", True) is not False
+    best = (max if bigger else min)(scored, key=lambda r: r["best_valid_score"])
+    return {key: best["overrides"][key]}
+
+
+def selection_lines(selection, select, selected):
+    """Markdown lines: each selected model's value and every candidate's validation score."""
+    lines = []
+    for model, (key, _) in select.items():
+        score = lambda r: f"{r['best_valid_score']:.4f}" if isinstance(r.get("best_valid_score"), (int, float)) \
+            else r["status"] if r["status"] != "ok" else "no validation"  # noqa: E731
+        scores = ", ".join(f"{r['overrides'][key]}: {score(r)}" for r in selection if r["model"] == model)
+        seed = next((r["seed"] for r in selection if r["model"] == model), "?")
+        chosen = f"{key}={selected[model][key]}" if selected.get(model) else f"none (all failed; {key} as configured)"
+        lines.append(f"- {model}: {chosen}, chosen on validation (seed {seed}; best validation score of each "
+                     f"{key}: {scores})")  # fmt: skip
+    return "Selected on validation:\n\n" + "\n".join(lines)
+
+
+def unvalidated_weights(models, select, dataset, config_file_list, config_dict):
+    """One line per compared model whose auxiliary weight (`VALIDATED_WEIGHTS`) was never chosen on validation
+    for the train mode it runs in, unless --select chooses it here."""
+    from recbole_bt.quick_start import build_config
+
+    lines = []
+    for model in dict.fromkeys(models):
+        if model not in VALIDATED_WEIGHTS or model in select:
+            continue
+        key, modes = VALIDATED_WEIGHTS[model]
+        try:
+            config = build_config(model, dataset, config_file_list, config_dict)
+        except Exception:  # the run itself reports a config it cannot build
+            continue
+        if config["train_mode"] not in modes:
+            lines.append(f"{model}'s {key} ({config[key]}) was chosen on validation for train_mode "
+                         f"{' / '.join(modes)}, never for {config['train_mode']}: choose it here with "
+                         f"--select={model}:{key}=v1,v2,...")  # fmt: skip
+    return lines
 
 
 def _run(spec, runner, dataset, config_file_list, config_dict):
@@ -172,7 +325,8 @@ def _run(spec, runner, dataset, config_file_list, config_dict):
         result = runner(spec.model, dataset, config_file_list, config_dict)
         record["test_result"] = dict(result.get("test_result") or {})
         record["best_valid_result"] = dict(result.get("best_valid_result") or {})
-        record.update({key: result.get(key) for key in ("protocol", "epochs_run", "best_epoch")})
+        record.update({key: result.get(key) for key in ("protocol", "epochs_run", "best_epoch", "best_valid_score",
+                                                        "valid_score_bigger", "test_per_user")})  # fmt: skip
         if not record["test_result"]:
             record.update(status="failed", error="the run returned no test result")
     except Exception as e:  # a failed run is reported, the comparison goes on
@@ -243,9 +397,12 @@ def results_table(records, baselines=None):
              for name, g in groups.items()}  # fmt: skip
     best = {m: _best({n: mean[m] for n, mean in means.items() if m in mean}, m) for m in metrics}
     improvement = {m: _improvement({n: mean[m] for n, mean in means.items() if m in mean}, m, baselines) for m in metrics}
+    reference, tested, p_values = significance(records, means, baselines)
     protocols = list(dict.fromkeys(r["protocol"] for r in records if r.get("protocol")))
     lines = [f"Protocol: {'; '.join(protocols) if protocols else 'not recorded'}.", ""]
-    lines += ["| model | runs | epochs (best) | " + " | ".join(metrics) + " |", "|---|---|---|" + "---|" * len(metrics)]
+    p_headers = [f"p {m} vs {reference}" for m in tested]
+    lines += ["| model | runs | epochs (best) | " + " | ".join(metrics + p_headers) + " |",
+              "|---|---|---|" + "---|" * (len(metrics) + len(p_headers))]  # fmt: skip
     for name, g in groups.items():
         cells = []
         for m in metrics:
@@ -255,16 +412,50 @@ def results_table(records, baselines=None):
                 continue
             text = f"{statistics.mean(values):.4f}" + (f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else "")
             cells.append(f"**{text}**" if best.get(m) == name else text)
+        for m in tested:
+            p = p_values[m].get((name, reference))
+            cells.append("reference" if name == reference else "-" if p is None else f"{p:.3g}{stars(p)}")
         ok, total = g["runs"]
         runs = f"{ok}/{total}" if ok == total else f"{ok}/{total} ({total - ok} failed)"
         lines.append(f"| {name} | {runs} | {', '.join(g['epochs']) or '-'} | " + " | ".join(cells) + " |")
     against = "the strongest baseline" if baselines else "the runner-up"
     lines.append(f"| improvement of the best over {against} | | | " + " | ".join(
-        f"{100 * improvement[m]:+.1f}%" if improvement.get(m) is not None else "-" for m in metrics) + " |")  # fmt: skip
+        [f"{100 * improvement[m]:+.1f}%" if improvement.get(m) is not None else "-" for m in metrics]
+        + [""] * len(p_headers)) + " |")  # fmt: skip
+    if tested:
+        n = max(len(v) for v in p_values.values())
+        lines += ["", f"p: two-sided Wilcoxon signed-rank test of each row's per-user {' and '.join(tested)} against "
+                      f"{reference} ({'the strongest baseline' if baselines else 'the best row'}), over the (test user, "
+                      f"seed) pairs of the seeds both rows have, Holm-adjusted over the {n} rows tested; * p < 0.05."]  # fmt: skip
     errors = [f"- {name}, {e}" for name, g in groups.items() for e in g["errors"]]
     if errors:
         lines += ["", "Failed runs:"] + errors
     return "\n".join(lines)
+
+
+def significance(records, means, baselines=None):
+    """(reference row, metrics tested, {metric: {(row, reference): Holm-adjusted p}}) from the runs' per-user test
+    values (``test_per_user``): every row against the reference row, the best row by NDCG@K (K = 10 when
+    evaluated, else the largest), or the best of the `baselines` rows; (None, [], {}) without per-user values."""
+    per_seed = {}
+    for r in records:
+        if r["status"] == "ok" and r.get("test_per_user"):
+            data = r["test_per_user"]
+            for metric, values in data.items():
+                if metric != "user":
+                    per_seed.setdefault(metric, {}).setdefault(r["group"], {})[r["seed"]] = dict(zip(data["user"], values))
+    ks = sorted({int(m.split("@")[1]) for m in per_seed if m.startswith("ndcg@")})
+    if not ks:
+        return None, [], {}
+    k = 10 if 10 in ks else ks[-1]
+    tested = [m for m in (f"ndcg@{k}", f"hit@{k}") if m in per_seed]
+    rows = {name: mean[tested[0]] for name, mean in means.items() if tested[0] in mean
+            and (not baselines or name.split(" ")[0] in baselines)}  # fmt: skip
+    reference = _best(rows, tested[0])
+    if reference is None:
+        return None, [], {}
+    pairs = [(name, reference) for name in means if name != reference]
+    return reference, tested, {m: compare_runs(per_seed[m], pairs) for m in tested}
 
 
 def write_outputs(records, table, out_dir):
@@ -275,12 +466,13 @@ def write_outputs(records, table, out_dir):
     metrics = list(dict.fromkeys(m for r in records for m in r["test_result"]))
     with open(paths["results.csv"], "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["model", "group", "seed", "status", "seconds", "error", "epochs_run", "best_epoch", "protocol"]
-                        + metrics)  # fmt: skip
+        writer.writerow(["model", "group", "seed", "phase", "status", "seconds", "error", "epochs_run", "best_epoch",
+                         "best_valid_score", "protocol"] + metrics)  # fmt: skip
         for r in records:
-            writer.writerow([r["model"], r["group"], r["seed"], r["status"], r["seconds"], r["error"],
-                             r.get("epochs_run", ""), r.get("best_epoch", ""), r.get("protocol", "")]
-                            + [r["test_result"].get(m, "") for m in metrics])  # fmt: skip
+            writer.writerow([r["model"], r["group"], r["seed"], r.get("phase", "test"), r["status"], r["seconds"],
+                             r["error"], r.get("epochs_run", ""), r.get("best_epoch", ""), r.get("best_valid_score", ""),
+                             r.get("protocol", "")] + [r["test_result"].get(m, "") for m in metrics])  # fmt: skip
     with open(paths["results.json"], "w") as f:
-        json.dump({"runs": records, "summary": summarize(records)}, f, indent=1, default=str)
+        tested = [r for r in records if r.get("phase", "test") == "test"]
+        json.dump({"runs": records, "summary": summarize(tested)}, f, indent=1, default=str)
     return paths
