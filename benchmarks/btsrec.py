@@ -8,6 +8,11 @@
     # batches (--compare A,B ...), SCE/CE on a synthetic catalog of --synthetic-items items
     python benchmarks/btsrec.py step --dataset ml-1m --data_path ../shared/datasets --synthetic-items 1000000
 
+    # BTSRec's same-target pairs under a protocol, measured from its training data (nothing is trained): rows that
+    # are their own partner, the partner pool per row, the BT batch against the embedding size D
+    python benchmarks/btsrec.py partners --dataset ml-1m-realtime --data_path ../shared/datasets \
+        --config_files protocol/bt-sr-temporal.yaml
+
     # record a finished run's JSON (e.g. one run with --no-record from another checkout) in RESULTS.md
     python benchmarks/btsrec.py record path/to/btsrec-quality-ml-1m-STAMP.json
 
@@ -208,10 +213,40 @@ def step(job):
     return {"models": model_steps(job)} if job["kind"] == "models" else {"synthetic": synthetic_steps(job)}
 
 
+# ----------------------------------------------------------------------------------------------- partners
+def partners(job):
+    """The same-target pairs BTSRec's Barlow Twins term sees under `job`'s data and config (no training)."""
+    import numpy as np
+
+    from recbole_bt.data.masking import describe_protocol
+    from recbole_bt.quick_start import prepare
+
+    config, train_data, *_ = prepare("BTSRec", job["dataset"], job.get("config_files"), job["config"])
+    sampler = train_data.same_target
+    pool = sampler.counts[sampler.targets] - 1  # other rows with the row's target
+    batch, rows = config["train_batch_size"], len(sampler)
+    return {"protocol": describe_protocol(config), "train_mode": config["train_mode"], "rows": rows,
+            "distinct_targets": int((sampler.counts > 0).sum()), "own_partner_rows": sampler.n_unique_rows,
+            "own_partner_share": sampler.n_unique_rows / rows, "pool_median": float(np.median(pool)),
+            "pool_mean": float(pool.mean()), "batch": batch, "hidden_size": config["hidden_size"],
+            "batches_per_epoch": -(-rows // batch), "last_batch_rows": rows - (rows - 1) // batch * batch}  # fmt: skip
+
+
+def partner_rows(results):
+    header = ["run", "protocol", "training rows", "distinct targets", "rows that are their own partner",
+              "other rows with the same target: median (mean)", "BT batch / D", "batches per epoch (last one's rows)"]  # fmt: skip
+    rows = [[r["label"], "failed: " + r["failed"]] + [""] * 6 if "failed" in r else
+            [r["label"], r["protocol"], r["rows"], r["distinct_targets"],
+             f"{r['own_partner_rows']} ({100 * r['own_partner_share']:.1f}%)", f"{r['pool_median']:.0f} ({r['pool_mean']:.1f})",
+             f"{r['batch']} / {r['hidden_size']}", f"{r['batches_per_epoch']} ({r['last_batch_rows']})"]
+            for r in results]  # fmt: skip
+    return header, rows
+
+
 # ----------------------------------------------------------------------------------------------- main
 def worker(job):
     set_threads(job["threads"])
-    result = {"quality": quality, "step": step}[job["bench"]](job)
+    result = {"quality": quality, "step": step, "partners": partners}[job["bench"]](job)
     result.update(label=job["label"], config=job.get("config"), peak_rss_mb=round(peak_rss_mb()))
     with open(job["out"], "w") as f:
         json.dump(result, f)
@@ -244,7 +279,7 @@ def step_rows(results):
 
 
 def tables(bench, results):
-    return (*(report_quality(results) if bench == "quality" else step_rows(results)), "")
+    return (*{"quality": report_quality, "step": step_rows, "partners": partner_rows}[bench](results), "")
 
 
 def record(path):
@@ -254,7 +289,7 @@ def record(path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("bench", choices=["quality", "step", "record", "_worker"])
+    parser.add_argument("bench", choices=["quality", "step", "partners", "record", "_worker"])
     add_common_arguments(parser, dataset="ml-1m")
     parser.add_argument("--seeds", type=int, nargs="+", default=[2020, 2021, 2022])
     parser.add_argument("--epochs", type=int, default=300, help="quality: at most this many epochs")
@@ -279,6 +314,10 @@ def main():
     if args.bench == "quality":
         jobs = [dict(data, bench="quality", label=label, config=dict(base, seed=seed, **config))
                 for label, config in runs for seed in args.seeds]  # fmt: skip
+    elif args.bench == "partners":
+        runs = [parse_run(text) for text in args.run or ["defaults:"]]
+        jobs = [dict(data, bench="partners", label=label, config=dict(base, seed=args.seeds[0], **config))
+                for label, config in runs]  # fmt: skip
     else:
         step_runs = dict(STEP_RUNS, **dict(runs)) if args.run else dict(STEP_RUNS)
         jobs = [dict(data, bench="step", kind="models", label=f"{a} vs {b}", config=base, batches=args.batches,
@@ -297,7 +336,7 @@ def main():
                           os.path.join(args.out, f"btsrec-{args.bench}-{stamp}"))  # fmt: skip
     payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
                "argv": sys.argv, "results": results}  # fmt: skip
-    header, rows = report_quality(results) if args.bench == "quality" else step_rows(results)
+    header, rows, _ = tables(args.bench, results)
     results_dir = os.path.join(args.out, "quick") if args.quick else None
     save(f"btsrec-{args.bench}-{data['dataset']}", payload, record=not (args.quick or args.no_record), rows=rows,
          header=header, results_dir=results_dir)  # fmt: skip
