@@ -156,6 +156,15 @@ def in_batch_softmax(user, item, targets, temperature):
     return F.cross_entropy(logits, torch.arange(len(logits), device=logits.device))
 
 
+def in_batch_softmax_positions(user, targets, item_table, temperature):
+    """In-batch sampled softmax over every position of a batch: the user vectors [P H] of all positions against
+    the batch's distinct targets (rows of `item_table` [U H], U <= P): each position's own target is its positive,
+    the batch's other distinct targets its negatives, each once (a repeated target is one column, so never its own
+    negative); mean over the P positions. The P x P form of `in_batch_softmax` would not fit (P ~ B x L)."""
+    items, own = torch.unique(targets, return_inverse=True)  # [U], [P]
+    return linear_cross_entropy(user / temperature, item_table(items), own)
+
+
 SIMILARITIES = ("dot", "cos")
 
 

@@ -9,7 +9,7 @@ import torch
 
 from conftest import TINY_YAML, tiny_config
 from recbole_bt import ConfigError
-from recbole_bt.loss import barlow_twins_loss, in_batch_logits, in_batch_softmax
+from recbole_bt.loss import barlow_twins_loss, in_batch_logits, in_batch_softmax, in_batch_softmax_positions
 from recbole_bt.quick_start import prepare, run_recbole_bt
 
 SMALL = {"hidden_size": 8, "n_heads": 2, "inner_size": 16}
@@ -66,6 +66,44 @@ def test_in_batch_logits_and_mask_by_hand():
         - math.log(math.exp(2) / (math.exp(4) + math.exp(2)))
     ) / 3
     assert in_batch_softmax(user, item, targets, 0.5).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_in_batch_softmax_of_every_position_by_hand():
+    """A 2-window batch of 5 positions with targets: 2, 3, 4 (window 1) and 2, 6 (window 2, then padding). Each
+    position is scored against the distinct targets {2, 3, 4, 6}: target 2, repeated, is one column."""
+    table = torch.nn.Embedding(8, 2)
+    with torch.no_grad():
+        table.weight.copy_(torch.tensor([[0.0, 0], [0, 0], [1, 0], [0, 1], [1, 1], [0, 0], [-1, 0], [0, 0]]))
+    user = torch.tensor([[1.0, 0], [0, 1], [1, 1], [2, 0], [0, -1]])
+    targets = torch.tensor([2, 3, 4, 2, 6])
+    items = {2: (1, 0), 3: (0, 1), 4: (1, 1), 6: (-1, 0)}
+    temperature = 0.5
+    expected = 0.0
+    for u, t in zip(user.tolist(), targets.tolist()):
+        scores = {i: (u[0] * e[0] + u[1] * e[1]) / temperature for i, e in items.items()}
+        expected += -scores[t] + math.log(sum(math.exp(v) for v in scores.values()))
+    loss = in_batch_softmax_positions(user, targets, table, temperature)
+    assert loss.item() == pytest.approx(expected / 5, rel=1e-6)
+
+
+def test_dual_encoder_learns_from_every_position_of_a_window(workdir):
+    """All-positions windows: the loss is that of every position with a target (not only the last one's), so it
+    changes when an early position's target changes."""
+    _, train_data, _, _, trainer = prepare("DualEncoder", "tiny", [TINY_YAML],
+                                           tiny_config(train_mode="all_positions", **SMALL))  # fmt: skip
+    model, batch = trainer.model, next(iter(train_data))
+    model.eval()  # no dropout: the loss is a function of the batch
+    targets = batch[model.TARGET_LIST]
+    mask = targets > 0
+    user = model.encode(batch[model.ITEM_SEQ], batch[model.ITEM_SEQ_LEN])[mask]
+    expected = in_batch_softmax_positions(user, targets[mask], model.item_embedding, model.temperature)
+    assert model.pretrain_loss(batch).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert mask.sum() > len(targets)  # more positions than windows: more than one target per window
+    first = mask.float().argmax(dim=1)  # each window's first position with a target
+    changed = targets.clone()
+    changed[0, first[0]] = 1 + changed[0, first[0]] % (model.n_items - 1)
+    batch.update(type(batch)({model.TARGET_LIST: changed}))
+    assert model.pretrain_loss(batch).item() != pytest.approx(expected.item(), rel=1e-6)
 
 
 @pytest.mark.parametrize("model", ["BTPretrain", "DualEncoder"])
