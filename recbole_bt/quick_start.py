@@ -29,6 +29,7 @@ from recbole_bt.data.masking import describe_protocol
 from recbole_bt.errors import CheckpointError, ConfigError, RecBoleBTError
 from recbole_bt.evaluator import results_table
 from recbole_bt.evaluator.significance import per_user_record
+from recbole_bt.model.pretrain import warm_start
 from recbole_bt.resume import read_checkpoint, resume, resume_state_saver
 from recbole_bt.registry import check_dataset_files, create_dataset, get_model, get_trainer
 from recbole_bt.tasks import run_user_tasks
@@ -41,9 +42,13 @@ def build_config(model=None, dataset=None, config_file_list=None, config_dict=No
 
 
 def build_model(config, dataset):
-    """The model of `config` on the training dataset; a value the model refuses is a one-line `ConfigError`."""
+    """The model of `config` on the training dataset; a value the model refuses is a one-line `ConfigError`. With
+    ``pre_model_path``, a model without a pretraining stage starts from that checkpoint's encoder (`warm_start`)."""
     try:
-        return get_model(config["model"])(config, dataset).to(config["device"])
+        model = get_model(config["model"])(config, dataset)
+        if config["pre_model_path"] and not hasattr(model, "train_stage"):  # pretraining models load it themselves
+            warm_start(model, config["pre_model_path"])
+        return model.to(config["device"])
     except RecBoleBTError:
         raise
     except (ValueError, NotImplementedError) as e:

@@ -219,6 +219,11 @@ class PretrainTrainer(Trainer):
             self.model.train()
 
     def pretrain(self, train_data, verbose=True, show_progress=False):
+        config = self.config
+        if any("epochs" in d for d in (config.file_config_dict, config.variable_config_dict, config.cmd_config_dict)):
+            self.logger.warning(f"pretraining runs at most pretrain_epochs = {self.pretrain_epochs} epochs (stopping "
+                                f"after pretrain_stopping_step = {self.pretrain_stopping_step} without a lower loss); "
+                                f"the epochs = {config['epochs']} given here applies to fine-tuning only")  # fmt: skip
         probe = self._probe(train_data)
         best_loss, stale = math.inf, 0
         for epoch_idx in range(self.start_epoch, self.pretrain_epochs):
@@ -241,8 +246,12 @@ class PretrainTrainer(Trainer):
                 self.save_pretrained_model(epoch_idx, verbose)
             if stop:
                 if verbose:
-                    self.logger.info(f"pretraining stopped: no lower loss for {stale} epochs (best {best_loss:.4f})")
+                    self.logger.info(f"pretraining stopped: no lower loss for {stale} epochs (best {best_loss:.4f}, "
+                                     f"pretrain_stopping_step {self.pretrain_stopping_step})")  # fmt: skip
                 break
+            if last and verbose:
+                self.logger.info(f"pretraining stopped: pretrain_epochs = {self.pretrain_epochs} reached (loss still "
+                                 f"{'falling' if stale == 0 else f'not below {best_loss:.4f} for {stale} epochs'})")  # fmt: skip
         final = {k: v for k, v in self.pretrain_curve[-1].items() if k.endswith("_std")} if self.pretrain_curve else {}
         self.pretrain_result = {"pretrain_loss": best_loss, "epochs": len(self.pretrain_curve), **final,
                                 "pretrained_model_file": self.saved_model_file}  # fmt: skip

@@ -1,14 +1,16 @@
 """BTPretrain and DualEncoder on the shared pretrain -> fine-tune pipeline: the Barlow Twins objective reaching
 the identity on a toy problem, its original (batch-normalised) form, the dual encoder's in-batch logits and
 mask by hand, and both models end to end."""
+import glob
 import math
+import os
 
 import numpy as np
 import pytest
 import torch
 
 from conftest import TINY_YAML, tiny_config
-from recbole_bt import ConfigError
+from recbole_bt import CheckpointError, ConfigError
 from recbole_bt.loss import barlow_twins_loss, in_batch_logits, in_batch_softmax, in_batch_softmax_positions
 from recbole_bt.quick_start import prepare, run_recbole_bt
 
@@ -126,6 +128,41 @@ def test_btpretrain_finetunes_from_a_clue_checkpoint(workdir):
     result = run_recbole_bt("BTPretrain", "tiny", [TINY_YAML], tiny_config(
         train_stage="finetune", pre_model_path=clue["pretrain"]["pretrained_model_file"], **SMALL))  # fmt: skip
     assert result["test_result"]["hit@10"] >= 0
+
+
+@pytest.mark.parametrize("model", ["SASRec", "BTSRec"])
+def test_sasrec_family_starts_from_a_pretrained_encoder(workdir, model, caplog):
+    """pre_model_path given to a model without a pretraining stage: its encoder starts as the CLUE checkpoint's
+    (the catalog's rows of the item table, which also holds [MASK] and [UR]), and the log lists what was loaded."""
+    import logging
+
+    clue = run_recbole_bt("CLUE", "tiny", [TINY_YAML], tiny_config(pretrain_epochs=1, **SMALL))
+    path = clue["pretrain"]["pretrained_model_file"]
+    saved = torch.load(path, weights_only=False)["state_dict"]
+    with caplog.at_level(logging.INFO):
+        _, _, _, _, trainer = prepare(model, "tiny", [TINY_YAML], tiny_config(pre_model_path=path, **SMALL))
+    state = trainer.model.state_dict()
+    n_items = len(state["item_embedding.weight"])
+    assert len(saved["item_embedding.weight"]) == n_items + 2  # [MASK], [UR]
+    assert torch.equal(state["item_embedding.weight"], saved["item_embedding.weight"][:n_items])
+    assert torch.equal(state["trm_encoder.layer.0.feed_forward.dense_2.weight"], saved["trm_encoder.layer.0.feed_forward.dense_2.weight"])
+    assert f"{model}: encoder initialised from {path} (CLUE): item_embedding.weight, position_embedding.weight" in caplog.text
+    fresh = prepare(model, "tiny", [TINY_YAML], tiny_config(**SMALL))[4].model.state_dict()
+    assert not torch.equal(fresh["item_embedding.weight"], state["item_embedding.weight"])
+
+
+def test_model_without_an_encoder_to_load_refuses_pre_model_path(workdir):
+    clue = run_recbole_bt("CLUE", "tiny", [TINY_YAML], tiny_config(pretrain_epochs=1, **SMALL))
+    path = clue["pretrain"]["pretrained_model_file"]
+    with pytest.raises(CheckpointError, match=r"GRU4Rec cannot start from pre_model_path '.*': only the SASRec "
+                                              r"family .* read it") as info:  # fmt: skip
+        prepare("GRU4Rec", "tiny", [TINY_YAML], tiny_config(pre_model_path=path, train_mode="prefix"))
+    assert "\n" not in str(info.value)
+    sasrec = run_recbole_bt("SASRec", "tiny", [TINY_YAML], tiny_config(epochs=1, checkpoint_dir="s"))  # noqa: F841
+    [own] = glob.glob(os.path.join("s", "*.pth"))
+    with pytest.raises(CheckpointError, match=r"cannot fine-tune SASRec from '.*': it holds a SASRec model, not a "
+                                              r"pretrained sequence encoder"):  # fmt: skip
+        prepare("SASRec", "tiny", [TINY_YAML], tiny_config(pre_model_path=own))
 
 
 @pytest.mark.parametrize(

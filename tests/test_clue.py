@@ -88,9 +88,20 @@ def test_pretrain_saves_checkpoints_and_finetune_loads_the_encoder(workdir):
     assert 0 <= finetuned["test_result"]["ndcg@10"] <= 1
 
 
-def test_pretraining_stops_early_on_the_loss(workdir):
-    result = run_recbole_bt("CLUE", "tiny", [TINY_YAML], clue_config(pretrain_epochs=50, pretrain_stopping_step=2, learning_rate=0.0))
+def test_pretraining_stops_early_on_the_loss(workdir, caplog):
+    """The log says why pretraining stopped, and that `epochs` (tiny.yaml sets it) is not pretraining's budget."""
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        result = run_recbole_bt("CLUE", "tiny", [TINY_YAML], clue_config(pretrain_epochs=50, pretrain_stopping_step=2, learning_rate=0.0))
     assert result["pretrain"]["epochs"] < 50  # the loss cannot improve with a learning rate of 0 (only dropout noise)
+    assert "pretraining stopped: no lower loss for 2 epochs" in caplog.text
+    assert "pretraining runs at most pretrain_epochs = 50 epochs" in caplog.text
+    assert "the epochs = 2 given here applies to fine-tuning only" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        run_recbole_bt("CLUE", "tiny", [TINY_YAML], clue_config(pretrain_epochs=1))
+    assert "pretraining stopped: pretrain_epochs = 1 reached (loss still falling)" in caplog.text
 
 
 def test_clue_zero_trains_from_random_weights_and_refuses_a_checkpoint(workdir):

@@ -21,6 +21,7 @@ to its own), exactly what appending [UR] to each prefix gives. Token ids: [MASK]
 the item table has two more rows than the catalog, and items are scored against the catalog's rows only.
 """
 import os
+from logging import getLogger
 
 import torch
 import torch.nn.functional as F
@@ -176,36 +177,66 @@ class SequencePretrainer(SeededGenerator, SASRec):
     # ------------------------------------------------------------------------------------------- fine-tuning
     def load_pretrained_encoder(self, path):
         """Load the encoder's parameters from a pretraining checkpoint of this family (CLUE, BTPretrain)."""
-        try:
-            checkpoint = load_checkpoint(path)
-        except Exception as e:
-            raise CheckpointError(f"pre_model_path '{path}' is not a RecBole checkpoint ({type(e).__name__}: {e})") from None
-        name = type(self).__name__
-        if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-            raise CheckpointError(f"pre_model_path '{path}' is not a RecBole checkpoint (no state_dict in it)")
-        source = checkpoint["config"]["model"] if "config" in checkpoint else "an unknown model"
-        from recbole_bt.registry import get_model
+        loaded, source = load_encoder(self, path)
+        self.logger.info(f"{type(self).__name__}: encoder loaded from {path} ({source}, {len(loaded)} tensors; heads not used)")
 
-        try:
-            source_class = get_model(source)
-        except ValueError:
-            source_class = None
-        if not (isinstance(source_class, type) and issubclass(source_class, SequencePretrainer)):
-            raise CheckpointError(
-                f"cannot fine-tune {name} from '{path}': it holds a {source} model, not a pretrained sequence "
-                f"encoder (the checkpoint of a train_stage: pretrain run of {name} or another pretraining model)"
-            )
-        state = {k: v for k, v in checkpoint["state_dict"].items() if k.startswith(ENCODER_PREFIXES)}
-        own = {k: v for k, v in self.state_dict().items() if k.startswith(ENCODER_PREFIXES)}
-        problems = [f"{k} missing" for k in own if k not in state] + [
-            f"{k} {tuple(state[k].shape)} in the checkpoint, {tuple(v.shape)} here"
-            for k, v in own.items() if k in state and state[k].shape != v.shape
-        ]  # fmt: skip
-        if problems:
-            raise CheckpointError(
-                f"cannot fine-tune {name} from '{path}' ({source}): the encoders differ ({problems[0]}"
-                f"{f' and {len(problems) - 1} more' if len(problems) > 1 else ''}); pretrain with the same "
-                f"dataset, hidden_size, n_layers and MAX_ITEM_LIST_LENGTH"
-            )
-        self.load_state_dict(state, strict=False)
-        self.logger.info(f"{name}: encoder loaded from {path} ({source}, {len(state)} tensors; heads not used)")
+
+def _pretrained_encoder(path, name):
+    """(the encoder tensors of a pretraining checkpoint, its model's name); else a one-line CheckpointError."""
+    try:
+        checkpoint = load_checkpoint(path)
+    except Exception as e:
+        raise CheckpointError(f"pre_model_path '{path}' is not a RecBole checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(f"pre_model_path '{path}' is not a RecBole checkpoint (no state_dict in it)")
+    source = checkpoint["config"]["model"] if "config" in checkpoint else "an unknown model"
+    from recbole_bt.registry import get_model
+
+    try:
+        source_class = get_model(source)
+    except ValueError:
+        source_class = None
+    if not (isinstance(source_class, type) and issubclass(source_class, SequencePretrainer)):
+        raise CheckpointError(
+            f"cannot fine-tune {name} from '{path}': it holds a {source} model, not a pretrained sequence "
+            f"encoder (the checkpoint of a train_stage: pretrain run of {name} or another pretraining model)"
+        )
+    return {k: v for k, v in checkpoint["state_dict"].items() if k.startswith(ENCODER_PREFIXES)}, source
+
+
+def load_encoder(model, path, first_rows=False):
+    """Load a pretraining checkpoint's encoder (embeddings, transformer blocks, LayerNorm) into `model`; returns
+    (the keys loaded, the checkpoint's model). `first_rows`: an embedding table with more rows in the checkpoint
+    (a pretrainer's [MASK] and [UR] tokens, its [UR] position) gives its first rows, the catalog's and positions'."""
+    name = type(model).__name__
+    state, source = _pretrained_encoder(path, name)
+    own = {k: v for k, v in model.state_dict().items() if k.startswith(ENCODER_PREFIXES)}
+    if first_rows:
+        state = {k: v[: len(own[k])] if k in own and v.dim() == 2 and v.shape[1:] == own[k].shape[1:]
+                 and len(v) > len(own[k]) and k.endswith("embedding.weight") else v for k, v in state.items()}  # fmt: skip
+    problems = [f"{k} missing" for k in own if k not in state] + [
+        f"{k} {tuple(state[k].shape)} in the checkpoint, {tuple(v.shape)} here"
+        for k, v in own.items() if k in state and state[k].shape != v.shape
+    ]  # fmt: skip
+    if problems:
+        raise CheckpointError(
+            f"cannot fine-tune {name} from '{path}' ({source}): the encoders differ ({problems[0]}"
+            f"{f' and {len(problems) - 1} more' if len(problems) > 1 else ''}); pretrain with the same "
+            f"dataset, hidden_size, n_layers and MAX_ITEM_LIST_LENGTH"
+        )
+    model.load_state_dict({k: state[k] for k in own}, strict=False)
+    return list(own), source
+
+
+def warm_start(model, path):
+    """`pre_model_path` given to a model without a pretraining stage: a SASRec-family model (SASRec, BTSRec,
+    CL4SRec, DuoRec, RecBole's SASRec) starts from the checkpoint's encoder (logged); any other refuses in one line."""
+    name = type(model).__name__
+    own = {k.split(".")[0] + "." for k in model.state_dict()}
+    if hasattr(model, "train_stage") or not set(ENCODER_PREFIXES) <= own:
+        raise CheckpointError(
+            f"{name} cannot start from pre_model_path '{path}': only the SASRec family (SASRec, BTSRec, CL4SRec, "
+            f"DuoRec) and the pretraining models read it; drop pre_model_path or pick one of those"
+        )
+    loaded, source = load_encoder(model, path, first_rows=True)
+    getLogger().info(f"{name}: encoder initialised from {path} ({source}): {', '.join(loaded)}")
