@@ -81,12 +81,27 @@ def _relative(bt, de):
     return f"{100 * (statistics.mean(bt) - statistics.mean(de)) / statistics.mean(de):+.1f}%"
 
 
+def _per_user(runs, task, protocol, ratio, metric):
+    """{seed: {test user: value}} of `metric` (per-user rows of runs since they were kept)."""
+    out = {}
+    for r in runs:
+        row = r["user_tasks"].get(task, {}).get(protocol, {})
+        row = row.get(str(ratio), row.get(ratio))
+        if row is not None and "per_user" in row:
+            out[r["seed"]] = dict(zip(row["per_user"]["user"], row["per_user"][metric]))
+    return out
+
+
 def report_main(results, batch):
-    """Per task x protocol x label ratio: each method's mean +- std (main metric / second metric)."""
+    """Per task x protocol x label ratio: each method's mean +- std (main metric / second metric), and BTPretrain
+    against DualEncoder: the relative difference and a paired test over test users x seeds (Holm over the rows)."""
+    from recbole_bt.evaluator.significance import compare_runs, stars
+
     ok = [r for r in results if "failed" not in r and r["batch"] == batch]
     methods = list(dict.fromkeys(r["method"] for r in ok))
-    header = ["task", "protocol", "label ratio"] + methods + ["BTPretrain vs DualEncoder"]
-    rows = []
+    header = ["task", "protocol", "label ratio"] + methods + [
+        "BTPretrain vs DualEncoder: change, p (Wilcoxon signed-rank of the main metric over test users x seeds, Holm)"]
+    rows, per_seed = [], {}
     first = ok[0]["user_tasks"] if ok else {}
     for task in [t for t in first if t != "users"]:
         for protocol in first[task]:
@@ -97,7 +112,14 @@ def report_main(results, batch):
                     per[m] = _values(runs, task, protocol, ratio, MAIN_METRIC[task])
                     second = _values(runs, task, protocol, ratio, SECOND_METRIC[task])
                     cells.append(f"{mean_std(per[m])} / {mean_std(second)}" if per[m] else "-")
+                    per_seed[((task, protocol, ratio), m)] = _per_user(runs, task, protocol, ratio, MAIN_METRIC[task])
                 rows.append([task, protocol, ratio] + cells + [_relative(per.get("BTPretrain"), per.get("DualEncoder"))])
+    keys = [(row[0], row[1], row[2]) for row in rows]
+    p_values = compare_runs(per_seed, [((k, "BTPretrain"), (k, "DualEncoder")) for k in keys])
+    for row, key in zip(rows, keys):
+        p = p_values.get(((key, "BTPretrain"), (key, "DualEncoder")))
+        if p is not None:
+            row[-1] += f", p {p:.2g}{stars(p)}"
     failed = [r for r in results if "failed" in r]
     rows += [[f"**failed**: {r['label']}", r["failed"]] + [""] * (len(header) - 2) for r in failed]
     return header, rows

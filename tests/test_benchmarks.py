@@ -85,6 +85,30 @@ def test_user_tasks_quick(tmp_path):
         assert ("pretrain" in r) == (r["method"] != "none")
 
 
+def test_user_tasks_table_tests_btpretrain_against_the_dual_encoder():
+    """Per-user next-item NDCG@10 of two seeds x 5 test users per method: the row's p is scipy's Wilcoxon over the
+    10 pooled (user, seed) pairs (one row: Holm leaves it), after the relative difference of the means."""
+    sys.path.insert(0, ROOT)
+    from scipy import stats
+
+    from benchmarks.user_tasks import report_main
+
+    values = {"BTPretrain": {1: [0.5, 0.6, 0.9, 0.3, 0.8], 2: [0.4, 0.7, 0.8, 0.5, 0.6]},
+              "DualEncoder": {1: [0.1, 0.2, 0.3, 0.0, 0.5], 2: [0.2, 0.1, 0.0, 0.3, 0.1]}}  # fmt: skip
+    results = []
+    for method, seeds in values.items():
+        for seed, v in seeds.items():
+            row = {"ndcg@10": sum(v) / 5, "hit@10": 0.5, "per_user": {"user": [3, 1, 4, 5, 9], "ndcg@10": v}}
+            results.append({"method": method, "batch": 256, "seed": seed, "label": method,
+                            "user_tasks": {"users": {}, "next_item": {"probe": {"1.0": row}}}})  # fmt: skip
+    header, rows = report_main(results, 256)
+    assert header[-1].startswith("BTPretrain vs DualEncoder: change, p (Wilcoxon")
+    bt, de = values["BTPretrain"][1] + values["BTPretrain"][2], values["DualEncoder"][1] + values["DualEncoder"][2]
+    change, p = re.fullmatch(r"([+-][0-9.]+)%, p ([0-9.e-]+)\*", rows[0][-1]).groups()
+    assert float(change) == pytest.approx((sum(bt) - sum(de)) / sum(de) * 100, abs=0.05)
+    assert float(p) == pytest.approx(stats.wilcoxon(bt, de).pvalue, rel=0.05)
+
+
 def test_scale_quick(tmp_path):
     """BTSRec on a synthetic catalog (every id present), SCE and CE under a memory cap: SCE and chunked CE train,
     CE's materialised logits do not fit and its row records the failed allocation (not a crash of the benchmark)."""

@@ -157,6 +157,10 @@ def test_user_tasks_stage_end_to_end_random_encoder(workdir):
             row = tasks[task][protocol][1.0]
             assert metrics <= set(row) and all(0 <= row[m] <= 1 for m in metrics)
             assert tasks[task][protocol][0.01]["labelled_users"] <= row["labelled_users"] == tasks["users"][task]["train"]
+            per_user = row["per_user"]  # each test user's outcome: they average to the reported metric
+            assert len(per_user["user"]) == len(set(per_user["user"])) == tasks["users"][task]["test"]
+            main = "accuracy" if task != "next_item" else "ndcg@10"
+            assert sum(per_user[main]) / len(per_user[main]) == pytest.approx(row[main], abs=1e-5)
     users = tasks["users"]["gender"]
     assert users["train"] + users["valid"] + users["test"] == 40
     assert 0 < users["majority_accuracy"] < 1 and "majority_accuracy" not in tasks["users"]["next_item"]

@@ -15,6 +15,7 @@ import torch
 from recbole.utils import set_color
 
 from recbole_bt.errors import ConfigError
+from recbole_bt.evaluator.significance import per_user_metrics
 from recbole_bt.tasks.labels import TASKS, user_labels
 from recbole_bt.tasks.metrics import accuracy, hit_at_k, macro_f1, ndcg_at_k, target_ranks
 from recbole_bt.tasks.protocols import embed, fine_tune, linear_probe
@@ -104,6 +105,10 @@ class _NextItem:
         ranks = self.ranks(logits, users)
         return {f"ndcg@{K}": ndcg_at_k(ranks, K), f"hit@{K}": hit_at_k(ranks, K)}
 
+    def per_user(self, logits, users):
+        """Each user's NDCG@K and HR@K, from the target's 1-based rank."""
+        return {k: v.round(6).tolist() for k, v in per_user_metrics(self.ranks(logits, users), ks=(K,)).items()}
+
 
 class _Attribute:
     def __init__(self, labels):
@@ -116,12 +121,17 @@ class _Attribute:
         y, pred = self.labels[users.numpy()], logits.argmax(1).numpy()
         return {"accuracy": accuracy(y, pred), "macro_f1": macro_f1(y, pred)}
 
+    def per_user(self, logits, users):
+        """Each user's accuracy: 1.0 when the predicted class is theirs (macro-F1 has no per-user form)."""
+        return {"accuracy": (self.labels[users.numpy()] == logits.argmax(1).numpy()).astype(float).tolist()}
+
 
 def run_user_tasks(config, model, valid_data):
     """Every configured task x protocol x label ratio on `model`'s encoder.
 
     Returns:
-        dict: ``{task: {protocol: {label_ratio: {metric: value, ..., "labelled_users", "epochs"}}}}``, plus
+        dict: ``{task: {protocol: {label_ratio: {metric: value, ..., "labelled_users", "epochs", "per_user"}}}}``
+        (``per_user``: the test users' ids and each one's accuracy, or NDCG@10 and HR@10, for paired tests), plus
         ``"users"``: ``{task: {"train", "valid", "test"}}`` counts (and, for the attributes, the test accuracy of
         always answering the training users' most frequent class, ``"majority_accuracy"``).
     """
@@ -163,9 +173,10 @@ def run_user_tasks(config, model, valid_data):
                 else:
                     logits, info = fine_tune(model, sequences, y, n_classes, labelled, valid_t, test_t, s, judge.score, init)
                 row = dict(judge.metrics(logits, test_t), labelled_users=len(labelled), **info)
-                results[task][protocol][ratio] = row
                 logger.info(f"  {task} {protocol} label_ratio={ratio}: " + ", ".join(
                     f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))  # fmt: skip
+                row["per_user"] = {"user": sequences.users[test].tolist(), **judge.per_user(logits, test_t)}
+                results[task][protocol][ratio] = row
     logger.info(set_color("user tasks", "yellow") + "\n" + tasks_table(results))
     return results
 
@@ -178,6 +189,7 @@ def tasks_table(results):
             continue
         for protocol, by_ratio in by_protocol.items():
             for ratio, row in by_ratio.items():
-                metrics = ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("labelled_users", "epochs", "best_valid"))
+                metrics = ", ".join(f"{k} {v:.4f}" for k, v in row.items()
+                                    if k not in ("labelled_users", "epochs", "best_valid", "per_user"))  # fmt: skip
                 lines.append(f"| {task} | {protocol} | {ratio:g} | {row['labelled_users']} | {metrics} |")
     return "\n".join(lines)
