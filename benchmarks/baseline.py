@@ -18,6 +18,8 @@
     python benchmarks/baseline.py converge ... --metrics Hit NDCG Coverage Hit_Head Hit_Mid Hit_Tail --topk 1 5 10 \
         --run SASRec-CE:model=SASRec --run a0.1:model=BTSRec,alpha=0.1 ... --sweep alpha --sweep-absent 0
 
+    # the tables of the runs finished so far (the same command + --finished-only: nothing is trained)
+
     # record a finished run's JSON (e.g. one written with --no-record in another checkout) in RESULTS.md
     python benchmarks/baseline.py record path/to/baseline-converge-ml-1m-STAMP.json
 
@@ -406,6 +408,8 @@ def parser():
     parser.add_argument("--sweep", default=None, help="a key the --run labels vary: a table and trade-off plot by its value")
     parser.add_argument("--sweep-absent", type=parse_value, default=None,
                         help="the --sweep value of runs whose model has no such key (e.g. 0: SASRec is BTSRec at alpha 0)")
+    parser.add_argument("--finished-only", action="store_true",
+                        help="train nothing: the tables of the runs that have finished (the others are listed)")
     parser.add_argument("--reference", default=None,
                         help="a train_modes.py quality JSON: the table adds when each run first reached its best")
     return parser
@@ -452,6 +456,9 @@ def main():
                        keep_keys=[args.sweep] if args.sweep else [])  # fmt: skip
             job["folder"] = run_folder(os.path.join(out, "quick") if args.quick else out, label, seed, job)
             jobs.append(job)
+    unfinished = [job for job in jobs if not os.path.exists(os.path.join(job["folder"], "result.json"))]
+    if args.finished_only:  # the table of what has finished, nothing trained
+        jobs = [job for job in jobs if job not in unfinished]
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     results = run_workers(os.path.abspath(__file__), jobs, args.parallel or 2, args.threads,
                           os.path.join(out, f"baseline-{args.bench}-{stamp}"))  # fmt: skip
@@ -462,6 +469,8 @@ def main():
     name = f"baseline-{args.bench}-{data['dataset']}"
     stem = os.path.join(HERE if recorded else out, f"{name}-{stamp}")
     header, rows, extra = sections(results, args, stem)
+    if args.finished_only and unfinished:
+        extra += "\n\nNot finished yet (left out): " + ", ".join(f"{j['label']} seed {j['config']['seed']}" for j in unfinished)
     if args.reference:
         extra += f"\n- reference: `{os.path.relpath(os.path.abspath(args.reference), ROOT)}`"
     save(name, payload, record=recorded, rows=rows, header=header, results_dir=results_dir, extra=extra)
