@@ -1,15 +1,17 @@
 """BTPretrain vs DualEncoder vs CLUE vs no pretraining on the downstream user tasks, and how each depends on the
 pretraining batch size (Liu et al. 2025's claim, SPEC section 2; recbole_bt/tasks).
 
-    # every method x seed x batch size: pretraining (--pretrain-epochs epochs at train_batch_size B), then
-    # train_stage: user_tasks on its checkpoint (no pretraining: random weights). At --main-batch every protocol
-    # (linear probe and fine-tuning) x label ratio x task; at the other batch sizes --batch-protocols only.
-    python benchmarks/user_tasks.py study --dataset ml-1m --data_path ../shared/datasets --pretrain-epochs 1 --batch-sizes 32 64 256 1024
+    # every method x seed x batch size: pretraining at train_batch_size B to the plateau of its own loss (at most
+    # pretrain_epochs 100, stopped after pretrain_stopping_step 10 epochs without a lower loss; --pretrain-epochs N
+    # caps it), then train_stage: user_tasks on its checkpoint (no pretraining: random weights). At --main-batch
+    # every protocol (linear probe and fine-tuning) x label ratio x task; at the other batch sizes --batch-protocols.
+    python benchmarks/user_tasks.py study --dataset ml-1m --data_path ../shared/datasets --batch-sizes 32 64 256 1024
 
     # record a finished run's JSON (e.g. one run with --no-record from another checkout) in RESULTS.md
     python benchmarks/user_tasks.py record path/to/user_tasks-study-ml-1m-STAMP.json
 
-Every method uses the same encoder (ENCODER below) and its own YAML otherwise (CLUE: a [UR] token, dropout views;
+Every method uses the same encoder (ENCODER below: the SASRec-family recipe's length 200 and one head) and its own
+YAML otherwise (CLUE: a [UR] token, dropout views;
 BTPretrain: crop / mask / reorder views, BT on a 256-256 projector; DualEncoder: in-batch softmax, temperature 0.1).
 The main tables give, per task x protocol x label ratio, the test users' mean +- std over seeds and BTPretrain's
 relative difference to DualEncoder ((BT - DE) / DE), the figure the 8-20% claim is about. A plot of the probe
@@ -30,7 +32,7 @@ from benchmarks.harness import (  # noqa: E402
 )  # fmt: skip
 
 METHODS = ["BTPretrain", "DualEncoder", "CLUE", "none"]  # none: BTPretrain's encoder, random weights
-ENCODER = {"n_layers": 2, "n_heads": 2, "hidden_size": 64, "inner_size": 256, "MAX_ITEM_LIST_LENGTH": 50}
+ENCODER = {"n_layers": 2, "n_heads": 1, "hidden_size": 64, "inner_size": 256, "MAX_ITEM_LIST_LENGTH": 200}
 MAIN_METRIC = {"gender": "accuracy", "age": "accuracy", "next_item": "ndcg@10"}
 SECOND_METRIC = {"gender": "macro_f1", "age": "macro_f1", "next_item": "hit@10"}
 
@@ -43,7 +45,9 @@ def pipeline(job):
     model = "BTPretrain" if job["method"] == "none" else job["method"]
     if job["method"] != "none":
         start = time.perf_counter()
-        pre = dict(config, train_stage="pretrain", pretrain_epochs=job["pretrain_epochs"])
+        pre = dict(config, train_stage="pretrain")
+        if job["pretrain_epochs"]:
+            pre["pretrain_epochs"] = job["pretrain_epochs"]
         _, train_data, valid_data, _, trainer = prepare(model, job["dataset"], job.get("config_files"), pre)
         trainer.fit(train_data, valid_data, saved=True, show_progress=False)
         out["pretrain"] = dict(trainer.pretrain_result, curve=trainer.pretrain_curve,
@@ -130,14 +134,15 @@ def report_batch(results, protocol, ratios):
     ok = [r for r in results if "failed" not in r and r["method"] != "none"]
     tasks = [t for t in (ok[0]["user_tasks"] if ok else {}) if t != "users"]
     header = ["method", "batch"] + [f"{t} {MAIN_METRIC[t]} @{ratio}" for ratio in ratios for t in tasks] + [
-        "pretrain s", "last loss"]  # fmt: skip
+        "pretrain epochs (per seed)", "pretrain s", "best loss"]  # fmt: skip
     rows = []
     for method in dict.fromkeys(r["method"] for r in ok):
         for batch in sorted({r["batch"] for r in ok if r["method"] == method}):
             runs = [r for r in ok if r["method"] == method and r["batch"] == batch]
             cells = [mean_std(_values(runs, t, protocol, ratio, MAIN_METRIC[t])) for ratio in ratios for t in tasks]
             pre = [r["pretrain"] for r in runs]
-            rows.append([method, batch] + cells + [f"{statistics.mean(p['seconds'] for p in pre):.0f}",
+            rows.append([method, batch] + cells + [", ".join(str(p["epochs"]) for p in pre),
+                                                   f"{statistics.mean(p['seconds'] for p in pre):.0f}",
                                                    f"{statistics.mean(p['pretrain_loss'] for p in pre):.3f}"])  # fmt: skip
     return header, rows
 
@@ -215,7 +220,8 @@ def main():
     add_common_arguments(parser, dataset="ml-1m")
     parser.add_argument("--seeds", type=int, nargs="+", default=[2020, 2021, 2022])
     parser.add_argument("--methods", nargs="+", default=METHODS)
-    parser.add_argument("--pretrain-epochs", type=int, default=1)
+    parser.add_argument("--pretrain-epochs", type=int, default=None,
+                        help="cap on the pretraining epochs (default: the YAML's, to the plateau of the loss)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 256, 1024])
     parser.add_argument("--main-batch", type=int, default=256, help="the batch size of the full task grid")
     parser.add_argument("--batch-protocols", default="probe", help="protocols at the other batch sizes")
