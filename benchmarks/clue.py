@@ -2,9 +2,10 @@
 collapse ablation (SPEC section 3).
 
     # CLUE (dropout views) pretrain -> fine-tune vs CLUEZero (same fine-tuning, random weights) vs SASRec(CE),
-    # seeds --seeds, fine-tuning at most --epochs epochs (early stopping on valid NDCG@10, --patience):
-    # test NDCG@10 / HR@10 / MRR@10 mean +- std
-    python benchmarks/clue.py quality --dataset ml-1m --data_path ../shared/datasets --pretrain-epochs 10 --epochs 20
+    # seeds --seeds; pretraining to the plateau of its loss (the YAML's pretrain_epochs and pretrain_stopping_step;
+    # --pretrain-epochs N caps it), fine-tuning at most --epochs epochs (early stopping on valid NDCG@10,
+    # --patience): test NDCG@10 / HR@10 / MRR@10 mean +- std
+    python benchmarks/clue.py quality --dataset ml-1m --data_path ../shared/datasets
 
     # the augmentation table: CLUE pretrained with mask / crop / reorder / dropout views, then fine-tuned (one seed)
     python benchmarks/clue.py augment --dataset ml-1m --data_path ../shared/datasets --pretrain-epochs 10 --epochs 20
@@ -54,7 +55,9 @@ def pipeline(job):
     out, config = {}, dict(job["config"])
     if job["pretrain"]:
         start = time.perf_counter()
-        pre = dict(config, train_stage="pretrain", pretrain_epochs=job["pretrain_epochs"])
+        pre = dict(config, train_stage="pretrain")
+        if job["pretrain_epochs"]:
+            pre["pretrain_epochs"] = job["pretrain_epochs"]
         _, train_data, valid_data, _, trainer = prepare(config["model"], job["dataset"], job.get("config_files"), pre)
         trainer.fit(train_data, valid_data, saved=True, show_progress=False)
         out["pretrain"] = dict(trainer.pretrain_result, curve=trainer.pretrain_curve,
@@ -166,8 +169,9 @@ def main():
     parser.add_argument("bench", choices=["quality", "augment", "collapse", "record", "_worker"])
     add_common_arguments(parser, dataset="ml-1m")
     parser.add_argument("--seeds", type=int, nargs="+", default=[2020, 2021, 2022])
-    parser.add_argument("--pretrain-epochs", type=int, default=10)
-    parser.add_argument("--epochs", type=int, default=20, help="fine-tuning: at most this many epochs")
+    parser.add_argument("--pretrain-epochs", type=int, default=None,
+                        help="cap on the pretraining epochs (default: the YAML's, to the plateau of the loss)")
+    parser.add_argument("--epochs", type=int, default=100, help="fine-tuning: at most this many epochs")
     parser.add_argument("--patience", type=int, default=10, help="fine-tuning: stopping_step on valid NDCG@10")
     args = parser.parse_args()
     status = subcommand(args, worker, record)
