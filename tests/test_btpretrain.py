@@ -158,7 +158,9 @@ def test_model_without_an_encoder_to_load_refuses_pre_model_path(workdir):
                                               r"family .* read it") as info:  # fmt: skip
         prepare("GRU4Rec", "tiny", [TINY_YAML], tiny_config(pre_model_path=path, train_mode="prefix"))
     assert "\n" not in str(info.value)
-    sasrec = run_recbole_bt("SASRec", "tiny", [TINY_YAML], tiny_config(epochs=1, checkpoint_dir="s"))  # noqa: F841
+    with pytest.raises(CheckpointError, match=r"pre_model_path 'nowhere.pth' not found: pass the file"):
+        prepare("SASRec", "tiny", [TINY_YAML], tiny_config(pre_model_path="nowhere.pth"))
+    run_recbole_bt("SASRec", "tiny", [TINY_YAML], tiny_config(epochs=1, checkpoint_dir="s"))
     [own] = glob.glob(os.path.join("s", "*.pth"))
     with pytest.raises(CheckpointError, match=r"cannot fine-tune SASRec from '.*': it holds a SASRec model, not a "
                                               r"pretrained sequence encoder"):  # fmt: skip

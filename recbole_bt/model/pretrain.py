@@ -185,6 +185,9 @@ def _pretrained_encoder(path, name):
     """(the encoder tensors of a pretraining checkpoint, its model's name); else a one-line CheckpointError."""
     try:
         checkpoint = load_checkpoint(path)
+    except FileNotFoundError:
+        raise CheckpointError(f"pre_model_path '{path}' not found: pass the file that a train_stage: pretrain "
+                              f"run saved") from None  # fmt: skip
     except Exception as e:
         raise CheckpointError(f"pre_model_path '{path}' is not a RecBole checkpoint ({type(e).__name__}: {e})") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
