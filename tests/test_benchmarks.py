@@ -193,7 +193,7 @@ def test_baseline_table_tests_each_label_against_the_baseline(tmp_path):
                             "wall_seconds": 6.0, "curve": []})  # fmt: skip
     header, rows, _ = report(results, baselines=["base"])
     assert "test coverage@10 masked" in header
-    assert header[-2].startswith("test NDCG@10 masked vs baseline: change, p (Wilcoxon signed-rank over users x seeds, Holm over 2)")
+    assert header[-2].startswith("test NDCG@10 masked vs baseline: change, p (Wilcoxon signed-rank over users x seeds, Holm over the 2 tested)")
     pooled = lambda label: values[label][1] + values[label][2]  # noqa: E731
     p_up = stats.wilcoxon(pooled("up"), pooled("base")).pvalue
     p_same = stats.wilcoxon(pooled("same"), pooled("base")).pvalue
