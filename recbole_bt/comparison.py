@@ -206,7 +206,8 @@ def run_comparison(models, dataset=None, seeds=(2020, 2021, 2022), config_file_l
     config_dict = dict(config_dict or {})
     seeds = list(seeds)
     os.makedirs(os.path.join(out_dir, "runs"), exist_ok=True)
-    warned = unvalidated_weights(models, select, dataset, config_file_list, config_dict)
+    swept = {m: (sweep[0], sweep[1]) for m in models} if sweep else {}  # a swept weight is being chosen here too
+    warned = unvalidated_weights(models, dict(swept, **select), dataset, config_file_list, config_dict)
     for line in warned:
         log(f"warning: {line}")
 
@@ -298,12 +299,12 @@ def selection_lines(selection, select, selected):
 
 def unvalidated_weights(models, select, dataset, config_file_list, config_dict):
     """One line per compared model whose auxiliary weight (`VALIDATED_WEIGHTS`) was never chosen on validation
-    for the train mode it runs in, unless --select chooses it here."""
+    for the train mode it runs in, unless `select` ({model: (key, values)}: --select or --sweep) varies it here."""
     from recbole_bt.quick_start import build_config
 
     lines = []
     for model in dict.fromkeys(models):
-        if model not in VALIDATED_WEIGHTS or model in select:
+        if model not in VALIDATED_WEIGHTS or select.get(model, (None,))[0] == VALIDATED_WEIGHTS[model][0]:
             continue
         key, modes = VALIDATED_WEIGHTS[model]
         try:

@@ -224,7 +224,9 @@ def test_unvalidated_weight_warns_once(workdir):
     logs.clear()
     run_comparison(["CL4SRec"], "tiny", [1], [TINY_YAML], tiny_config(), out_dir="w", runner=runner, log=logs.append,
                    select={"CL4SRec": ("lmd", [0.1])})  # fmt: skip
-    assert not any(line.startswith("warning:") for line in logs)
+    run_comparison(["CL4SRec"], "tiny", [1], [TINY_YAML], tiny_config(), out_dir="w", runner=runner, log=logs.append,
+                   sweep=("lmd", [0.1]))  # fmt: skip
+    assert not any(line.startswith("warning:") for line in logs)  # chosen (or swept) here: no warning
 
 
 def test_interrupted_comparison_resumes_the_run_in_progress(workdir, monkeypatch):
