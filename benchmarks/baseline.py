@@ -205,10 +205,9 @@ def paired_p_values(results, pairs, metric="ndcg@10", test="wilcoxon"):
     return compare_runs(per_seed, pairs, test)
 
 
-def significance_cells(results, pairs, metric):
-    """{label: 'relative difference, p'} of each compared label against its baseline, 'baseline' for the others
-    that are a baseline."""
-    p_values = paired_p_values(results, pairs, metric)
+def significance_cells(results, pairs, p_values, metric):
+    """{label: 'relative difference, p'} of each compared label against its baseline (`p_values` from
+    `paired_p_values`), 'baseline' for the others that are a baseline."""
     means = {label: statistics.mean(r["test"][metric] for r in runs) for label, runs in runs_by_label(results) if runs}
     cells = {base: "baseline" for _, base in pairs}
     for (label, base), p in p_values.items():
@@ -252,8 +251,9 @@ def report(results, reference=None, baselines=None):
     pairs = comparisons([label for label, _ in runs_by_label(results)], baselines)
     significance = {}
     for metric in ("ndcg@10", "hit@10") if pairs else ():
-        significance[metric] = significance_cells(results, pairs, metric)
-        tested = len(paired_p_values(results, pairs, metric))
+        p_values = paired_p_values(results, pairs, metric)  # the per-user files are read once per metric
+        significance[metric] = significance_cells(results, pairs, p_values, metric)
+        tested = len(p_values)
         header.append(f"test {metric.replace('hit', 'HR').replace('ndcg', 'NDCG')} masked vs baseline: change, p "
                       f"(Wilcoxon signed-rank over users x seeds, Holm over the {tested} tested)")  # fmt: skip
     if reference:
