@@ -142,6 +142,8 @@ NUMERIC_KEYS = {
         "adam_betas": Several(Range(float, "[0, 1)"), 2, none=True),  # recbole_bt's overall.yaml (issue 18)
         "gts_test_history": Choice("full", "post_cut"),
         "train_windows": Choice("all", "last"),
+        "row_builder": Choice("interactions", "prefix_rows"),  # recbole_bt's overall.yaml (scale, issue 21)
+        "memory_check": Choice(True, False),
         "gts_exclude_test_users": Choice(True, False),
         "checkpoint_last": Choice(True, False),  # recbole_bt's overall.yaml (resume per epoch, issue 19)
         "test_per_user": Choice(True, False),

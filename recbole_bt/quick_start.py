@@ -79,7 +79,8 @@ def prepare(model=None, dataset=None, config_file_list=None, config_dict=None):
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = build_model(config, train_data._dataset)
     logger.info(model)
-    flops = get_flops(model, dataset, config["device"], logger, construct_transform(config))
+    rows = train_data._dataset if getattr(dataset, "rows_from_interactions", False) else dataset  # no prefix rows
+    flops = get_flops(model, rows, config["device"], logger, construct_transform(config))
     logger.info(set_color("FLOPs", "blue") + f": {flops}")
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     if config["resume_file"]:

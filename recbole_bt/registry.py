@@ -20,6 +20,8 @@ from logging import getLogger
 
 from recbole.model.abstract_recommender import AbstractRecommender
 
+from recbole_bt.data.memory import check_before_loading
+from recbole_bt.data.rows import part_sizes
 from recbole_bt.errors import ConfigError, DatasetNotFoundError, DegenerateDataError, ModelNotFoundError
 
 _RECBOLE_MODEL_SUBMODULES = [
@@ -219,6 +221,7 @@ def create_dataset(config):
     for one the run cannot use (`check_dataset_contents`)."""
     url = check_dataset_files(config)
     if url is None:
+        check_before_loading(config, _inter_files(config))
         return check_dataset_contents(config, _check_time_field(config, _build_dataset(config)))
     getLogger().info(f"dataset [{config['dataset']}] is not on disk: downloading it from [{url}]")
     try:
@@ -312,45 +315,12 @@ def _check_rows(config, dataset):
 
 
 def _part_sizes(config, dataset):
-    """(split, group_by, wanted, sizes): `sizes(r)` gives the (train, valid, test) rows that RecBole's split makes of
-    a group of r rows (its own arithmetic: `_split_index_by_leave_one_out`, `_calcu_split_ids`), `wanted` the parts
-    the split asks for; None for a split this cannot tell (GTS, benchmark files, an ungrouped leave-one-out)."""
+    """(split, group_by, wanted, sizes) of `rows.part_sizes` for the config's split; None for a split it cannot
+    tell, and for benchmark files."""
     eval_args = config["eval_args"] or {}
     split, group_by = eval_args.get("split"), str(eval_args.get("group_by")).lower()
-    if config["benchmark_filename"] or not isinstance(split, dict) or len(split) != 1:
-        return None
-    if group_by not in ("user", "none"):
-        return None
-    (mode, args), = split.items()
-    if mode == "LS" and group_by == "user" and args in ("valid_and_test", "valid_only", "test_only"):
-        wanted = (True, args != "test_only", args != "valid_only")
-        slots = [0] + [i for i in (1, 2) if wanted[i]]
-
-        def sizes(r):
-            parts = dataset._split_index_by_leave_one_out([range(r)], leave_one_num=len(slots) - 1)
-            return _placed([len(p) for p in parts], slots)
-
-    elif mode == "RS" and isinstance(args, list) and len(args) == 3 and sum(args) > 0:
-        ratios = [r / sum(args) for r in args]
-        wanted = tuple(r > 0 for r in ratios)
-
-        def sizes(r):
-            return _placed(list(_diff([0, *dataset._calcu_split_ids(tot=r, ratios=ratios), r])), (0, 1, 2))
-
-    else:
-        return None
-    return split, group_by, wanted, sizes
-
-
-def _placed(lengths, slots):
-    sizes = [0, 0, 0]
-    for slot, length in zip(slots, lengths):
-        sizes[slot] = length
-    return sizes
-
-
-def _diff(bounds):
-    return [b - a for a, b in zip(bounds, bounds[1:])]
+    known = None if config["benchmark_filename"] else part_sizes(dataset, split, group_by)
+    return None if known is None else (split, group_by, *known)
 
 
 def _check_split(config, dataset):

@@ -277,3 +277,14 @@ def test_baseline_quick_reuses_and_resumes(tmp_path):
     assert [(r["test"], r["test_unmasked"], r["best_epoch"]) for r in again] == [
         (r["test"], r["test_unmasked"], r["best_epoch"]) for r in runs]
     assert json.loads(open(per_user).read()) == json.loads(before)
+
+
+def test_data_scale_quick(tmp_path):
+    """RecBole's prefix rows and the rows from the interaction table: the same training rows, the same step losses
+    and validation metrics (tests/test_rows.py compares the rows themselves), each phase timed with its peak RSS."""
+    before, after = run_quick("data_scale.py", "measure", tmp_path, "data_scale-measure")
+    assert [before["config"]["row_builder"], after["config"]["row_builder"]] == ["prefix_rows", "interactions"]
+    assert before["outcome"] == after["outcome"] == "ok"
+    assert before["training_rows"] == after["training_rows"] > 0 and before["step_targets"] == after["step_targets"]
+    assert before["losses"] == after["losses"] and before["valid"] == after["valid"]
+    assert all(r[f"peak_rss_{phase}_mb"] > 0 for r in (before, after) for phase in ("prepare", "steps", "eval"))

@@ -18,15 +18,31 @@ reference code and the SCE paper train:
 
 `eval_args: {split: {GTS: q}}` selects the rows of BT-SR's global temporal split (split.py) instead of RecBole's
 splits; `train_mode` applies to its training rows as to any other.
+
+In `all_positions`, the rows come by default (`row_builder: interactions`) straight from the interaction table
+(rows.py): the same windows and validation / test rows as from RecBole's prefix rows, without materialising those
+(one [MAX_ITEM_LIST_LENGTH] row per interaction and column); `row_builder: prefix_rows` takes the old path. Before
+building any row, `memory.check_loaded` compares the memory the run needs with what the machine has.
 """
 import numpy as np
 import torch
+from recbole.data.dataset import Dataset as RecBoleDataset
 from recbole.data.dataset import SequentialDataset as RecBoleSequentialDataset
 from recbole.data.interaction import Interaction
 from recbole.utils import FeatureSource, FeatureType
 
 from recbole_bt.data.histories import user_histories
-from recbole_bt.data.masking import add_seen_positions
+from recbole_bt.data.memory import check_loaded
+from recbole_bt.data.masking import SEEN_FIELD, add_seen_positions, keep_histories
+from recbole_bt.data.rows import (
+    histories,
+    inputs_before,
+    part_sizes,
+    row_positions,
+    sort_order,
+    split_grouped,
+    training_histories,
+)
 from recbole_bt.data.split import (
     SPLIT_MODE,
     check_quantile,
@@ -80,6 +96,9 @@ class SequentialDataset(RecBoleSequentialDataset):
     """
 
     def build(self):
+        check_loaded(self.config, self)  # before any row is built: one line instead of a kill by the kernel
+        if self.rows_from_interactions:
+            return self.build_from_interactions()
         if self.uses_gts and self.benchmark_filename_list is None:
             datasets = self.split_by_global_time()
         else:
@@ -87,6 +106,28 @@ class SequentialDataset(RecBoleSequentialDataset):
         if self.config["train_mode"] == "all_positions":
             datasets[0] = self.all_positions_rows(datasets[0])
         return datasets
+
+    @property
+    def rows_from_interactions(self):
+        """True when the rows are built from the interaction table (rows.py): `train_mode: all_positions` with
+        `row_builder: interactions` (the default), under a split rows.py knows (GTS, or leave-one-out / ratio grouped
+        by user) and no pre-split benchmark files."""
+        if self.config["train_mode"] != "all_positions" or self.config["row_builder"] == "prefix_rows":
+            return False
+        if self.benchmark_filename_list is not None:
+            return False
+        eval_args = self.config["eval_args"]
+        return self.uses_gts or part_sizes(self, eval_args["split"], str(eval_args["group_by"]).lower()) is not None
+
+    def _change_feat_format(self):
+        if not self.rows_from_interactions:
+            return super()._change_feat_format()
+        RecBoleDataset._change_feat_format(self)  # the table as an Interaction, without RecBole's prefix rows
+        self.item_id_list_field = self.iid_field + self.config["LIST_SUFFIX"]
+        self.set_field_property(
+            self.item_id_list_field, FeatureType.TOKEN_SEQ, FeatureSource.INTERACTION, self.max_item_list_len
+        )
+        self.set_field_property(self.item_list_length_field, FeatureType.TOKEN, FeatureSource.INTERACTION, 1)
 
     @property
     def uses_gts(self):
@@ -149,6 +190,21 @@ class SequentialDataset(RecBoleSequentialDataset):
     def split_by_global_time(self):
         """RecBole's `build` for `split: {GTS: q}`: the train, valid and test datasets of the global temporal
         split, as `leave_one_out` returns them (split.py)."""
+        quantile, exclude, _, all_times = self._gts_prepare()
+        self._change_feat_format()  # converts and augments; data_augmentation keeps the times
+        target_time = self._gts_row_times[0]
+        self._gts_times = self._gts_row_times = None
+        *indices, stats = global_temporal_split(
+            self.inter_feat[self.uid_field].numpy(), target_time, all_times, quantile, exclude
+        )
+        self._gts_record(quantile, exclude, stats)
+        self._drop_unused_col()
+        return [self.copy(self.inter_feat[torch.from_numpy(index)]) for index in indices]
+
+    def _gts_prepare(self):
+        """The GTS arguments, checked, and the times of all interactions (t* is a quantile of them all, before any
+        post_cut); with `gts_test_history: post_cut` the test users' earlier interactions are dropped here.
+        Returns (quantile, exclude, history, all_times)."""
         quantile, exclude, history = self._gts_args()
         if is_positions(self.inter_feat[self.uid_field].to_numpy(), self._loaded_times()):
             raise ConfigError(
@@ -157,21 +213,62 @@ class SequentialDataset(RecBoleSequentialDataset):
                 f"separate past from future across users: use a dataset with real times (e.g. ml-1m-realtime) "
                 f"or the leave-one-out split, eval_args split: {{LS: valid_and_test}}"
             )
-        all_times = self._loaded_times()  # t* is a quantile of every interaction, before any post_cut
+        all_times = self._loaded_times()
         if history == "post_cut":
             self._cut_test_histories(t_star_of(all_times, quantile))
-        self._change_feat_format()  # converts and augments; data_augmentation keeps the times
-        target_time = self._gts_row_times[0]
-        self._gts_times = self._gts_row_times = None
-        *indices, stats = global_temporal_split(
-            self.inter_feat[self.uid_field].numpy(), target_time, all_times, quantile, exclude
-        )
+        return quantile, exclude, history, all_times
+
+    def _gts_record(self, quantile, exclude, stats):
+        """Check the split, log it and keep its statistics (`split_stats`)."""
         check_split(quantile, stats)
         self.logger.info(describe(quantile, stats))
+        history = self.config["gts_test_history"] or "full"
         self.split_stats = dict(stats, quantile=quantile, exclude_test_users=exclude, test_history=history)
         self.split_stats.update(getattr(self, "_post_cut_stats", {}))
+
+    def build_from_interactions(self):
+        """`build` for `row_builder: interactions` (rows.py): the training windows and the validation and test
+        rows, from one sort of the interaction table; RecBole's prefix rows are never built."""
+        if self.uses_gts:
+            quantile, exclude, _, all_times = self._gts_prepare()
+        loaded = self._loaded_times() if self.uses_gts else None
+        self._change_feat_format()
+        uid, time = self.inter_feat[self.uid_field].numpy(), self.inter_feat[self.time_field].numpy()
+        order = sort_order(uid, time)
+        self.inter_feat = self.inter_feat[torch.from_numpy(order)]  # by user, then time: each user's history
+        uid, time, flat = uid[order], time[order], self.inter_feat[self.iid_field].numpy()
+        start = histories(uid, self.user_num)
+        position = row_positions(uid)  # RecBole's rows: the position of each target in `flat`
+        row_user = uid[position]
+        if self.uses_gts:
+            *parts, stats = global_temporal_split(row_user, loaded[order][position], all_times, quantile, exclude)
+            self._gts_times = None
+            self._gts_record(quantile, exclude, stats)
+        else:
+            eval_args = self.config["eval_args"]
+            _, sizes = part_sizes(self, eval_args["split"], str(eval_args["group_by"]).lower())
+            parts = split_grouped(row_user, time[position], sizes)
+        if self.config["eval_mask_seen"]:
+            keep_histories(self, start, flat)
         self._drop_unused_col()
-        return [self.copy(self.inter_feat[torch.from_numpy(index)]) for index in indices]
+        train = np.sort(parts[0])  # users in id order, each user's rows in time order (as from prefix rows)
+        users, offsets, history = training_histories(
+            flat, start[row_user[train]], row_user[train], position[train], self.max_item_list_len
+        )
+        self.logger.info(f"row_builder interactions: {len(flat):,} interactions -> {len(train):,} training rows")
+        evaluation = [self.evaluation_rows(flat, start, row_user[rows], position[rows]) for rows in parts[1:]]
+        return [self.windows_dataset(self, users, offsets, history, len(train)), *evaluation]
+
+    def evaluation_rows(self, flat, start, users, position):
+        """A dataset of validation or test rows, as RecBole's: each target interaction (all its columns), its input
+        (the up to MAX_ITEM_LIST_LENGTH items before it) and length, and with `eval_mask_seen` its seen part."""
+        inputs, lengths = inputs_before(flat, start[users], position, self.max_item_list_len)
+        rows = self.inter_feat[torch.from_numpy(position)]
+        rows.update(Interaction({self.item_id_list_field: torch.from_numpy(inputs)}))
+        rows[self.item_list_length_field] = torch.from_numpy(lengths)
+        if self.config["eval_mask_seen"]:
+            rows[SEEN_FIELD] = torch.from_numpy(position)
+        return self.copy(rows)
 
     def _cut_test_histories(self, t_star):
         """`gts_test_history: post_cut`: drop, before RecBole builds its rows, what the reference code does not
@@ -186,9 +283,8 @@ class SequentialDataset(RecBoleSequentialDataset):
         self.logger.info(describe_post_cut(stats))
 
     def all_positions_rows(self, train_dataset):
-        """A copy of the training dataset whose rows are user windows with a target at every position."""
-        max_len = self.config["MAX_ITEM_LIST_LENGTH"]
-        stride = self.config["train_stride"] or max_len
+        """A copy of the training dataset whose rows are user windows with a target at every position
+        (`row_builder: prefix_rows`: the histories rebuilt from RecBole's prefix rows)."""
         feat = train_dataset.inter_feat
         users, offsets, flat = user_histories(
             feat[self.uid_field].numpy(),
@@ -196,6 +292,13 @@ class SequentialDataset(RecBoleSequentialDataset):
             feat[self.item_id_list_field].numpy(),
             feat[self.item_list_length_field].numpy(),
         )
+        return self.windows_dataset(train_dataset, users, offsets, flat, len(feat))
+
+    def windows_dataset(self, template, users, offsets, flat, n_rows):
+        """A copy of `template` whose rows are the windows of the training histories (users [U], offsets [U + 1],
+        flat [H], as `histories.user_histories` returns them), made of `n_rows` (prefix, target) rows."""
+        max_len = self.config["MAX_ITEM_LIST_LENGTH"]
+        stride = self.config["train_stride"] or max_len
         user_index, inputs, targets, lengths = windows(offsets, flat, max_len, stride)
         if self.config["train_windows"] == "last":  # each user's most recent window only (the first of each user)
             last = np.r_[True, user_index[1:] != user_index[:-1]] if len(user_index) else np.zeros(0, dtype=bool)
@@ -213,10 +316,10 @@ class SequentialDataset(RecBoleSequentialDataset):
             }
         )
         self.logger.info(
-            f"train_mode all_positions: {len(feat)} prefix rows -> {len(rows)} windows of up to {max_len} "
+            f"train_mode all_positions: {n_rows} prefix rows -> {len(rows)} windows of up to {max_len} "
             f"positions (stride {stride}{', the last of each user' if self.config['train_windows'] == 'last' else ''}), "
             f"{int((targets > 0).sum())} training targets"
         )
-        windows_dataset = train_dataset.copy(rows)
+        windows_dataset = template.copy(rows)
         windows_dataset.item_counts = np.bincount(flat, minlength=self.item_num)  # training interactions per item
         return windows_dataset

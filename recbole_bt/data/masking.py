@@ -55,9 +55,15 @@ def add_seen_positions(dataset):
         feat[dataset.item_id_list_field].numpy(),
         feat[dataset.item_list_length_field].numpy(),
     )
+    keep_histories(dataset, start, flat)
+    feat[SEEN_FIELD] = torch.from_numpy(end)
+
+
+def keep_histories(dataset, start, flat):
+    """Keep every user's history on `dataset` (user u's from flat[start[u]]) for the rows' `SEEN_FIELD` ends to
+    index: `add_seen_positions`, or `row_builder: interactions` (dataset.py), whose rows end at their target."""
     dataset.seen_start, dataset.seen_items = torch.from_numpy(start), torch.from_numpy(flat)
     dataset.set_field_property(SEEN_FIELD, FeatureType.FLOAT, FeatureSource.INTERACTION, 1)
-    feat[SEEN_FIELD] = torch.from_numpy(end)
 
 
 def seen_index(dataset, interaction):
