@@ -298,18 +298,23 @@ def measure_run(job):
         return dict(result, outcome=f"prepare failed: {error}")
     config, train_data, valid_data, _, trainer = prepared
     dataset = valid_data._dataset
-    result.update(users=dataset.user_num - 1, items=dataset.item_num - 1, training_rows=len(train_data._dataset),
-                  eval_rows=len(dataset))  # fmt: skip
+    field, rows = target_list_field(config), train_data._dataset.inter_feat
+    result.update(users=dataset.user_num - 1, items=dataset.item_num - 1, training_rows=len(rows),
+                  training_targets=int((rows[field] > 0).sum()) if field in rows else len(rows),
+                  batches_per_epoch=len(train_data), eval_rows=len(dataset))  # fmt: skip
+    steps = job["steps"] or len(train_data)  # 0: one whole epoch
 
     loader = CountingLoader(train_data, target_list_field(config))
     reset_peak()
-    seconds, losses, error = train_steps(trainer.model, trainer.optimizer, loader, job["steps"], config["device"])
-    result.update(steps=len(seconds), steps_asked=job["steps"], step_seconds=[round(s, 3) for s in seconds],
+    seconds, losses, error = train_steps(trainer.model, trainer.optimizer, loader, steps, config["device"])
+    result.update(steps=len(seconds), steps_asked=steps, step_seconds=[round(s, 3) for s in seconds],
                   step_targets=loader.targets[: len(seconds)], losses=losses,
                   peak_rss_steps_mb=round(_rss_kb("VmHWM") / 1024))  # fmt: skip
     if error:
         return dict(result, outcome=f"failed at step {len(seconds) + 1}: {error}")
 
+    if not job["evaluate"]:
+        return dict(result, outcome="ok")
     evaluated, error = timed_phase(result, "eval", lambda: trainer.evaluate(valid_data, load_best_model=False,
                                                                             show_progress=False))  # fmt: skip
     if error:
@@ -338,17 +343,28 @@ def step_rates(run):
     return f"{statistics.median(seconds) * 1000:.0f}", f"{sum(targets) / sum(seconds):,.0f}"
 
 
-def same_as(run, first):
-    """'identical' when `run` trained with the same step losses and validated with the same metrics as `first`."""
-    if first is None or run.get("outcome") != "ok" or run is first:
+def epoch_seconds(run):
+    """An epoch's seconds at the measured rate: the training targets over targets / s (without the warm-up)."""
+    seconds, targets = run.get("step_seconds", [])[1:], run.get("step_targets", [])[1:]
+    if not seconds or "training_targets" not in run:
         return "-"
-    same = run["losses"] == first["losses"] and run["valid"] == first["valid"]
+    return f"{run['training_targets'] / (sum(targets) / sum(seconds)):,.0f}"
+
+
+def same_as(run, first):
+    """'identical' when `run` trained with the same step losses and validated with the same metrics as `first`;
+    '-' unless the two runs differ in `row_builder` only."""
+    others = ({k: v for k, v in r["config"].items() if k != "row_builder"} for r in (run, first or run))
+    if first is None or run.get("outcome") != "ok" or run is first or next(others) != next(others):
+        return "-"
+    same = run["losses"] == first["losses"] and run.get("valid") == first.get("valid")
     return "identical" if same else "different"
 
 
 def tables(results):
-    header = ["run", "row_builder", "prepare s", "prepare peak RSS MB", "ms / step", "targets / s", "eval s",
-              "eval peak RSS MB", "process peak RSS MB", "outcome", "losses and metrics as the first run"]  # fmt: skip
+    header = ["run", "row_builder", "prepare s", "prepare peak RSS MB", "ms / step", "targets / s",
+              "epoch s (targets / rate)", "eval s",
+              "eval peak RSS MB", "process peak RSS MB", "outcome", "losses and metrics as the first run (row_builder apart)"]  # fmt: skip
     rows, counts = [], []
     first = next((r for r in results if r.get("outcome") == "ok"), None)
     for r in results:
@@ -357,8 +373,10 @@ def tables(results):
             rows.append([r["label"]] + [""] * (len(header) - 3) + [f"{how}: {r['failed']}", "-"])
             continue
         ms, rate = step_rates(r)
-        rows.append([r["label"], r["config"].get("row_builder", "-"), r["prepare_seconds"], r["peak_rss_prepare_mb"],
-                     ms, rate, r.get("eval_seconds", "-"), r.get("peak_rss_eval_mb", "-"), r["peak_rss_mb"],
+        builder = "prefix_rows (train_mode prefix)" if r["config"].get("train_mode") == "prefix" else (
+            r["config"].get("row_builder", "interactions"))  # fmt: skip
+        rows.append([r["label"], builder, r["prepare_seconds"], r["peak_rss_prepare_mb"],
+                     ms, rate, epoch_seconds(r), r.get("eval_seconds", "-"), r.get("peak_rss_eval_mb", "-"), r["peak_rss_mb"],
                      r["outcome"], same_as(r, first)])  # fmt: skip
         if "training_rows" in r:
             counts.append(f"{r['label']}: {r['training_rows']:,} training rows, {r['eval_rows']:,} validation rows")
@@ -372,9 +390,11 @@ def tables(results):
               f"{synthetic['user_length']['median']:g} / mean {synthetic['user_length']['mean']} / max "
               f"{synthetic['user_length']['max']:,}, top item {synthetic['top_item_interactions']:,}), "
               if synthetic else "")  # fmt: skip
-    interactions = f"{data['interactions']:,} interactions, " if data.get("interactions") else ""
+    described = [f"{source}{data['interactions']:,} interactions" if data.get("interactions") else source.rstrip(", ")]
+    described += [users] if users else []
+    described = ", ".join(part for part in described if part) + (f"; {'; '.join(counts)}" if counts else "")
     config = ok[0]["config"]
-    extra = (f"Data: {source}{interactions}{users}; {'; '.join(counts)}. Each run: one process, CPU, "
+    extra = (f"Data: {described}. Each run: one process, CPU, "
              f"{f'address space capped at {cap / 1024:g} GiB, ' if cap else ''}{config['model']} "
              f"{config['train_mode']}, MAX_ITEM_LIST_LENGTH {config['MAX_ITEM_LIST_LENGTH']}, batch "
              f"{config['train_batch_size']}, eval batch {config['eval_batch_size']}; prepare = config, dataset, rows, "
@@ -394,7 +414,9 @@ def main():
     parser.add_argument("bench", choices=["generate", "measure", "record", "_worker"])
     add_common_arguments(parser, dataset=SYNTHETIC)
     parser.add_argument("--scale", type=float, default=1.0, help=f"{SYNTHETIC}: x ML-20M's users, items, interactions")
-    parser.add_argument("--steps", type=int, default=20, help="training steps per run (the first is a warm-up)")
+    parser.add_argument("--steps", type=int, default=20,
+                        help="training steps per run (the first is a warm-up); 0: one whole epoch")
+    parser.add_argument("--no-eval", action="store_true", help="skip the full-ranking evaluation")
     parser.add_argument("--cap-gib", type=float, default=24.0, help="address-space cap of each run, GiB (0: none)")
     parser.add_argument("--seed", type=int, default=2020)
     args = parser.parse_args()
@@ -419,7 +441,7 @@ def main():
     base.update(parse_run(args.set)[1])
     steps = 2 if args.quick else args.steps
     jobs = [dict(label=label, dataset=data["dataset"], config_files=data["config_files"], config=dict(base, **config),
-                 steps=steps, cap_mb=args.cap_gib * 1024, data=info, env=MEMORY_ENV)
+                 steps=steps, evaluate=not args.no_eval, cap_mb=args.cap_gib * 1024, data=info, env=MEMORY_ENV)
             for label, config in map(parse_run, args.run or DEFAULT_RUNS)]  # fmt: skip
     args.parallel = args.parallel or 1  # one run at a time: each one's memory is its own
     return run_and_save(os.path.abspath(__file__), "data_scale", args, data, jobs,

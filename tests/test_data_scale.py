@@ -96,6 +96,6 @@ def test_failed_and_crashed_runs_are_rows_of_the_table():
               "outcome": "prepare failed: MemoryError: "}  # fmt: skip
     crashed = {"label": "after", "failed": "exit -9, see run1.log"}
     _, rows, extra = data_scale.tables([failed, crashed])
-    assert rows[0] == ["before", "prefix_rows", 3.0, 900, "-", "-", "-", "-", 900, "prepare failed: MemoryError: ", "-"]
+    assert rows[0] == ["before", "prefix_rows", 3.0, 900, "-", "-", "-", "-", "-", 900, "prepare failed: MemoryError: ", "-"]
     assert rows[1][0] == "after" and rows[1][-2:] == ["killed: exit -9, see run1.log", "-"]
     assert "1,000 interactions" in extra and "capped at 1 GiB" in extra

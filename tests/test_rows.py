@@ -168,3 +168,17 @@ def test_recboles_atomic_files_read_the_same_with_the_c_parser(workdir):
         recbole_dataset.pd = patched
     assert fast.equals(slow) and len(fast) == 100000
     assert list(fast.columns) == ["user_id", "item_id", "rating", "timestamp"]
+
+
+def test_an_ml_20m_shaped_dataset_takes_the_same_path(workdir):
+    """RecBole downloads ML-20M as atomic files (user, item, rating, timestamp): the synthetic ML-20M-like file of
+    benchmarks/data_scale.py, at 60 users, goes through the rows from the interaction table like any other."""
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+    from benchmarks.data_scale import ml20m_like
+
+    ml20m_like(str(workdir), "ml-20m", users=60, items=300, interactions=6000)
+    loaders = both_builders("ml-20m", {"data_path": str(workdir), "eval_mask_seen": True})
+    assert_same_rows(*loaders)
+    assert len(loaders[1][2].dataset) == 60  # every user tested

@@ -181,7 +181,7 @@ def check_loaded(config, dataset):
     """`check` with the dataset's exact counts, before its rows are built (the table loaded: only its conversion
     and sorted copy are still to come)."""
     feat = dataset.inter_feat
-    floats = sum(str(feat[c].dtype).startswith("float") for c in feat.columns)
+    floats = sum("float" in str(feat[c].dtype) for c in feat.columns)
     terms = estimate(config, len(feat), len(feat.columns), floats, dataset.user_num, dataset.item_num, table=False)
     terms = {"table": 2 * 8 * len(feat) * len(feat.columns), **terms}
     check(config, terms)
