@@ -53,9 +53,11 @@ def test_a_run_that_does_not_fit_gets_one_line_naming_what_would():
 
 def test_eval_batch_size_that_fits():
     wide = config(train_mode="all_positions", eval_batch_size=10**6)
-    terms = memory.estimate(wide, 1000, 3, 1, users=5, items=10**4)
+    terms = memory.estimate(wide, 1000, 3, 1, users=5000, items=10**4)
+    assert terms["evaluation"] == 3 * 4 * 5000 * 10**4  # a batch holds at most one row per user
     with pytest.raises(ConfigError, match=r"set eval_batch_size: (\d+),") as error:
-        memory.check(wide, terms, available=terms["table"] + terms["rows"] + terms["training"] + 12 * 10**4 * 1000)
+        memory.check(wide, terms, available=terms["table"] + terms["rows"] + terms["training"] + 12 * 10**4 * 1000,
+                     items=10**4)  # fmt: skip
     assert int(error.value.args[0].split("eval_batch_size: ")[1].split(",")[0]) == 1000
 
 

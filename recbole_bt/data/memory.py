@@ -9,8 +9,8 @@ for MovieLens-20M at L 200). With `memory_check: True` (the default) recbole_bt 
   interaction and loaded column (8 bytes for ids, 4 for floats), twice (the split copies them);
   `row_builder: interactions` (rows.py): the training windows (inputs and targets, [L] each) and the validation
   and test rows of the evaluated users;
-- **evaluation**: a full-ranking batch, `eval_batch_size` x items scores (float32), 3 times (the scores, their
-  masked copy, the top-k's work);
+- **evaluation**: a full-ranking batch, `eval_batch_size` (at most one row per user) x items scores (float32), 3
+  times (the scores, their masked copy, the top-k's work);
 - **training**: a step's activations, `train_batch_size` x L x (40 x hidden_size + 4 x n_heads x L) floats per
   layer (a rough count of a transformer block's saved tensors), and the [positions, items] logits when `fused_ce`
   is off;
@@ -99,9 +99,11 @@ def estimate(config, interactions, columns, float_columns=0, users=None, items=N
             windows = users if config["train_windows"] == "last" else interactions // stride + users
             terms["rows"] = 8 * length * (2 * windows + 2 * users)
     if items is not None:
-        terms["evaluation"] = 3 * 4 * config["eval_batch_size"] * items
-        if sequential:
-            terms["training"] = training_bytes(config, length, items)
+        rows = config["eval_batch_size"] if users is None else min(config["eval_batch_size"], users)  # <= a row/user
+        terms["evaluation"] = 3 * 4 * rows * items
+        if sequential:  # a batch holds at most every training row
+            batch_rows = interactions if uses_prefix_rows(config) or users is None else windows
+            terms["training"] = training_bytes(config, length, items, batch_rows)
     return terms
 
 
@@ -109,17 +111,17 @@ def uses_prefix_rows(config):
     return config["train_mode"] != "all_positions" or config["row_builder"] == "prefix_rows"
 
 
-def training_bytes(config, length, items):
-    """A training step's activations, roughly (see the module doc)."""
-    batch, hidden = config["train_batch_size"], config["hidden_size"] or 64
+def training_bytes(config, length, items, max_rows=None):
+    """A training step's activations, roughly (see the module doc), for a batch of at most `max_rows` rows."""
+    batch, hidden = min(config["train_batch_size"], max_rows or config["train_batch_size"]), config["hidden_size"] or 64
     layers, heads = config["n_layers"] or 2, config["n_heads"] or 1
     per_layer = batch * length * (40 * hidden + 4 * heads * length)
     logits = 0 if config["fused_ce"] in (None, True) else 2 * batch * length * items
     return 4 * (layers * per_layer + logits)
 
 
-def check(config, terms, available=None, when=""):
-    """Raise `ConfigError` when the `terms` (from `estimate`) exceed the memory available."""
+def check(config, terms, available=None, when="", items=None):
+    """Raise `ConfigError` when the `terms` (from `estimate`, of a catalog of `items`) exceed the memory available."""
     available = available_bytes() if available is None else available
     needed = sum(terms.values())
     if not config["memory_check"] or available is None or needed <= available:
@@ -127,11 +129,11 @@ def check(config, terms, available=None, when=""):
     parts = ", ".join(f"{name} {value / GIB:.1f}" for name, value in terms.items())
     raise ConfigError(
         f"this run needs about {needed / GIB:.1f} GiB{when} ({parts}) and {available / GIB:.1f} GiB is available: "
-        f"{_what_fits(config, terms, available)}, or memory_check: False to try anyway"
+        f"{_what_fits(config, terms, available, items)}, or memory_check: False to try anyway"
     )
 
 
-def _what_fits(config, terms, available):
+def _what_fits(config, terms, available, items=None):
     """The settings that would bring the estimate under `available`, in words."""
     ways = []
     rest = sum(v for k, v in terms.items() if k not in ("rows", "evaluation", "training"))
@@ -148,7 +150,8 @@ def _what_fits(config, terms, available):
             ways.append(f"MAX_ITEM_LIST_LENGTH: {fits}")
     if terms.get("evaluation"):
         room = available - (sum(terms.values()) - terms["evaluation"])
-        fits = int(room / (terms["evaluation"] / config["eval_batch_size"])) if room > 0 else 0
+        per_row = 3 * 4 * items if items else terms["evaluation"] / config["eval_batch_size"]
+        fits = int(room / per_row) if room > 0 else 0
         if 1 <= fits < config["eval_batch_size"]:
             ways.append(f"eval_batch_size: {fits}")
     return "set " + " or ".join(ways) if ways else "use a machine with more memory or a smaller dataset"
@@ -184,4 +187,4 @@ def check_loaded(config, dataset):
     floats = sum("float" in str(feat[c].dtype) for c in feat.columns)
     terms = estimate(config, len(feat), len(feat.columns), floats, dataset.user_num, dataset.item_num, table=False)
     terms = {"table": 2 * 8 * len(feat) * len(feat.columns), **terms}
-    check(config, terms)
+    check(config, terms, items=dataset.item_num)
