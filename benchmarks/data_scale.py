@@ -244,14 +244,6 @@ def inter_columns(path):
     return [c for c in COLUMNS if c in fields]
 
 
-def count_rows(path):
-    """Data lines of the atomic file `path` (None if it is not on disk)."""
-    if not os.path.exists(path):
-        return None
-    with open(path, "rb") as f:
-        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(2**24), b"")) - 1
-
-
 # ----------------------------------------------------------------------------------------------- worker
 class CountingLoader:
     """Iterates the training dataloader, recording the training targets of each batch it hands out."""
@@ -364,7 +356,8 @@ def same_as(run, first):
 def tables(results):
     header = ["run", "row_builder", "prepare s", "prepare peak RSS MB", "ms / step", "targets / s",
               "epoch s (targets / rate)", "eval s",
-              "eval peak RSS MB", "process peak RSS MB", "outcome", "losses and metrics as the first run (row_builder apart)"]  # fmt: skip
+              "eval peak RSS MB", "process peak RSS MB", "outcome",
+              "losses and metrics as the first run (row_builder apart)"]  # fmt: skip
     rows, counts = [], []
     first = next((r for r in results if r.get("outcome") == "ok"), None)
     for r in results:
@@ -376,7 +369,8 @@ def tables(results):
         builder = "prefix_rows (train_mode prefix)" if r["config"].get("train_mode") == "prefix" else (
             r["config"].get("row_builder", "interactions"))  # fmt: skip
         rows.append([r["label"], builder, r["prepare_seconds"], r["peak_rss_prepare_mb"],
-                     ms, rate, epoch_seconds(r), r.get("eval_seconds", "-"), r.get("peak_rss_eval_mb", "-"), r["peak_rss_mb"],
+                     ms, rate, epoch_seconds(r), r.get("eval_seconds", "-"), r.get("peak_rss_eval_mb", "-"),
+                     r["peak_rss_mb"],
                      r["outcome"], same_as(r, first)])  # fmt: skip
         if "training_rows" in r:
             counts.append(f"{r['label']}: {r['training_rows']:,} training rows, {r['eval_rows']:,} validation rows")
@@ -436,7 +430,12 @@ def main():
         data["dataset"], info["synthetic"] = synthetic_dataset(data_folder, args.scale, args.seed)
         base["data_path"] = data_folder
     path = inter_file(base.get("data_path", ""), data["dataset"])
-    info["interactions"] = info["synthetic"]["interactions"] if "synthetic" in info else count_rows(path)
+    if "synthetic" in info:
+        info["interactions"] = info["synthetic"]["interactions"]
+    elif os.path.exists(path):
+        from recbole_bt.data.memory import count_lines  # here, not at the top: a worker imports torch under its cap
+
+        info["interactions"] = count_lines(path)
     base = dict(BASE_CONFIG, **base, load_col={"inter": inter_columns(path)}, seed=args.seed)
     base.update(parse_run(args.set)[1])
     steps = 2 if args.quick else args.steps

@@ -125,12 +125,13 @@ def split_grouped(row_user, row_time, sizes):
     Returns:
         list: [train, valid, test] row indices (into the R rows).
     """
-    users, first_row, counts = np.unique(row_user, return_index=True, return_counts=True)
-    group = np.repeat(np.arange(len(users)), counts)  # rows are grouped by user, in time order
+    first_row = np.flatnonzero(np.r_[True, row_user[1:] != row_user[:-1]])  # rows are grouped by user, in time order
+    counts = np.diff(np.r_[first_row, len(row_user)])
+    group = np.repeat(np.arange(len(first_row)), counts)
     group_by_time = group[np.argsort(row_time, kind="stable")]
     first_seen = np.sort(np.unique(group_by_time, return_index=True)[1])
-    appearance = np.empty(len(users), dtype=np.int64)  # each group's rank in order of first appearance by time
-    appearance[group_by_time[first_seen]] = np.arange(len(users))
+    appearance = np.empty(len(first_row), dtype=np.int64)  # each group's rank in order of first appearance by time
+    appearance[group_by_time[first_seen]] = np.arange(len(first_row))
     # each group's rows cut by RecBole's arithmetic, computed once per group size
     lengths, inverse = np.unique(counts, return_inverse=True)
     cut = np.array([sizes(int(r)) for r in lengths], dtype=np.int64).reshape(-1, 3)[inverse]  # [U 3]
