@@ -46,7 +46,9 @@ INSTALL_REQUIRES = [
 TUNE_REQUIRES = ["hyperopt==0.2.5"]
 
 # tests/test_hostile_configs.py draws config values with hypothesis (tested with 6.170.15).
-TEST_REQUIRES = ["pytest>=7", "matplotlib", "hypothesis>=6.70,<7"] + TUNE_REQUIRES
+# import-linter checks the package's floors (.importlinter; tested with 2.17); pytest-xdist runs the suite on
+# both cores (tested with 3.8.0).
+TEST_REQUIRES = ["pytest>=7", "pytest-xdist>=3", "matplotlib", "hypothesis>=6.70,<7", "import-linter>=2.1,<3"] + TUNE_REQUIRES
 
 setup(
     name="recbole-bt",

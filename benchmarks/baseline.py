@@ -104,33 +104,22 @@ def converge(job):
             curve = [p for p in map(json.loads, f) if p["epoch"] <= trainer.start_epoch]
     with open(curve_path, "w") as f:
         f.writelines(json.dumps(p) + "\n" for p in curve)
-    clock = {"train": curve[-1]["train_seconds"] if curve else 0.0, "wall": curve[-1]["wall_seconds"] if curve else 0.0}
-    train_epoch, valid_epoch = trainer._train_epoch, trainer._valid_epoch
-    last = {"t": time.perf_counter()}
+    trained = curve[-1]["train_seconds"] if curve else 0.0  # by the run(s) before the resume
+    clock = {"wall": curve[-1]["wall_seconds"] if curve else 0.0, "t": time.perf_counter()}
+    save_state = resume_state_saver(trainer, train_data, True)
 
-    def timed_train(*args, **kwargs):
-        t = time.perf_counter()
-        loss = train_epoch(*args, **kwargs)
-        clock["train"] += time.perf_counter() - t
-        return loss
-
-    def recorded_valid(*args, **kwargs):
-        score, result = valid_epoch(*args, **kwargs)
+    def record_point(epoch_idx, valid_score):  # fit's callback, after each validation
         now = time.perf_counter()
-        clock["wall"] += now - last["t"]
-        last["t"] = now
-        point = {"epoch": len(curve) + 1, "train_seconds": round(clock["train"], 1),
-                 "wall_seconds": round(clock["wall"], 1), "valid_ndcg@10": result["ndcg@10"]}  # fmt: skip
+        clock["wall"], clock["t"] = clock["wall"] + now - clock["t"], now
+        point = {"epoch": len(curve) + 1, "train_seconds": round(trained + trainer.train_seconds, 1),
+                 "wall_seconds": round(clock["wall"], 1), "valid_ndcg@10": trainer.last_valid_result["ndcg@10"]}  # fmt: skip
         curve.append(point)
         with open(curve_path, "a") as f:
             f.write(json.dumps(point) + "\n")
         print(json.dumps(point), flush=True)
-        return score, result
+        save_state(epoch_idx, valid_score)
 
-    trainer._train_epoch, trainer._valid_epoch = timed_train, recorded_valid
-    last["t"] = time.perf_counter()
-    best_score, best_valid = trainer.fit(train_data, valid_data, saved=True, show_progress=False,
-                                         callback_fn=resume_state_saver(trainer, train_data, True))  # fmt: skip
+    best_score, best_valid = trainer.fit(train_data, valid_data, saved=True, show_progress=False, callback_fn=record_point)
     trainer.eval_collector.keep_per_user = True  # each test user's NDCG/HR, for paired tests between runs
     test = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
     trainer.eval_collector.keep_per_user = False
@@ -139,7 +128,7 @@ def converge(job):
     unmasked = trainer.evaluate(unmasked_data, load_best_model=False, show_progress=False)
     best_epoch = max(curve, key=lambda p: p["valid_ndcg@10"])["epoch"]
     result = {"valid": dict(best_valid), "test": dict(test), "test_unmasked": dict(unmasked), "epochs": len(curve),
-              "best_epoch": best_epoch, "wall_seconds": clock["wall"], "train_seconds": round(clock["train"], 1),
+              "best_epoch": best_epoch, "wall_seconds": clock["wall"], "train_seconds": round(trained + trainer.train_seconds, 1),
               "setup_seconds": round(setup, 1), "resumed": bool(checkpoints), "protocol": describe_protocol(config),
               "curve": curve, "per_user": per_user}  # fmt: skip
     with open(done, "w") as f:

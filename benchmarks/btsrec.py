@@ -25,7 +25,6 @@ system when freed (MALLOC_MMAP_THRESHOLD_), so that the resident set follows the
 torch.cuda.max_memory_allocated.
 """
 import argparse
-import datetime
 import json
 import os
 import statistics
@@ -35,8 +34,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.harness import (  # noqa: E402
-    add_common_arguments, data_spec, machine, mean_std, parse_run, peak_rss_mb, record_saved, run_workers, runs_by_label,
-    save, set_threads, subcommand,
+    add_common_arguments, data_spec, mean_std, parse_run, peak_rss_mb, record_saved, run_and_save, runs_by_label,
+    set_threads, subcommand,
 )  # fmt: skip
 
 DEFAULT_RUNS = ["SASRec-CE:model=SASRec,loss_type=CE", "BTSRec-CE:model=BTSRec,loss_type=CE",
@@ -54,29 +53,20 @@ def quality(job):
     config, train_data, valid_data, test_data, trainer = prepare(job["config"]["model"], job["dataset"],
                                                                  job.get("config_files"), job["config"])  # fmt: skip
     setup = time.perf_counter() - start
-    curve, clock = [], {"train": 0.0}
-    train_epoch, valid_epoch = trainer._train_epoch, trainer._valid_epoch
+    curve = []
 
-    def timed_train(*args, **kwargs):
-        t = time.perf_counter()
-        loss = train_epoch(*args, **kwargs)
-        clock["train"] += time.perf_counter() - t
-        return loss
-
-    def recorded_valid(*args, **kwargs):
-        score, result = valid_epoch(*args, **kwargs)
-        curve.append({"epoch": len(curve) + 1, "train_seconds": round(clock["train"], 1), "valid_ndcg@10": result["ndcg@10"]})
+    def record_point(epoch_idx, valid_score):  # fit's callback, after each validation
+        curve.append({"epoch": len(curve) + 1, "train_seconds": round(trainer.train_seconds, 1),
+                      "valid_ndcg@10": trainer.last_valid_result["ndcg@10"]})  # fmt: skip
         print(json.dumps(curve[-1]), flush=True)
-        return score, result
 
-    trainer._train_epoch, trainer._valid_epoch = timed_train, recorded_valid
     start = time.perf_counter()
-    best_score, best_valid = trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+    best_score, best_valid = trainer.fit(train_data, valid_data, saved=True, show_progress=False, callback_fn=record_point)
     fit_seconds = time.perf_counter() - start
     test = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
     best_epoch = max(curve, key=lambda p: p["valid_ndcg@10"])["epoch"]
     return {"valid": dict(best_valid), "test": dict(test), "epochs": len(curve), "best_epoch": best_epoch,
-            "fit_seconds": round(fit_seconds, 1), "train_seconds": round(clock["train"], 1),
+            "fit_seconds": round(fit_seconds, 1), "train_seconds": round(trainer.train_seconds, 1),
             "setup_seconds": round(setup, 1), "curve": curve}  # fmt: skip
 
 
@@ -330,18 +320,9 @@ def main():
                              repeats=args.repeats))  # fmt: skip
         jobs = [dict(job, measure=measure, env=MEMORY_ENV if measure == "memory" else {})
                 for job in jobs for measure in ("time", "memory")]  # fmt: skip
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    parallel = args.parallel or (len(jobs) if args.bench == "quality" else 1)  # step costs: one at a time
-    results = run_workers(os.path.abspath(__file__), jobs, parallel, args.threads,
-                          os.path.join(args.out, f"btsrec-{args.bench}-{stamp}"))  # fmt: skip
-    payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
-               "argv": sys.argv, "results": results}  # fmt: skip
-    header, rows, _ = tables(args.bench, results)
-    results_dir = os.path.join(args.out, "quick") if args.quick else None
-    save(f"btsrec-{args.bench}-{data['dataset']}", payload, record=not (args.quick or args.no_record), rows=rows,
-         header=header, results_dir=results_dir)  # fmt: skip
-    return 1 if any("failed" in r for r in results) else 0
-
+    parallel = len(jobs) if args.bench == "quality" else 1  # step costs: one at a time
+    return run_and_save(os.path.abspath(__file__), "btsrec", args, data, jobs,
+                        lambda results, plot: tables(args.bench, results), parallel=parallel)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -25,14 +25,14 @@ import json
 import os
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.btsrec import curve_rows, quality  # noqa: E402
 from benchmarks.harness import mean_std  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
-    HERE, add_common_arguments, data_spec, parse_run, peak_rss_mb, record_saved, run_and_save, set_threads, subcommand,
+    HERE, add_common_arguments, data_spec, parse_run, peak_rss_mb, pretrain, record_saved, run_and_save, set_threads,
+    subcommand,
 )  # fmt: skip
 
 METRICS = {"metrics": ["Hit", "NDCG", "MRR"], "topk": [10], "valid_metric": "NDCG@10"}
@@ -50,23 +50,12 @@ COLLAPSE_RUNS = [("CLUE", {"model": "CLUE"}, True),
 # ----------------------------------------------------------------------------------------------- worker
 def pipeline(job):
     """Pretrain (when the run asks for it), then fine-tune from the checkpoint (unless `finetune` is False)."""
-    from recbole_bt.quick_start import prepare
-
     out, config = {}, dict(job["config"])
     if job["pretrain"]:
-        start = time.perf_counter()
-        pre = dict(config, train_stage="pretrain")
-        if job["pretrain_epochs"]:
-            pre["pretrain_epochs"] = job["pretrain_epochs"]
-        _, train_data, valid_data, _, trainer = prepare(config["model"], job["dataset"], job.get("config_files"), pre)
-        trainer.fit(train_data, valid_data, saved=True, show_progress=False)
-        out["pretrain"] = dict(trainer.pretrain_result, curve=trainer.pretrain_curve,
-                               seconds=round(time.perf_counter() - start, 1))  # fmt: skip
-        print(json.dumps(out["pretrain"]), flush=True)
+        out["pretrain"] = pretrain(config["model"], job, config)
         if not job["finetune"]:
             return out
-        path = os.path.abspath(out["pretrain"]["pretrained_model_file"])
-        config.update(train_stage="finetune", pre_model_path=path)
+        config.update(train_stage="finetune", pre_model_path=out["pretrain"].pop("checkpoint"))
     out.update(quality(dict(job, config=config)))
     return out
 

@@ -16,7 +16,6 @@ Each run happens in its own process (`--threads` torch threads). `--quick`: the 
 nothing recorded.
 """
 import argparse
-import datetime
 import json
 import os
 import statistics
@@ -26,7 +25,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.harness import (  # noqa: E402
-    add_common_arguments, data_spec, machine, markdown_table, parse_run, peak_rss_mb, record_saved, run_workers, save, set_threads, subcommand,
+    add_common_arguments, data_spec, markdown_table, parse_run, peak_rss_mb, record_saved, run_and_save, set_threads, subcommand,
 )  # fmt: skip
 
 BASE_METRICS = ["Hit", "NDCG", "MRR"]
@@ -41,7 +40,8 @@ def cost(job):
     trainers sharing one model and one dataset and taking turns."""
     from recbole_bt.data import data_preparation
     from recbole_bt.quick_start import build_config, build_model
-    from recbole_bt.registry import create_dataset, get_trainer
+    from recbole_bt.data.loading import create_dataset
+    from recbole_bt.registry import get_trainer
 
     configs = {
         name: build_config(job["config"]["model"], job["dataset"], job.get("config_files"),
@@ -87,7 +87,7 @@ def cost_rows(results):
 def split_statistics(job, exclude):
     from recbole_bt.data import data_preparation
     from recbole_bt.quick_start import build_config
-    from recbole_bt.registry import create_dataset
+    from recbole_bt.data.loading import create_dataset
 
     config = build_config(job["config"]["model"], job["dataset"], job.get("config_files"),
                           dict(job["config"], gts_exclude_test_users=exclude))  # fmt: skip
@@ -105,14 +105,8 @@ def protocol(job):
     config, train_data, valid_data, test_data, trainer = prepare(job["config"]["model"], job["dataset"],
                                                                  job.get("config_files"), job["config"])  # fmt: skip
     epochs = []
-    valid_epoch = trainer._valid_epoch
-
-    def counted_valid(*args, **kwargs):
-        epochs.append(len(epochs) + 1)
-        return valid_epoch(*args, **kwargs)
-
-    trainer._valid_epoch = counted_valid
-    _, best_valid = trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+    _, best_valid = trainer.fit(train_data, valid_data, saved=True, show_progress=False,
+                                callback_fn=lambda epoch_idx, score: epochs.append(epoch_idx + 1))  # fmt: skip
     test = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
     return {"split": stats, "valid": dict(best_valid), "test": dict(test), "epochs": len(epochs),
             "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
@@ -192,17 +186,8 @@ def main():
                      config=dict(base, eval_args=GTS, epochs=args.epochs, stopping_step=args.patience, **metrics,
                                  **config))
                 for label, config in runs]  # fmt: skip
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    results = run_workers(os.path.abspath(__file__), jobs, args.parallel or 1, args.threads,
-                          os.path.join(args.out, f"evaluation-{args.bench}-{stamp}"))  # fmt: skip
-    payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
-               "argv": sys.argv, "results": results}  # fmt: skip
-    results_dir = os.path.join(args.out, "quick") if args.quick else None
-    header, rows, extra = tables(args.bench, results)
-    save(f"evaluation-{args.bench}-{data['dataset']}", payload, record=not (args.quick or args.no_record), rows=rows, header=header,
-         results_dir=results_dir, extra=extra)  # fmt: skip
-    return 1 if any("failed" in r for r in results) else 0
-
+    return run_and_save(os.path.abspath(__file__), "evaluation", args, data, jobs,
+                        lambda results, plot: tables(args.bench, results), parallel=1)
 
 if __name__ == "__main__":
     sys.exit(main())

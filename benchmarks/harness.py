@@ -204,17 +204,38 @@ def save(name, payload, record, rows, header, results_dir=None, argv=None, extra
     return path
 
 
-def run_and_save(script, prefix, args, data, jobs, tables):
-    """Run `jobs` (`run_workers`), save their JSON and, unless --quick or --no-record, record the table in
-    RESULTS.md; `tables(results, plot)` -> (header, rows, extra markdown), where `plot` is the path for a figure
-    next to RESULTS.md (None when nothing is recorded). Returns the exit status: 1 when a run failed."""
+def run_and_save(script, prefix, args, data, jobs, tables, parallel=2):
+    """Run `jobs` (`run_workers`, `--parallel` at once, else `parallel`), save their JSON and, unless --quick or
+    --no-record, record the table in RESULTS.md; `tables(results, plot)` -> (header, rows, extra markdown[, more
+    payload]), where `plot` is the path for a figure next to RESULTS.md (None when nothing is recorded). The
+    section is named <prefix>-<bench>-<dataset> (no prefix: <bench>-<dataset>). Returns the exit status: 1 when a
+    run failed."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    results = run_workers(script, jobs, args.parallel or 2, args.threads, os.path.join(args.out, f"{prefix}-{args.bench}-{stamp}"))
+    name = "-".join(filter(None, (prefix, args.bench)))
+    results = run_workers(script, jobs, args.parallel or parallel, args.threads, os.path.join(args.out, f"{name}-{stamp}"))
     payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
                "argv": sys.argv, "results": results}  # fmt: skip
     record_it = not (args.quick or args.no_record)
-    name = f"{prefix}-{args.bench}-{data['dataset']}"
-    header, rows, extra = tables(results, os.path.join(HERE, f"{name}-{stamp}.png") if record_it else None)
+    name = f"{name}-{data['dataset']}"
+    header, rows, extra, *more = tables(results, os.path.join(HERE, f"{name}-{stamp}.png") if record_it else None)
+    payload.update(*more)
     save(name, payload, record=record_it, rows=rows, header=header,
          results_dir=os.path.join(args.out, "quick") if args.quick else None, extra=extra)  # fmt: skip
     return 1 if any("failed" in r for r in results) else 0
+
+
+def pretrain(model, job, config):
+    """The pretraining stage of a pretrain -> fine-tune chain: `model` trained with ``train_stage: pretrain`` on the
+    job's data (``pretrain_epochs`` capped at the job's, when it sets one). Returns its `pretrain_result` with the
+    loss curve, the seconds it took, and ``checkpoint``: the absolute path to fine-tune or evaluate from."""
+    from recbole_bt.quick_start import prepare
+
+    start = time.perf_counter()
+    stage = dict(config, train_stage="pretrain")
+    if job.get("pretrain_epochs"):
+        stage["pretrain_epochs"] = job["pretrain_epochs"]
+    _, train_data, valid_data, _, trainer = prepare(model, job["dataset"], job.get("config_files"), stage)
+    trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+    result = dict(trainer.pretrain_result, curve=trainer.pretrain_curve, seconds=round(time.perf_counter() - start, 1))
+    print(json.dumps(result), flush=True)
+    return dict(result, checkpoint=os.path.abspath(result["pretrained_model_file"]))

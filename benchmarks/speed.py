@@ -154,7 +154,7 @@ def profile_step(trainer, train_data, rows=15):
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        trainer._train_epoch(Slice(train_data, 1, ""), 0)
+        trainer.train_one_epoch(Slice(train_data, 1, ""), 0)
     ops = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
     total = sum(e.self_cpu_time_total for e in ops) or 1
     return [{"op": e.key, "self_ms": round(e.self_cpu_time_total / 1e3, 1), "share": round(e.self_cpu_time_total / total, 3),
@@ -162,7 +162,6 @@ def profile_step(trainer, train_data, rows=15):
 
 
 def worker(job):
-    import numpy as np
     import torch
 
     from recbole_bt.data import target_list_field
@@ -207,11 +206,11 @@ def worker(job):
         result["profile"] = profile_step(trainer, train_data)
 
     sliced = Slice(train_data, job["batches"], target_field)
-    trainer._train_epoch(sliced, 0)
+    trainer.train_one_epoch(sliced, 0)
     seconds = time.perf_counter() - sliced.start
     epoch_seconds = seconds / sliced.batches * len(train_data)  # whole epoch: the warm-up batches at the same pace
     start = time.perf_counter()
-    trainer._valid_epoch(valid_data)  # full ranking of every validation user
+    trainer.validate(valid_data)  # full ranking of every validation user
     valid_seconds = time.perf_counter() - start
     result.update(batches_timed=sliced.batches, seconds_timed=round(seconds, 2), epoch_seconds=round(epoch_seconds, 3),
                   data_share=round(sliced.data_seconds / seconds, 4), valid_seconds=round(valid_seconds, 2),
@@ -332,16 +331,13 @@ def curves_worker(job):
     set_threads(job["threads"])
     config, train_data, valid_data, _, trainer = prepare(job["config"]["model"], job["dataset"], job.get("config_files"), job["config"])
     curve, start = [], time.perf_counter()
-    original = trainer._valid_epoch
 
-    def valid_epoch(*args, **kwargs):
-        score, result = original(*args, **kwargs)
-        curve.append({"epoch": len(curve) + 1, "valid_ndcg@10": result["ndcg@10"], "seconds": round(time.perf_counter() - start, 1)})
+    def record_point(epoch_idx, valid_score):  # fit's callback, after each validation
+        curve.append({"epoch": len(curve) + 1, "valid_ndcg@10": trainer.last_valid_result["ndcg@10"],
+                      "seconds": round(time.perf_counter() - start, 1)})  # fmt: skip
         print(json.dumps(curve[-1]), flush=True)
-        return score, result
 
-    trainer._valid_epoch = valid_epoch
-    trainer.fit(train_data, valid_data, saved=False, show_progress=False)
+    trainer.fit(train_data, valid_data, saved=False, show_progress=False, callback_fn=record_point)
     result = {"curve": curve, "label": job["label"], "config": job["config"], "peak_rss_mb": round(peak_rss_mb())}
     with open(job["out"], "w") as f:
         json.dump(result, f)

@@ -15,7 +15,6 @@ Training time excludes validation; each run's setup (data, split, model) is time
 """
 import argparse
 import copy
-import datetime
 import json
 import os
 import sys
@@ -24,7 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.harness import (  # noqa: E402
-    add_common_arguments, data_spec, machine, parse_run, peak_rss_mb, run_workers, save, set_threads,
+    add_common_arguments, data_spec, parse_run, peak_rss_mb, run_and_save, set_threads,
 )  # fmt: skip
 
 
@@ -82,7 +81,7 @@ def throughput(job):
     config, train, _, _, trainer, setup_seconds = build(job)
     train.seconds = job["max_seconds"]
     start = time.perf_counter()
-    trainer._train_epoch(train, 0)  # one slice: the first epoch, or as much of it as max_seconds allows
+    trainer.train_one_epoch(train, 0)  # one slice: the first epoch, or as much of it as max_seconds allows
     seconds = time.perf_counter() - start
     full = train.first_epoch_seconds is not None
     return {
@@ -105,9 +104,9 @@ def quality(job):
     while trained < budget:
         train.seconds = min(every, budget - trained)
         start = time.perf_counter()
-        loss = trainer._train_epoch(train, len(curve))
+        loss = trainer.train_one_epoch(train, len(curve))
         trained += time.perf_counter() - start
-        score, result = trainer._valid_epoch(valid_data)
+        score, result = trainer.validate(valid_data)
         curve.append({"train_seconds": round(trained, 1), "epochs": round(train.epochs_done(), 3),
                       "valid_ndcg@10": result["ndcg@10"], "loss": loss if isinstance(loss, float) else None})  # fmt: skip
         print(json.dumps(curve[-1]), flush=True)
@@ -185,27 +184,22 @@ def main():
         config = dict(base, model=args.model, **config)
         jobs.append(dict(data, bench=args.bench, label=label, config=config, max_seconds=args.max_seconds,
                          budget_seconds=args.budget_minutes * 60, eval_every_seconds=args.eval_every))  # fmt: skip
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    results = run_workers(os.path.abspath(__file__), jobs, args.parallel or len(jobs), args.threads,
-                          os.path.join(args.out, f"{args.bench}-{stamp}"))  # fmt: skip
-    payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
-               "argv": sys.argv, "results": results}  # fmt: skip
-    if args.bench == "throughput":
-        header = ["run", "train rows", "batches/epoch", "epoch s", "targets/s", "peak RSS MB", "setup s (data, model)"]
-        rows = [[r["label"], "failed: " + r["failed"]] + [""] * 5 if "failed" in r else
-                [r["label"], r["train_rows"], r["batches_per_epoch"],
-                 f"{r['epoch_seconds']}{'' if r['epoch_seconds_measured'] else ' (extrapolated)'}",
-                 r["targets_per_second"], r["peak_rss_mb"], r["setup_seconds"]] for r in results]  # fmt: skip
-    else:
-        header, rows, level = report_quality(results, args.budget_minutes * 60)
-        payload["reference_valid_ndcg@10"] = level
-    name = f"{args.bench}-{data['dataset']}"
-    results_dir = os.path.join(args.out, "quick") if args.quick else None
-    protocols = sorted({r["protocol"] for r in results if "protocol" in r})
-    save(name, payload, record=not (args.quick or args.no_record), rows=rows, header=header, results_dir=results_dir,
-         extra="\n".join(f"- protocol: {p}" for p in protocols))  # fmt: skip
-    return 1 if any("failed" in r for r in results) else 0
+    return run_and_save(os.path.abspath(__file__), "", args, data, jobs,
+                        lambda results, plot: tables(args.bench, args.budget_minutes * 60, results), parallel=len(jobs))
 
+
+def tables(bench, budget, results):
+    """(header, rows, extra markdown: the protocols, more payload: the quality reference) of a bench's results."""
+    protocols = "\n".join(f"- protocol: {p}" for p in sorted({r["protocol"] for r in results if "protocol" in r}))
+    if bench == "quality":
+        header, rows, level = report_quality(results, budget)
+        return header, rows, protocols, {"reference_valid_ndcg@10": level}
+    header = ["run", "train rows", "batches/epoch", "epoch s", "targets/s", "peak RSS MB", "setup s (data, model)"]
+    rows = [[r["label"], "failed: " + r["failed"]] + [""] * 5 if "failed" in r else
+            [r["label"], r["train_rows"], r["batches_per_epoch"],
+             f"{r['epoch_seconds']}{'' if r['epoch_seconds_measured'] else ' (extrapolated)'}",
+             r["targets_per_second"], r["peak_rss_mb"], r["setup_seconds"]] for r in results]  # fmt: skip
+    return header, rows, protocols
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -28,7 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.btsrec import mean_std  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
-    HERE, add_common_arguments, data_spec, parse_run, peak_rss_mb, record_saved, run_and_save, set_threads, subcommand,
+    HERE, add_common_arguments, data_spec, parse_run, peak_rss_mb, pretrain, record_saved, run_and_save, set_threads,
+    subcommand,
 )  # fmt: skip
 
 METHODS = ["BTPretrain", "DualEncoder", "CLUE", "none"]  # none: BTPretrain's encoder, random weights
@@ -39,20 +40,13 @@ SECOND_METRIC = {"gender": "macro_f1", "age": "macro_f1", "next_item": "hit@10"}
 
 # ----------------------------------------------------------------------------------------------- worker
 def pipeline(job):
-    from recbole_bt.quick_start import prepare, run_recbole_bt
+    from recbole_bt.quick_start import run_recbole_bt
 
     config, out = dict(job["config"]), {}
     model = "BTPretrain" if job["method"] == "none" else job["method"]
     if job["method"] != "none":
-        start = time.perf_counter()
-        pre = dict(config, train_stage="pretrain")
-        if job["pretrain_epochs"]:
-            pre["pretrain_epochs"] = job["pretrain_epochs"]
-        _, train_data, valid_data, _, trainer = prepare(model, job["dataset"], job.get("config_files"), pre)
-        trainer.fit(train_data, valid_data, saved=True, show_progress=False)
-        out["pretrain"] = dict(trainer.pretrain_result, curve=trainer.pretrain_curve,
-                               seconds=round(time.perf_counter() - start, 1))  # fmt: skip
-        config["pre_model_path"] = os.path.abspath(out["pretrain"]["pretrained_model_file"])
+        out["pretrain"] = pretrain(model, job, config)
+        config["pre_model_path"] = out["pretrain"].pop("checkpoint")
     start = time.perf_counter()
     result = run_recbole_bt(model, job["dataset"], job.get("config_files"), dict(config, train_stage="user_tasks"))
     out.update(user_tasks=result["user_tasks"], tasks_seconds=round(time.perf_counter() - start, 1))

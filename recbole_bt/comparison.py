@@ -232,7 +232,7 @@ def run_comparison(models, dataset=None, seeds=(2020, 2021, 2022), config_file_l
     specs = [RunSpec(spec.model, spec.seed, dict(spec.overrides, **(selected.get(spec.model) or {})))
              for spec in run_specs(models, seeds, sweep)]  # fmt: skip
     records = run_all(specs, "test")
-    table = results_table(records, baselines)
+    table = comparison_table(records, baselines)
     if select:
         table += "\n\n" + selection_lines(selection, select, selected)
     if warned:
@@ -388,7 +388,7 @@ def _improvement(scored, metric, baselines=None):
     return (ours - theirs) / abs(theirs) * (1 if _bigger_is_better(metric) else -1)
 
 
-def results_table(records, baselines=None):
+def comparison_table(records, baselines=None):
     """Markdown: one row per model (and swept value), one column per test metric: mean ± std over the seeds'
     runs that finished, the best in bold; a last row with the best's relative improvement over the strongest
     baseline. Failed runs are counted in the `runs` column and their reasons listed under the table."""

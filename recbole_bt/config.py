@@ -11,7 +11,7 @@ On top of RecBole's Config:
 - models are found with `recbole_bt.registry.get_model` (ours first, then RecBole's);
 - a config file that is missing, does not parse or is not a mapping is a one-line `ConfigError` (file, line),
   and so is any error RecBole's Config raises on the user's values;
-- a key that no model, dataset or RecBole default knows is reported (RecBole would silently read None),
+- a key that no model, dataset or RecBole default declares is reported (RecBole would silently read None),
   with the closest known key: `Config.unknown_key_warnings`, also emitted as `UnknownConfigKeyWarning`;
 - the numeric keys of `recbole_bt.config_ranges.NUMERIC_KEYS` (RecBole's overall keys, the SASRec family's,
   each recbole_bt model's) are checked against their range before any data is loaded: a value of the wrong type,
@@ -21,7 +21,6 @@ import ast
 import difflib
 import functools
 import os
-import re
 import warnings
 
 import yaml
@@ -43,7 +42,14 @@ _RUN_KEYS = {
     "local_rank", "single_spec", "device", "MODEL_TYPE", "MODEL_INPUT_TYPE", "eval_type",
     "valid_neg_sample_args", "test_neg_sample_args",
 }  # fmt: skip
-_CONFIG_ACCESS = re.compile(r"""config\s*(?:\[\s*|\.get\(\s*)["']([A-Za-z_][A-Za-z0-9_]*)["']""")
+# Keys that RecBole 1.2.1's code reads although none of its YAML files declares them (field names some models
+# read from the config, and a few model options); tests/test_config.py checks this list against RecBole's source,
+# and that every key recbole_bt's code reads is declared in its YAML files.
+RECBOLE_UNDECLARED_KEYS = {
+    "CROP_ITEM_SEQ", "CROP_ITEM_SEQ_LEN", "INVERSE_ITEM_SEQ", "MASK_INDEX", "MASK_ITEM_SEQ", "NEG_ITEMS",
+    "POS_ITEMS", "REORDER_ITEM_SEQ", "cin", "encoding", "eta", "feature_num", "has_residual", "norm",
+    "tail_ratio", "token_num_threshold", "use_filter", "xgb_early_stopping_rounds",
+}  # fmt: skip
 
 
 IN_MODEL_NEGATIVES_LOSSES = ("CE", "BCE", "SCE")  # losses for which the dataloader must not sample negatives
@@ -126,26 +132,14 @@ def _yaml_keys(folder, skip=()):
     return keys
 
 
-def _keys_read_in_code(folder):
-    keys = set()
-    for root, _, files in os.walk(folder):
-        for name in files:
-            if name.endswith(".py"):
-                with open(os.path.join(root, name), encoding="utf-8", errors="replace") as f:
-                    keys.update(_CONFIG_ACCESS.findall(f.read()))
-    return keys
-
-
 @functools.lru_cache(maxsize=None)
 def known_config_keys():
-    """Every key some model, dataset or default of RecBole or recbole_bt declares in YAML or reads in code."""
-    recbole_props = recbole_properties_dir()
-    keys = set(_RUN_KEYS)
+    """Every key some model, dataset or default of RecBole or recbole_bt declares in YAML (and the few that RecBole
+    reads undeclared)."""
+    keys = set(_RUN_KEYS) | RECBOLE_UNDECLARED_KEYS
     keys.update(general_arguments + training_arguments + evaluation_arguments + dataset_arguments)
-    keys.update(_yaml_keys(recbole_props, skip=("url.yaml", "kg_url.yaml")))
+    keys.update(_yaml_keys(recbole_properties_dir(), skip=("url.yaml", "kg_url.yaml")))
     keys.update(_yaml_keys(properties_dir()))
-    keys.update(_keys_read_in_code(os.path.dirname(recbole_props)))
-    keys.update(_keys_read_in_code(PACKAGE_DIR))
     return frozenset(keys)
 
 
@@ -263,13 +257,16 @@ class Config(RecBoleConfig):
         final = self.final_config_dict
         mode, stride = final.get("train_mode") or "prefix", final.get("train_stride")
         if mode not in TRAIN_MODES:
-            raise ConfigError(f"train_mode must be one of {list(TRAIN_MODES)}, got {mode!r}")
+            raise ConfigError(f"'train_mode' must be one of {list(TRAIN_MODES)}, got {mode!r}")
         final["train_mode"] = mode
         resolve_train_mode_defaults(final)  # ~ = the train mode's default, before the ranges are checked
         self._check_numeric_options()
-        loss_types = getattr(self.model_class, "loss_types", None)
-        if loss_types is not None and final.get("loss_type") not in loss_types:
-            raise ConfigError(f"Make sure 'loss_type' in {list(loss_types)}! (got {final.get('loss_type')!r})")
+        if final.get("train_stage") == "pretrain" and "pretrain" in getattr(self.model_class, "train_stages", ()):
+            if final["train_batch_size"] < 2:
+                raise ConfigError(
+                    f"'train_batch_size' must be at least 2 in train_stage pretrain (the heads use BatchNorm over the "
+                    f"batch), got {final['train_batch_size']}"
+                )
         if mode == "all_positions" and not getattr(self.model_class, "supports_all_positions", False):
             raise ConfigError(
                 f"train_mode all_positions needs a model that takes its loss at every position (recbole_bt's "
@@ -282,7 +279,7 @@ class Config(RecBoleConfig):
         if stride is not None and (
             isinstance(stride, bool) or not isinstance(stride, int) or not 1 <= stride <= (max_len or stride)
         ):
-            raise ConfigError(f"train_stride must be an integer in [1, MAX_ITEM_LIST_LENGTH={max_len}], got {stride!r}")
+            raise ConfigError(f"'train_stride' must be an integer in [1, MAX_ITEM_LIST_LENGTH={max_len}], got {stride!r}")
         split = (final.get("eval_args") or {}).get("split")
         if isinstance(split, dict) and "GTS" in split and final.get("MODEL_TYPE") != ModelType.SEQUENTIAL:
             raise ConfigError(

@@ -1,8 +1,10 @@
-"""The numeric and categorical config keys and their ranges, checked when a `recbole_bt.Config` is built (before any data loads).
+"""The config keys' ranges (numbers, choices, lists), checked when a `recbole_bt.Config` is built (before any data
+loads): the one home of option checks; models read their options unchecked.
 
 `NUMERIC_KEYS` is the one table: RecBole's overall keys ("*", every model), the SASRec family's and each recbole_bt
-model's, following the `# (type) meaning. Range` comments of the YAML files. A value of the wrong type, NaN,
-infinite or out of range is a one-line `ConfigError` naming the key, the value and the range.
+model's, following the `# (type) meaning. Range` comments of the YAML files; a model's ``loss_types`` attribute
+gives its ``loss_type`` choices. A value of the wrong type, NaN, infinite or out of range is a one-line
+`ConfigError` naming the key, the value and the range.
 """
 import inspect
 import math
@@ -10,6 +12,10 @@ import numbers
 import re
 
 from recbole_bt.errors import ConfigError
+from recbole_bt.loss import BT_SCALES, SIMILARITIES
+from recbole_bt.model.btsrec import MIN_BT_ROWS
+from recbole_bt.model.duorec import CONTRASTS
+from recbole_bt.model.pretrain import TRAIN_STAGES, USER_TOKENS
 
 FLOAT32_LIMIT = 1e30  # torch computes in float32: a float key beyond 1e30 (or nonzero below 1e-30) over/underflows
 INT_LIMIT = 2**31 - 1  # an integer key beyond it is no count of anything (and overflows islice, numpy, torch)
@@ -115,6 +121,30 @@ class Several:
             raise ConfigError(f"'{key}' must be {self.describe()}, got {_short_repr(value)}") from None
 
 
+class Sizes:
+    """Layer sizes: a non-empty list of integers in [1, 65536]; ``none=True`` also accepts ~ (None: no layers)."""
+
+    def __init__(self, none=False):
+        self.none = none
+        self.item = Range(int, _SIZE)
+
+    def __repr__(self):
+        return f"Sizes({'none=True' if self.none else ''})"
+
+    def describe(self):
+        return f"a non-empty list of layer sizes, each {self.item.describe()}" + (", or ~" if self.none else "")
+
+    def check(self, key, value):
+        if value is None and self.none:
+            return None
+        if isinstance(value, (list, tuple)) and value:
+            try:
+                return [self.item.check(key, v) for v in value]
+            except ConfigError:
+                pass
+        raise ConfigError(f"'{key}' must be {self.describe()}, got {_short_repr(value)}")
+
+
 _SIZE = "[1, 65536]"  # widths, lengths, counts of rows: a sanity cap (beyond it nothing fits in memory)
 
 # The numeric keys checked when a Config is built, by the model class whose YAML declares them: "*" holds RecBole's
@@ -168,11 +198,16 @@ NUMERIC_KEYS = {
     "BTSRec": {
         "alpha": Range(float, "[0, inf)"),
         "lambda": Range(float, "[0, inf)"),
-        "train_batch_size": Range(int, "[3, inf)", why="too small for Barlow Twins: a batch of 2 standardises to +-1/sqrt(2) whatever the rows, no gradient"),
+        "bt_scale": Choice(*BT_SCALES),
+        "bt_projector": Sizes(none=True),
+        "train_batch_size": Range(int, f"[{MIN_BT_ROWS}, inf)", why="too small for Barlow Twins: a batch of 2 standardises to +-1/sqrt(2) whatever the rows, no gradient"),
     },
-    "CL4SRec": {"lmd": Range(float, "[0, inf)"), "tau": Range(float, "(0, inf)")},
-    "DuoRec": {"lmd": Range(float, "[0, inf)"), "tau": Range(float, "(0, inf)")},
+    "CL4SRec": {"lmd": Range(float, "[0, inf)"), "tau": Range(float, "(0, inf)"), "sim": Choice(*SIMILARITIES)},
+    "DuoRec": {"lmd": Range(float, "[0, inf)"), "tau": Range(float, "(0, inf)"), "sim": Choice(*SIMILARITIES),
+               "contrast": Choice(*CONTRASTS)},
     "SequencePretrainer": {
+        "train_stage": Choice(*TRAIN_STAGES),
+        "user_token": Choice(*USER_TOKENS),
         "pretrain_epochs": Range(int, "[1, inf)"),
         "pretrain_stopping_step": Range(int, "[0, inf)"),
         "save_step": Range(int, "[1, inf)"),
@@ -183,9 +218,13 @@ NUMERIC_KEYS = {
         "task_batch_size": Range(int, "[1, inf)"),
         "user_task_stopping_step": Range(int, "[1, inf)"),
     },
-    "CLUE": {"predictor_hidden": Range(int, _SIZE)},
+    "CLUE": {"predictor_hidden": Range(int, _SIZE), "projector_sizes": Sizes()},
     "DualEncoder": {"temperature": Range(float, "(0, inf)")},
-    "BTPretrain": {"lambda": Range(float, "[0, inf)", none=True)},  # ~ = 1 / projector output size
+    "BTPretrain": {
+        "lambda": Range(float, "[0, inf)", none=True),  # ~ = 1 / projector output size
+        "projector_sizes": Sizes(),
+        "bt_scale": Choice(*BT_SCALES),
+    },
 }
 
 
@@ -202,19 +241,21 @@ TRAIN_MODE_DEFAULTS = {
 }
 
 
+# Speed options (same results, other kernels): ~ means on in train_mode all_positions and off in prefix (where the
+# SASRec family is RecBole's SASRec, exactly).
+SPEED_KEYS = ("fused_attention", "fused_ce", "length_bucketing")
+
+
 def resolve_train_mode_defaults(final):
-    """Replace ~ in the keys of `TRAIN_MODE_DEFAULTS` by the train_mode's value (in the final config dict)."""
+    """Replace ~ in the keys of `TRAIN_MODE_DEFAULTS` and `SPEED_KEYS` by the train_mode's value (in the final
+    config dict), so that models and dataloaders read plain values."""
     all_positions = final.get("train_mode") == "all_positions"
     for key, (ours, recbole) in TRAIN_MODE_DEFAULTS.items():
         if key in final and final[key] is None:
             final[key] = ours if all_positions else recbole
-
-
-def train_mode_default(config, key):
-    """A speed option (`fused_attention`, `fused_ce`, `length_bucketing`) as a bool: ~ means on in train_mode
-    all_positions and off in prefix (where the SASRec family is RecBole's SASRec, exactly)."""
-    value = config[key]
-    return config["train_mode"] == "all_positions" if value is None else bool(value)
+    for key in SPEED_KEYS:
+        if key in final and final[key] is None:
+            final[key] = all_positions
 
 
 def numeric_ranges(model_class):
@@ -222,6 +263,8 @@ def numeric_ranges(model_class):
     ranges = dict(NUMERIC_KEYS["*"])
     for cls in reversed(inspect.getmro(model_class) if inspect.isclass(model_class) else ()):
         ranges.update(NUMERIC_KEYS.get(cls.__name__, {}))
+    if getattr(model_class, "loss_types", None) is not None:
+        ranges["loss_type"] = Choice(*model_class.loss_types)
     return ranges
 
 

@@ -30,8 +30,10 @@ from recbole_bt.errors import CheckpointError, ConfigError, RecBoleBTError
 from recbole_bt.evaluator import results_table
 from recbole_bt.evaluator.significance import per_user_record
 from recbole_bt.model.pretrain import warm_start
-from recbole_bt.resume import read_checkpoint, resume, resume_state_saver
-from recbole_bt.registry import check_dataset_files, create_dataset, get_model, get_trainer
+from recbole_bt.checkpoint import read_checkpoint, shape_problems, summarise
+from recbole_bt.resume import resume, resume_state_saver
+from recbole_bt.data.loading import check_dataset_files, create_dataset
+from recbole_bt.registry import get_model, get_trainer
 from recbole_bt.tasks import run_user_tasks
 
 def build_config(model=None, dataset=None, config_file_list=None, config_dict=None):
@@ -61,7 +63,7 @@ def prepare(model=None, dataset=None, config_file_list=None, config_dict=None):
     config = build_config(model, dataset, config_file_list, config_dict)
     check_dataset_files(config)  # a missing dataset fails here, before pages of logged config
     if config["resume_file"]:
-        read_checkpoint(config["resume_file"])  # a missing or foreign file fails before any data loads
+        read_checkpoint(config["resume_file"], "resume_file")  # a missing or foreign file fails before any data loads
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger = getLogger()
@@ -235,12 +237,12 @@ def load_data_and_model(model_file):
 
     init_seed(config["seed"], config["reproducibility"])
     model = build_model(config, train_data._dataset)
-    try:
-        model.load_state_dict(checkpoint["state_dict"])
-    except RuntimeError as e:
+    problems = shape_problems(model.state_dict(), checkpoint["state_dict"])
+    if problems:
         raise CheckpointError(
-            f"checkpoint '{model_file}' does not fit model {config['model']} built from its own config: "
-            f"{str(e).splitlines()[0]}"
-        ) from None
+            f"checkpoint '{model_file}' does not fit model {config['model']} built from its own config "
+            f"({summarise(problems)})"
+        )
+    model.load_state_dict(checkpoint["state_dict"])
     model.load_other_parameter(checkpoint.get("other_parameter"))
     return config, model, dataset, train_data, valid_data, test_data

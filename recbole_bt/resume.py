@@ -19,22 +19,10 @@ import re
 import numpy as np
 import torch
 
+from recbole_bt.checkpoint import read_checkpoint, shape_problems, summarise
 from recbole_bt.compat import load_checkpoint
 from recbole_bt.errors import CheckpointError
-from recbole_bt.model.views import SeededGenerator
-
-
-def read_checkpoint(path):
-    """A RecBole checkpoint (a dict with 'config' and 'state_dict'); anything else is a one-line CheckpointError."""
-    try:
-        checkpoint = load_checkpoint(path)
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint '{path}' not found") from None
-    except Exception as e:  # not a torch file at all
-        raise CheckpointError(f"'{path}' is not a RecBole checkpoint ({type(e).__name__}: {e})") from None
-    if not isinstance(checkpoint, dict) or not {"config", "state_dict"} <= set(checkpoint):
-        raise CheckpointError(f"'{path}' is not a RecBole checkpoint (no 'config' and 'state_dict' in it)")
-    return checkpoint
+from recbole_bt.model.mixins import SeededGenerator
 
 
 def _generator_states(obj):
@@ -124,15 +112,12 @@ def _check_resumable(checkpoint, config, model, resume_file):
             f"cannot resume from '{resume_file}': it holds no validation state (a pretraining checkpoint: "
             f"fine-tune from it with pre_model_path; resuming pretraining is not supported)"
         )
-    own = model.state_dict()
-    for key in list(own) + [k for k in checkpoint["state_dict"] if k not in own]:
-        theirs, ours = checkpoint["state_dict"].get(key), own.get(key)
-        if theirs is None or ours is None or theirs.shape != ours.shape:
-            shape = lambda t: "missing" if t is None else tuple(t.shape)  # noqa: E731
-            raise CheckpointError(
-                f"cannot resume {config['model']} from '{resume_file}': its weights do not fit this config "
-                f"({key}: {shape(theirs)} in the checkpoint, {shape(ours)} here); resume with the checkpoint's settings"
-            )
+    problems = shape_problems(model.state_dict(), checkpoint["state_dict"])
+    if problems:
+        raise CheckpointError(
+            f"cannot resume {config['model']} from '{resume_file}': its weights do not fit this config "
+            f"({summarise(problems)}); resume with the checkpoint's settings"
+        )
 
 
 def resume(trainer, resume_file, train_data=None):
@@ -140,7 +125,7 @@ def resume(trainer, resume_file, train_data=None):
     epoch, early-stopping state). A checkpoint of another model, dataset or shape is a one-line CheckpointError.
     With `train_data`, the random generators continue where they stopped, so the resumed run repeats the
     uninterrupted one."""
-    checkpoint = read_checkpoint(resume_file)
+    checkpoint = read_checkpoint(resume_file, "resume_file")
     _check_resumable(checkpoint, trainer.config, trainer.model, resume_file)
     trainer.resume_checkpoint(resume_file)
     if checkpoint.get("best_model_file"):  # a `checkpoint_last` file: the best model stays in its own file

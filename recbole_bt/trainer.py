@@ -25,6 +25,7 @@ import torch
 from recbole.trainer import Trainer as RecBoleTrainer
 from recbole.utils import set_color
 
+from recbole_bt.data.checks import topk_error
 from recbole_bt.data.masking import describe_protocol
 from recbole_bt.errors import NonFiniteLossError
 from recbole_bt.evaluator import Collector
@@ -41,11 +42,11 @@ class EvaluationMixin:
         self._loss_position = [0, 0]  # (epoch, batch) of the next `_check_nan`
         self.epochs_run, self.best_epoch = 0, None  # epochs trained, the (1-based) epoch of the best validation
         self.ended = False  # resumed from a run that had ended: nothing to train (recbole_bt.resume)
+        # for `fit`'s callback_fn (benchmarks' learning curves): seconds spent in training epochs, the last validation
+        self.train_seconds, self.last_valid_result = 0.0, None
 
     def fit(self, train_data, valid_data=None, *args, **kwargs):
         """RecBole's `fit`, refused before any training when its evaluation cannot rank (topk > catalog)."""
-        from recbole_bt.registry import topk_error  # the registry imports this module
-
         n_items = getattr(self.model, "n_items", None)
         error = topk_error(self.config, n_items - 1) if valid_data is not None and n_items else None  # 0: padding
         if error is not None:
@@ -86,7 +87,9 @@ class EvaluationMixin:
         position = getattr(train_data, "epochs_done", None)  # a loader handing out partial epochs knows where it is
         loss_func = with_lr_schedule(loss_func, self.optimizer, self.learning_rate, epoch_idx, len(train_data),
                                      self.config, position)  # fmt: skip
+        start = time()
         result = super()._train_epoch(train_data, epoch_idx, loss_func, *args, **kwargs)
+        self.train_seconds += time() - start
         self.epochs_run = epoch_idx + 1
         return result
 
@@ -96,7 +99,16 @@ class EvaluationMixin:
         best = self.best_valid_score
         if self.best_epoch is None or (score >= best if self.valid_metric_bigger else score <= best):  # RecBole's
             self.best_epoch = self.epochs_run
+        self.last_valid_result = result
         return score, result
+
+    def train_one_epoch(self, train_data, epoch_idx):
+        """One training epoch outside `fit` (its mean loss), for callers that drive the epochs themselves."""
+        return self._train_epoch(train_data, epoch_idx, show_progress=False)
+
+    def validate(self, valid_data):
+        """One validation outside `fit`: (score, result)."""
+        return self._valid_epoch(valid_data, show_progress=False)
 
     def _check_nan(self, loss):
         """RecBole's check, for inf too, raising `NonFiniteLossError` with the model's loss terms of the batch."""

@@ -25,6 +25,7 @@ def run_quick(script, bench, tmp_path, name):
         return json.load(f)["results"]
 
 
+@pytest.mark.spawns
 @pytest.mark.parametrize("bench", ["throughput", "quality"])
 def test_train_modes_quick(tmp_path, bench):
     runs = run_quick("train_modes.py", bench, tmp_path, bench)
@@ -37,6 +38,7 @@ def test_train_modes_quick(tmp_path, bench):
         assert all(r["protocol"].endswith("seen items not masked (RecBole's default)") for r in runs)
 
 
+@pytest.mark.spawns
 @pytest.mark.parametrize("bench", ["quality", "step"])
 def test_btsrec_quick(tmp_path, bench):
     runs = run_quick("btsrec.py", bench, tmp_path, f"btsrec-{bench}")
@@ -52,6 +54,7 @@ def test_btsrec_quick(tmp_path, bench):
         assert all(c["seconds"] > 0 and c["peak_mb"] >= 0 for run in costs.values() for c in run.values())
 
 
+@pytest.mark.spawns
 @pytest.mark.parametrize("bench", ["cost", "protocol"])
 def test_evaluation_quick(tmp_path, bench):
     [run] = run_quick("evaluation.py", bench, tmp_path, f"evaluation-{bench}")
@@ -64,6 +67,7 @@ def test_evaluation_quick(tmp_path, bench):
         assert {"coverage@10", "effective_rank", "hit_head@10"} <= set(run["test"])
 
 
+@pytest.mark.spawns
 def test_clue_quick(tmp_path):
     """CLUE pretrain -> fine-tune, CLUEZero and SASRec, 2 seeds each, on the tiny dataset."""
     runs = run_quick("clue.py", "quality", tmp_path, "clue-quality")
@@ -72,6 +76,7 @@ def test_clue_quick(tmp_path):
     assert all("pretrain" not in r and 0 <= r["test"]["mrr@10"] <= 1 for r in runs[2:])
 
 
+@pytest.mark.spawns
 def test_user_tasks_quick(tmp_path):
     runs = run_quick("user_tasks.py", "study", tmp_path, "user_tasks-study")
     assert [(r["method"], r["batch"]) for r in runs] == [
@@ -109,6 +114,7 @@ def test_user_tasks_table_tests_btpretrain_against_the_dual_encoder():
     assert float(p) == pytest.approx(stats.wilcoxon(bt, de).pvalue, rel=0.05)
 
 
+@pytest.mark.spawns
 def test_scale_quick(tmp_path):
     """BTSRec on a synthetic catalog (every id present), SCE and CE under a memory cap: SCE and chunked CE train,
     CE's materialised logits do not fit and its row records the failed allocation (not a crash of the benchmark)."""
@@ -146,6 +152,7 @@ def test_epoch_flops_by_hand():
     assert real["logits"] == computed["logits"] == 3 * 2 * 2 * 10 * 5
 
 
+@pytest.mark.spawns
 def test_speed_epoch_quick(tmp_path):
     plain, levers = run_speed(tmp_path, "epoch", "--set", "train_batch_size=8",
                               "--run", "plain:fused_attention=false,fused_ce=false,length_bucketing=false",
@@ -157,6 +164,7 @@ def test_speed_epoch_quick(tmp_path):
         assert set(run["gflops"]) == {"fp32", "bf16"} and all(v > 0 for v in run["gflops"]["fp32"].values())
 
 
+@pytest.mark.spawns
 def test_speed_loss_quick(tmp_path):
     runs = run_speed(tmp_path, "loss")
     assert [r["items"] for r in runs] == [50, 200]
@@ -164,6 +172,7 @@ def test_speed_loss_quick(tmp_path):
     assert all(s > 0 for r in runs for s in r["seconds"].values())
 
 
+@pytest.mark.spawns
 def test_speed_curves_quick(tmp_path):
     runs = run_speed(tmp_path, "curves", "--run", "fp32-s1:seed=1", "--run", "bf16-s1:seed=1,precision=bf16")
     assert [len(r["curve"]) for r in runs] == [2, 2]  # --quick: 2 epochs, a validation after each
@@ -253,6 +262,7 @@ def test_sweep_table_pools_labels_by_value(tmp_path):
     assert plot_curves({}, str(tmp_path / "none.png")) is None
 
 
+@pytest.mark.spawns
 def test_baseline_quick_reuses_and_resumes(tmp_path):
     """Two seeds to early stopping, tested masked and unmasked; the same command again reuses the finished runs,
     and a run whose result was lost continues from its checkpoint to the same figures."""
@@ -279,6 +289,7 @@ def test_baseline_quick_reuses_and_resumes(tmp_path):
     assert json.loads(open(per_user).read()) == json.loads(before)
 
 
+@pytest.mark.spawns
 def test_data_scale_quick(tmp_path):
     """RecBole's prefix rows and the rows from the interaction table: the same training rows, the same step losses
     and validation metrics (tests/test_rows.py compares the rows themselves), each phase timed with its peak RSS."""

@@ -23,6 +23,7 @@ def assert_one_line_error(result, *fragments):
         assert fragment in lines[0]
 
 
+@pytest.mark.spawns
 def test_trains_and_tests_recbole_model_with_overrides(tmp_path):
     result = run_script(
         ["--model=SASRec", "--dataset=tiny", f"--config_files={TINY_YAML}", f"--data_path={FIXTURES}", "--epochs=1"],
@@ -34,21 +35,25 @@ def test_trains_and_tests_recbole_model_with_overrides(tmp_path):
     assert os.listdir(tmp_path / "saved")
 
 
+@pytest.mark.spawns
 def test_unknown_model(tmp_path):
     assert_one_line_error(run_script(["--model=SASRc"], tmp_path), "unknown model 'SASRc'", "did you mean SASRec")
 
 
+@pytest.mark.spawns
 def test_missing_dataset(tmp_path):
     result = run_script(["--model=SASRec", "--dataset=nosuch", f"--data_path={tmp_path}"], tmp_path)
     assert_one_line_error(result, "dataset 'nosuch' not found", str(tmp_path / "nosuch" / "nosuch.inter"), "--data_path")
 
 
+@pytest.mark.spawns
 def test_malformed_yaml(tmp_path):
     (tmp_path / "bad.yaml").write_text("epochs: 1\nmetrics: [Hit\n")
     result = run_script(["--model=SASRec", "--config_files=bad.yaml"], tmp_path)
     assert_one_line_error(result, "config file 'bad.yaml' is not valid YAML, line 3")
 
 
+@pytest.mark.spawns
 @pytest.mark.parametrize("arg", ["--metrics=['Hitt']", "--eval_args=5"])
 def test_bad_recbole_values(tmp_path, arg):
     assert_one_line_error(run_script(["--model=SASRec", arg], tmp_path), "invalid configuration")

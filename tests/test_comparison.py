@@ -10,7 +10,7 @@ import pytest
 
 from conftest import FIXTURES, RUN_SCRIPT, TINY_YAML, tiny_config
 from recbole_bt import ConfigError
-from recbole_bt.comparison import parse_seeds, parse_select, parse_sweep, results_table, run_comparison, run_specs
+from recbole_bt.comparison import comparison_table, parse_seeds, parse_select, parse_sweep, run_comparison, run_specs
 
 
 def _record(group, seed, status="ok", error="", **metrics):
@@ -24,7 +24,7 @@ def test_table_by_hand():
                _record("A", 2, **{"ndcg@10": 0.20, "averagepopularity@10": 70.0}),
                _record("B", 1, **{"ndcg@10": 0.30, "averagepopularity@10": 40.0}),
                _record("B", 2, status="failed", error="ValueError: boom")]  # fmt: skip
-    protocol, blank, *lines = results_table(records).splitlines()
+    protocol, blank, *lines = comparison_table(records).splitlines()
     assert protocol == "Protocol: P." and blank == ""
     assert lines[0] == "| model | runs | epochs (best) | ndcg@10 | averagepopularity@10 |"
     # A: mean 0.15, sample std 0.0707; B: one finished run, no std; B best on both (popularity: smaller is better)
@@ -33,7 +33,7 @@ def test_table_by_hand():
     # B over the runner-up A: ndcg (0.30 - 0.15) / 0.15 = +100%; popularity (60 - 40) / 60 = +33.3% (lower is better)
     assert lines[4] == "| improvement of the best over the runner-up | | | +100.0% | +33.3% |"
     assert lines[-1] == "- B, seed 2: ValueError: boom"
-    with_baselines = results_table(records, baselines=["B"]).splitlines()[2:]
+    with_baselines = comparison_table(records, baselines=["B"]).splitlines()[2:]
     # A against the baseline B: (0.15 - 0.30) / 0.30 = -50%
     assert with_baselines[4] == "| improvement of the best over the strongest baseline | | | -50.0% | -50.0% |"
 
@@ -94,6 +94,7 @@ def test_two_tiny_runs_a_failure_and_reuse(workdir):
     assert calls[-1] == "SASRec" and changed["runs"][0]["status"] == "failed"  # another config: not reused
 
 
+@pytest.mark.spawns
 def test_command_line_comparison(tmp_path):
     cmd = [sys.executable, RUN_SCRIPT, "--models=SASRec,BTSRec", "--seeds=1", "--dataset=tiny", f"--data_path={FIXTURES}",
            f"--config_files={TINY_YAML}", "--epochs=1", "--hidden_size=8", "--n_heads=2", "--inner_size=16",
@@ -146,7 +147,7 @@ def test_significance_by_hand_against_scipy():
     from scipy import stats
 
     a, b, c = [0.2, 0.0, 0.5, 0.1], [1.0, 0.6, 0.7, 0.9], [0.9, 0.3, 0.0, 0.63]
-    table = results_table([_per_user("A", 1, a), _per_user("B", 1, b), _per_user("C", 1, c)]).splitlines()
+    table = comparison_table([_per_user("A", 1, a), _per_user("B", 1, b), _per_user("C", 1, c)]).splitlines()
     assert table[2] == "| model | runs | epochs (best) | ndcg@10 | p ndcg@10 vs B | p hit@10 vs B |"
     p_a, p_c = stats.wilcoxon(a, b).pvalue, stats.wilcoxon(c, b).pvalue
     low, high = sorted([p_a, p_c])
@@ -157,7 +158,7 @@ def test_significance_by_hand_against_scipy():
     assert float(cells["C"].rstrip("*")) == pytest.approx(min(holm[p_c], 1.0), rel=0.01)
     assert "Holm-adjusted over the 2 rows tested" in table[-1]
     # two models only: one test, no correction; --baselines picks the reference among the baselines
-    two = results_table([_per_user("A", 1, a), _per_user("C", 1, c)], baselines=["A"]).splitlines()
+    two = comparison_table([_per_user("A", 1, a), _per_user("C", 1, c)], baselines=["A"]).splitlines()
     row_c = next(row for row in two if row.startswith("| C |"))
     assert two[2].endswith("| p ndcg@10 vs A | p hit@10 vs A |")
     assert float(row_c.split(" | ")[4].rstrip("*")) == pytest.approx(stats.wilcoxon(c, a).pvalue, rel=0.01)

@@ -3,6 +3,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 
 from conftest import ROOT
@@ -22,6 +23,7 @@ def test_anomaly_detection_is_off_after_a_sequential_config(workdir):
     assert not torch.is_anomaly_enabled()
 
 
+@pytest.mark.spawns
 def test_recbole_turns_anomaly_detection_on_and_recbole_bt_turns_it_off():
     out = run_python(
         """
@@ -37,6 +39,7 @@ def test_recbole_turns_anomaly_detection_on_and_recbole_bt_turns_it_off():
     assert out.split() == ["True", "False", "False"]
 
 
+@pytest.mark.spawns
 def test_importing_recbole_bt_does_not_import_ray():
     out = run_python(
         """

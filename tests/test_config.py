@@ -1,5 +1,6 @@
 """recbole_bt's Config: package YAML layered into RecBole's precedence, clear errors, unknown-key warnings."""
 import os
+import re
 import sys
 
 import pytest
@@ -131,3 +132,27 @@ def test_model_yaml_inherits_from_base_classes(workdir):
     assert config["train_mode"] == "all_positions" and config["train_batch_size"] == 128  # recbole_bt's SASRec.yaml
     assert config["alpha"] == 0.2 and config["same_target_sampling"] is True  # BTSRec.yaml
     assert Config("SASRec", "tiny", config_dict={"data_path": FIXTURES})["same_target_sampling"] is False
+
+
+_CONFIG_ACCESS = re.compile(r"""config\s*(?:\[\s*|\.get\(\s*)["']([A-Za-z_][A-Za-z0-9_]*)["']""")
+
+
+def _keys_read_in(folder):
+    keys = set()
+    for root, _, files in os.walk(folder):
+        for name in files:
+            if name.endswith(".py"):
+                with open(os.path.join(root, name), encoding="utf-8", errors="replace") as f:
+                    keys.update(_CONFIG_ACCESS.findall(f.read()))
+    return keys
+
+
+def test_every_key_the_code_reads_is_known_from_yaml():
+    """Key names come from the YAML files (no source scan at run time): every key recbole_bt's code reads is
+    declared there, and RecBole's undeclared keys are the listed ones."""
+    known = recbole_bt.config.known_config_keys()
+    ours = _keys_read_in(recbole_bt.config.PACKAGE_DIR)
+    assert sorted(ours - known) == []
+    recbole_code = _keys_read_in(os.path.dirname(recbole_bt.config.recbole_properties_dir()))
+    undeclared = recbole_bt.config.RECBOLE_UNDECLARED_KEYS
+    assert sorted(recbole_code - (known - undeclared)) == sorted(undeclared)

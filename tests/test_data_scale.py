@@ -79,7 +79,7 @@ def test_fill_missing_takes_slots_of_an_item_with_more_than_enough():
 
 def test_recbole_reads_the_file(tmp_path, workdir):
     from recbole_bt.quick_start import build_config
-    from recbole_bt.registry import create_dataset
+    from recbole_bt.data.loading import create_dataset
 
     data_scale.ml20m_like(tmp_path, "readable", users=30, items=100, interactions=1_500)
     config = build_config("SASRec", "readable", config_dict={"data_path": str(tmp_path), "use_gpu": False,

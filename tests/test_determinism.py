@@ -72,6 +72,7 @@ print("same")
 """
 
 
+@pytest.mark.spawns
 def test_same_target_partners_repeat_with_dataloader_workers(workdir):
     """With `worker: 1` the partners are drawn in a worker process, from a generator seeded by torch's worker
     seed (itself drawn from the dataloader's seeded generator): runs still repeat. In a fresh interpreter: a

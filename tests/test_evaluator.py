@@ -143,7 +143,7 @@ def test_training_counts_include_each_users_first_item(workdir):
     config = build_config("SASRec", "tiny", [TINY_YAML], tiny_config(train_mode="prefix"))
     config_all = build_config("SASRec", "tiny", [TINY_YAML], tiny_config(train_mode="all_positions"))
     from recbole_bt.data import data_preparation
-    from recbole_bt.registry import create_dataset
+    from recbole_bt.data.loading import create_dataset
 
     counts = {}
     for name, c in (("prefix", config), ("all_positions", config_all)):

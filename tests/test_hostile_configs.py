@@ -19,7 +19,8 @@ from recbole_bt.config import properties_dir, recbole_properties_dir
 from recbole_bt.config_ranges import Range, numeric_ranges
 from recbole_bt.data import data_preparation
 from recbole_bt.quick_start import build_config, build_model
-from recbole_bt.registry import create_dataset, get_model, get_trainer
+from recbole_bt.data.loading import create_dataset
+from recbole_bt.registry import get_model, get_trainer
 
 NUMERIC_LINE = re.compile(r"^(\w+)\s*:[^#]*#\s*\((int|float)\)")
 DATA_KEYS = {"MAX_ITEM_LIST_LENGTH", "train_batch_size", "eval_batch_size", "train_stride", "seed", "worker"}

@@ -66,7 +66,7 @@ def test_a_run_stops_before_its_rows_are_built(workdir, monkeypatch):
     with pytest.raises(ConfigError, match=r"^this run needs about .* GiB before loading \(table .*\) and 0\.0 GiB"):
         run_recbole_bt("SASRec", "tiny", [TINY_YAML], tiny_config(**SMALL))
     # loaded, before the rows: the check with the exact counts
-    monkeypatch.setattr("recbole_bt.registry.check_before_loading", lambda *args: None)
+    monkeypatch.setattr("recbole_bt.data.loading.check_before_loading", lambda *args: None)
     with pytest.raises(ConfigError, match=r"^this run needs about .* GiB \(table .*, rows .*, evaluation"):
         run_recbole_bt("SASRec", "tiny", [TINY_YAML], tiny_config(**SMALL))
     assert not (workdir / "saved").exists() or not any((workdir / "saved").iterdir())

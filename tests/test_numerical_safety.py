@@ -12,7 +12,7 @@ from recbole_bt.errors import NonFiniteLossError, NonFiniteScoreError, RecBoleBT
 from recbole_bt.loss import barlow_twins_loss, simsiam_loss
 from recbole_bt.model import BTSRec, SASRec
 from recbole_bt.quick_start import build_config
-from recbole_bt.registry import create_dataset
+from recbole_bt.data.loading import create_dataset
 from recbole_bt.trainer import Trainer, non_finite_loss_message
 
 NAN = float("nan")

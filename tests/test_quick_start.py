@@ -126,7 +126,7 @@ def test_real_ml1m_files_load_with_package_yaml(workdir):
     if not os.path.isfile(os.path.join(shared, "ml-1m", "ml-1m.user")):
         pytest.skip("../shared/datasets/ml-1m is not here")
     from recbole_bt.quick_start import build_config
-    from recbole_bt.registry import create_dataset
+    from recbole_bt.data.loading import create_dataset
 
     dataset = create_dataset(build_config("SASRec", "ml-1m", config_dict={"data_path": shared}))
     assert dataset.user_num - 1 == 6040 and dataset.item_num - 1 == 3706 and dataset.inter_num == 1000209

@@ -18,7 +18,7 @@ from recbole_bt.data.rows import (
     training_histories,
 )
 from recbole_bt.quick_start import build_config, run_recbole_bt
-from recbole_bt.registry import create_dataset
+from recbole_bt.data.loading import create_dataset
 
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets")
 

@@ -19,7 +19,8 @@ from recbole_bt.loss import linear_cross_entropy
 from recbole_bt.model import attention
 from recbole_bt.model.attention import FusedMultiHeadAttention, drop_mask
 from recbole_bt.quick_start import build_config
-from recbole_bt.registry import create_dataset, get_model
+from recbole_bt.data.loading import create_dataset
+from recbole_bt.registry import get_model
 from recbole_bt.trainer import with_precision
 
 FAMILY = ["SASRec", "BTSRec", "CL4SRec", "DuoRec", "CLUE", "BTPretrain", "DualEncoder"]

@@ -8,7 +8,7 @@ from conftest import TINY_YAML, tiny_config
 from recbole_bt import ConfigError
 from recbole_bt.quick_start import prepare, run_recbole_bt
 from recbole_bt.tasks import age_bracket, labelled_subset, split_users, user_labels
-from recbole_bt.tasks.metrics import accuracy, hit_at_k, macro_f1, ndcg_at_k, target_ranks
+from recbole_bt.tasks.task_metrics import accuracy, hit_at_k, macro_f1, ndcg_at_k, target_ranks
 from recbole_bt.tasks.protocols import fine_tune, linear_probe
 from recbole_bt.tasks.runner import _NextItem
 from recbole_bt.tasks.sequences import UserSequences, user_sequences

@@ -4,12 +4,12 @@ import pytest
 import torch
 from recbole.data import data_preparation
 
-from conftest import TINY_YAML, tiny_config
+from conftest import LEARN, TINY_YAML, UNTRAINED_NDCG10, assert_learned, tiny_config
 from recbole_bt import ConfigError
 from recbole_bt.data.dataset import target_list_field, user_histories, windows
 from recbole_bt.model import SASRec
 from recbole_bt.quick_start import build_config, run_recbole_bt
-from recbole_bt.registry import create_dataset
+from recbole_bt.data.loading import create_dataset
 
 # RecBole's prefix rows for user 7 with history 1..7 (MAX_ITEM_LIST_LENGTH 3) and user 9 with history 10, 11
 UID = np.array([7, 7, 7, 7, 7, 7, 9])
@@ -112,9 +112,15 @@ def test_every_position_equals_its_prefix_row(workdir):
 @pytest.mark.parametrize("loss_type", ["CE", "BCE", "BPR", "SCE"])
 @pytest.mark.parametrize("train_mode", ["prefix", "all_positions"])
 def test_losses_train_in_both_modes(workdir, loss_type, train_mode):
-    config = tiny_config(train_mode=train_mode, loss_type=loss_type, epochs=1, bucket_size_y=8)
+    config = tiny_config(train_mode=train_mode, loss_type=loss_type, bucket_size_y=8, **LEARN)
     result = run_recbole_bt("SASRec", "tiny", [TINY_YAML], config)
-    assert 0 <= result["test_result"]["hit@20"] <= 1
+    assert_learned(result)
+
+
+def test_untrained_floor(workdir):
+    """What `assert_learned` compares with: the SASRec family untrained (learning_rate 0) at seed 2020."""
+    result = run_recbole_bt("SASRec", "tiny", [TINY_YAML], tiny_config(epochs=1, learning_rate=0.0))
+    assert result["test_result"]["ndcg@10"] == pytest.approx(UNTRAINED_NDCG10, abs=5e-4)
 
 
 def test_bce_loss_by_hand(workdir):
@@ -134,11 +140,11 @@ def test_bce_loss_by_hand(workdir):
 @pytest.mark.parametrize(
     "model, overrides, message",
     [
-        ("SASRec", {"train_mode": "windows"}, "train_mode must be one of"),
+        ("SASRec", {"train_mode": "windows"}, r"'train_mode' must be one of \['prefix', 'all_positions'\], got 'windows'"),
         ("GRU4Rec", {"train_mode": "all_positions"}, "GRU4Rec trains on RecBole's prefix rows"),
-        ("SASRec", {"train_mode": "all_positions", "train_stride": 0}, "train_stride must be an integer in"),
+        ("SASRec", {"train_mode": "all_positions", "train_stride": 0}, "'train_stride' must be an integer in"),
         ("SASRec", {"train_mode": "all_positions", "train_stride": 11}, r"\[1, MAX_ITEM_LIST_LENGTH=10\]"),
-        ("SASRec", {"loss_type": "MSE"}, "Make sure 'loss_type' in"),
+        ("SASRec", {"loss_type": "MSE"}, r"'loss_type' must be one of \['CE', 'BCE', 'BPR', 'SCE'\]"),
         ("SASRec", {"loss_type": "SCE", "bucket_size_y": 64}, "larger than the catalog"),
     ],
 )

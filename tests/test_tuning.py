@@ -45,6 +45,7 @@ def test_random_search_over_a_range(workdir):
     assert result["best_result"]["test_result"]
 
 
+@pytest.mark.spawns
 def test_script(workdir):
     file = params_file(workdir, "alpha choice [0.2]\n")
     config = workdir / "tiny.yaml"

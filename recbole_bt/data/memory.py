@@ -116,7 +116,8 @@ def training_bytes(config, length, items, max_rows=None):
     batch, hidden = min(config["train_batch_size"], max_rows or config["train_batch_size"]), config["hidden_size"] or 64
     layers, heads = config["n_layers"] or 2, config["n_heads"] or 1
     per_layer = batch * length * (40 * hidden + 4 * heads * length)
-    logits = 0 if config["fused_ce"] in (None, True) else 2 * batch * length * items
+    positions = length if config["train_mode"] == "all_positions" else 1  # prefix rows: the last position's logits
+    logits = 0 if config["fused_ce"] in (None, True) else 2 * batch * positions * items
     return 4 * (layers * per_layer + logits)
 
 

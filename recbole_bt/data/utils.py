@@ -3,7 +3,6 @@ from recbole.data import data_preparation as recbole_data_preparation
 from recbole.data.dataloader import FullSortEvalDataLoader, TrainDataLoader
 from recbole.utils import ModelType
 
-from recbole_bt.config_ranges import train_mode_default
 from recbole_bt.data.bucketing import IndexSamplerHook, LengthBucketing
 from recbole_bt.data.dataloader import SameTargetTrainDataLoader
 from recbole_bt.data.masking import SeenMaskFullSortEvalDataLoader
@@ -25,7 +24,7 @@ def data_preparation(config, dataset):
     train_data, valid_data, test_data = recbole_data_preparation(config, dataset)
     if config["eval_mask_seen"]:
         valid_data, test_data = (masked_eval_data(config, data) for data in (valid_data, test_data))
-    bucketing = train_mode_default(config, "length_bucketing") and isinstance(train_data, TrainDataLoader)
+    bucketing = bool(config["length_bucketing"]) and isinstance(train_data, TrainDataLoader)
     if config["same_target_sampling"]:
         loader = BucketedSameTargetTrainDataLoader if bucketing else SameTargetTrainDataLoader
     elif bucketing and type(train_data) is TrainDataLoader:

@@ -13,9 +13,9 @@ on the two views' projector outputs, standardised over the batch as the original
 l2-normalisation); no negatives anywhere. Then fine-tuning through the same two-stage pipeline as CLUE
 (`recbole_bt.model.pretrain`).
 """
-from recbole_bt.loss import BT_SCALES, barlow_twins_loss
+from recbole_bt.loss import barlow_twins_loss
 from recbole_bt.model.layers import mlp
-from recbole_bt.model.pretrain import SequencePretrainer, check_sizes
+from recbole_bt.model.pretrain import SequencePretrainer
 
 
 class BTPretrain(SequencePretrainer):
@@ -26,13 +26,8 @@ class BTPretrain(SequencePretrainer):
 
         # load parameters info
         sizes = config["projector_sizes"]
-        check_sizes("projector_sizes", sizes)
         self.lambd = config["lambda"] if config["lambda"] is not None else 1 / sizes[-1]
         self.bt_scale = config["bt_scale"]
-        if isinstance(self.lambd, bool) or not isinstance(self.lambd, (int, float)) or self.lambd < 0:
-            raise ValueError(f"'lambda' must be a number >= 0 (or ~ for 1 / projector output size), got {self.lambd!r}")
-        if self.bt_scale not in BT_SCALES:
-            raise ValueError(f"'bt_scale' must be one of {list(BT_SCALES)}, got {self.bt_scale!r}")
 
         # define the projector: pretraining only
         if self.train_stage == "pretrain":

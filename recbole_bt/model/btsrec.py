@@ -18,10 +18,10 @@ rescaling, as the next-item loss (a mean over each rank's equal share of the row
 import torch
 from torch import nn
 
-from recbole_bt.loss import BT_SCALES, barlow_twins_loss, global_sum, world_size
+from recbole_bt.loss import barlow_twins_loss, global_sum, world_size
 from recbole_bt.model.layers import mlp
 from recbole_bt.model.sasrec import SASRec
-from recbole_bt.model.views import SameTargetPartner
+from recbole_bt.model.mixins import SameTargetPartner
 
 
 # Fewest rows (of all ranks together) on which the BT term is computed; a smaller batch (the epoch's last) gets
@@ -45,7 +45,6 @@ class BTSRec(SameTargetPartner, SASRec):
         self.lambd = config["lambda"]
         self.bt_scale = config["bt_scale"]
         self.init_partner(config)
-        self._check_bt_options(config)
         if not self.same_target:
             self.logger.warning("BTSRec with same_target_sampling False: each row's positive is itself (dropout view)")
         self._small_batch_logged = False  # the BT term of a batch < MIN_BT_ROWS rows is 0: said once per run
@@ -69,22 +68,6 @@ class BTSRec(SameTargetPartner, SASRec):
                 f"BTSRec: the BT batch has {rows} rows <= D = {self.bt_dim} ({width}): its centred cross-correlation "
                 f"has rank <= {rows - 1} < D and cannot reach the identity; use train_batch_size > {self.bt_dim}"
             )
-
-    def _check_bt_options(self, config):
-        for key in ("alpha", "lambda"):
-            value = config[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"'{key}' must be a number >= 0, got {value!r}")
-        if self.bt_scale not in BT_SCALES:
-            raise ValueError(f"'bt_scale' must be one of {list(BT_SCALES)}, got {self.bt_scale!r}")
-        if config["train_batch_size"] < MIN_BT_ROWS:
-            raise ValueError(
-                f"train_batch_size {config['train_batch_size']} is too small for Barlow Twins, which standardises "
-                f"over the batch: use at least {MIN_BT_ROWS} (and ideally > the width BT sees)"
-            )
-        sizes = config["bt_projector"]
-        if sizes and (not isinstance(sizes, list) or not all(isinstance(s, int) and s > 0 for s in sizes)):
-            raise ValueError(f"'bt_projector' must be a list of positive layer sizes or ~, got {sizes!r}")
 
     def calculate_loss(self, interaction):
         if self.alpha == 0:

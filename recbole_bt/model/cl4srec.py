@@ -30,7 +30,7 @@ from recbole_bt.data.augment import Augmenter
 from recbole_bt.errors import ConfigError
 from recbole_bt.loss import SIMILARITIES, info_nce
 from recbole_bt.model.sasrec import SASRec
-from recbole_bt.model.views import SeededGenerator
+from recbole_bt.model.mixins import SeededGenerator
 
 
 class CL4SRec(SeededGenerator, SASRec):
@@ -44,7 +44,6 @@ class CL4SRec(SeededGenerator, SASRec):
         self.tau = config["tau"]
         self.sim = config["sim"]
         self.init_generator(config)
-        self._check_cl_options(config)
         self.MASK_ID = self.n_items
         try:
             self.augmenter = Augmenter(config["augmentations"], mask_id=self.MASK_ID)

@@ -17,7 +17,7 @@ from torch import nn
 
 from recbole_bt.loss import simsiam_loss
 from recbole_bt.model.layers import mlp
-from recbole_bt.model.pretrain import SequencePretrainer, check_sizes
+from recbole_bt.model.pretrain import SequencePretrainer
 
 
 class CLUE(SequencePretrainer):
@@ -30,9 +30,7 @@ class CLUE(SequencePretrainer):
         self.stop_gradient = config["stop_gradient"]
         self.use_predictor = config["predictor"]
         projector_sizes = config["projector_sizes"]
-        check_sizes("projector_sizes", projector_sizes)
         predictor_hidden = config["predictor_hidden"]
-        check_sizes("predictor_hidden", [predictor_hidden])
 
         # define the heads: pretraining only (fine-tuning drops them)
         if self.train_stage == "pretrain":

@@ -24,11 +24,10 @@ weight `lmd_sem` (default 0.1, as `lmd`) and names the two-terms variant 'us' an
 one weight `lmd` and the three modes above. Under torch.distributed each rank contrasts its own rows (as the
 original: no gathering of the other ranks' rows).
 """
-import numbers
 
-from recbole_bt.loss import SIMILARITIES, info_nce
+from recbole_bt.loss import info_nce
 from recbole_bt.model.sasrec import SASRec
-from recbole_bt.model.views import SameTargetPartner
+from recbole_bt.model.mixins import SameTargetPartner
 
 CONTRASTS = ("us", "su", "us_x")
 
@@ -47,25 +46,11 @@ class DuoRec(SameTargetPartner, SASRec):
         self.sim = config["sim"]
         self.contrast = config["contrast"]
         self.init_partner(config)
-        self._check_cl_options()
         if self.lmd > 0 and self.contrast != "us" and not self.same_target:
             self.logger.warning(
                 f"DuoRec contrast {self.contrast!r} with same_target_sampling False: each row's 'partner' is "
                 f"itself under another dropout mask (the 'us' view)"
             )
-
-    def _check_cl_options(self):
-        def number(value):
-            return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-        if not (number(self.lmd) and self.lmd >= 0):  # (NaN fails too)
-            raise ValueError(f"'lmd' must be a number >= 0, got {self.lmd!r}")
-        if not (number(self.tau) and self.tau > 0):
-            raise ValueError(f"'tau' must be a number > 0, got {self.tau!r}")
-        if self.sim not in SIMILARITIES:
-            raise ValueError(f"'sim' must be one of {list(SIMILARITIES)}, got {self.sim!r}")
-        if self.contrast not in CONTRASTS:
-            raise ValueError(f"'contrast' must be one of {list(CONTRASTS)}, got {self.contrast!r}")
 
     def calculate_loss(self, interaction):
         if self.lmd == 0:

@@ -20,35 +20,27 @@ gets the [UR] output of its own prefix (`encode`: items and [UR] tokens interlea
 to its own), exactly what appending [UR] to each prefix gives. Token ids: [MASK] = n_items, [UR] = n_items + 1;
 the item table has two more rows than the catalog, and items are scored against the catalog's rows only.
 """
-import os
 from logging import getLogger
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recbole_bt.compat import load_checkpoint
+from recbole_bt.checkpoint import read_checkpoint, saved_setting, shape_problems, summarise
 from recbole_bt.data.augment import Augmenter
 from recbole_bt.errors import CheckpointError
 from recbole_bt.model.sasrec import SASRec
-from recbole_bt.model.views import SeededGenerator
+from recbole_bt.model.mixins import SeededGenerator
 
 TRAIN_STAGES = ("pretrain", "finetune", "user_tasks")
 USER_TOKENS = ("UR", "last")
 ENCODER_PREFIXES = ("item_embedding.", "position_embedding.", "trm_encoder.", "LayerNorm.")
-
-
-def check_sizes(key, value):
-    """A config value that lists layer sizes: a non-empty list of positive ints, else a ValueError naming `key`."""
-    if not isinstance(value, list) or not value or not all(
-        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in value
-    ):
-        raise ValueError(f"'{key}' must be a non-empty list of positive layer sizes, got {value!r}")
+PRETRAIN_HINT = ": pass the file that a train_stage: pretrain run saved (its log ends with the fine-tuning command)"
 
 
 class SequencePretrainer(SeededGenerator, SASRec):
     r"""SASRec encoder with a pretraining stage: subclasses define their heads and `pretrain_loss`; `generator`
-    (the model's own, seeded with `seed`) comes from `recbole_bt.model.views.SeededGenerator`."""
+    (the model's own, seeded with `seed`) comes from `recbole_bt.model.mixins.SeededGenerator`."""
 
     trainer_class = "PretrainTrainer"
     train_stages = TRAIN_STAGES
@@ -62,7 +54,6 @@ class SequencePretrainer(SeededGenerator, SASRec):
         self.pre_model_path = config["pre_model_path"] or None
         self.user_token = config["user_token"]
         self.init_generator(config)
-        self._check_stage_options(config)
         self.MASK_ID, self.UR_ID = self.n_items, self.n_items + 1
         self.augmenter = Augmenter(config["augmentations"], mask_id=self.MASK_ID)
         self._projection_spreads = []
@@ -70,20 +61,6 @@ class SequencePretrainer(SeededGenerator, SASRec):
         # define layers: the item table with [MASK] and [UR] rows, one more position for [UR] after a full window
         self.item_embedding = nn.Embedding(self.n_items + 2, self.hidden_size, padding_idx=0)
         self.position_embedding = nn.Embedding(self.max_seq_length + 1, self.hidden_size)
-
-    def _check_stage_options(self, config):
-        if self.train_stage not in TRAIN_STAGES:
-            raise ValueError(f"Make sure 'train_stage' in {list(TRAIN_STAGES)}! (got {self.train_stage!r})")
-        if self.user_token not in USER_TOKENS:
-            raise ValueError(f"Make sure 'user_token' in {list(USER_TOKENS)}! (got {self.user_token!r})")
-        if self.train_stage != "pretrain" and self.pre_model_path and not os.path.isfile(self.pre_model_path):
-            raise CheckpointError(f"pre_model_path '{self.pre_model_path}' not found: pass the file that a "
-                                  f"train_stage: pretrain run saved (its log ends with the fine-tuning command)")  # fmt: skip
-        if self.train_stage == "pretrain" and config["train_batch_size"] < 2:
-            raise ValueError(
-                f"train_batch_size {config['train_batch_size']} is too small for pretraining, whose heads use "
-                f"BatchNorm over the batch: use at least 2"
-            )
 
     def init_weights(self):
         """RecBole's initialisation of every layer, then, when fine-tuning, the pretrained encoder."""
@@ -183,28 +160,24 @@ class SequencePretrainer(SeededGenerator, SASRec):
 
 def _pretrained_encoder(path, name):
     """(the encoder tensors of a pretraining checkpoint, its model's name); else a one-line CheckpointError."""
-    try:
-        checkpoint = load_checkpoint(path)
-    except FileNotFoundError:
-        raise CheckpointError(f"pre_model_path '{path}' not found: pass the file that a train_stage: pretrain "
-                              f"run saved") from None  # fmt: skip
-    except Exception as e:
-        raise CheckpointError(f"pre_model_path '{path}' is not a RecBole checkpoint ({type(e).__name__}: {e})") from None
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise CheckpointError(f"pre_model_path '{path}' is not a RecBole checkpoint (no state_dict in it)")
-    source = checkpoint["config"]["model"] if "config" in checkpoint else "an unknown model"
-    from recbole_bt.registry import get_model
-
-    try:
-        source_class = get_model(source)
-    except ValueError:
-        source_class = None
-    if not (isinstance(source_class, type) and issubclass(source_class, SequencePretrainer)):
+    checkpoint = read_checkpoint(path, "pre_model_path", PRETRAIN_HINT)
+    source = saved_setting(checkpoint, "model", "an unknown model")
+    if source not in pretraining_models():
         raise CheckpointError(
             f"cannot fine-tune {name} from '{path}': it holds a {source} model, not a pretrained sequence "
             f"encoder (the checkpoint of a train_stage: pretrain run of {name} or another pretraining model)"
         )
     return {k: v for k, v in checkpoint["state_dict"].items() if k.startswith(ENCODER_PREFIXES)}, source
+
+
+def pretraining_models():
+    """Names of the loaded `SequencePretrainer` classes (recbole_bt's and any a user defined)."""
+    found, todo = set(), [SequencePretrainer]
+    while todo:
+        cls = todo.pop()
+        found.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return found - {SequencePretrainer.__name__}
 
 
 def load_encoder(model, path, first_rows=False):
@@ -217,15 +190,11 @@ def load_encoder(model, path, first_rows=False):
     if first_rows:
         state = {k: v[: len(own[k])] if k in own and v.dim() == 2 and v.shape[1:] == own[k].shape[1:]
                  and len(v) > len(own[k]) and k.endswith("embedding.weight") else v for k, v in state.items()}  # fmt: skip
-    problems = [f"{k} missing" for k in own if k not in state] + [
-        f"{k} {tuple(state[k].shape)} in the checkpoint, {tuple(v.shape)} here"
-        for k, v in own.items() if k in state and state[k].shape != v.shape
-    ]  # fmt: skip
+    problems = shape_problems(own, {k: v for k, v in state.items() if k in own})
     if problems:
         raise CheckpointError(
-            f"cannot fine-tune {name} from '{path}' ({source}): the encoders differ ({problems[0]}"
-            f"{f' and {len(problems) - 1} more' if len(problems) > 1 else ''}); pretrain with the same "
-            f"dataset, hidden_size, n_layers and MAX_ITEM_LIST_LENGTH"
+            f"cannot fine-tune {name} from '{path}' ({source}): the encoders differ ({summarise(problems)}); "
+            f"pretrain with the same dataset, hidden_size, n_layers and MAX_ITEM_LIST_LENGTH"
         )
     model.load_state_dict({k: state[k] for k in own}, strict=False)
     return list(own), source

@@ -26,7 +26,6 @@ import torch
 import torch.nn.functional as F
 from recbole.model.sequential_recommender.sasrec import SASRec as RecBoleSASRec
 
-from recbole_bt.config_ranges import train_mode_default
 from recbole_bt.data.dataset import target_list_field
 from recbole_bt.loss import ScalableCrossEntropy, linear_cross_entropy
 from recbole_bt.model.attention import use_fused_layers
@@ -67,9 +66,7 @@ class SASRec(RecBoleSASRec):
     loss_types = LOSS_TYPES
 
     def __init__(self, config, dataset):
-        loss_type = config["loss_type"]
-        if loss_type not in self.loss_types:  # each subclass's own list
-            raise NotImplementedError(f"Make sure 'loss_type' in {list(self.loss_types)}! (got {loss_type!r})")
+        loss_type = config["loss_type"]  # one of `loss_types` (each subclass's own list; the config checks it)
         with _config_value(config, "loss_type", "BPR" if loss_type == "BPR" else "CE"):
             super().__init__(config, dataset)
 
@@ -78,9 +75,9 @@ class SASRec(RecBoleSASRec):
         self.train_neg_sample_num = config["train_neg_sample_num"] or 1
         self.TARGET_LIST = target_list_field(config)
         self._keep_all_positions = False
-        self.fused_attention = train_mode_default(config, "fused_attention")
-        self.fused_ce = train_mode_default(config, "fused_ce")
-        self.length_bucketing = train_mode_default(config, "length_bucketing")
+        self.fused_attention = bool(config["fused_attention"])  # ~ resolved by the config (train_mode's default)
+        self.fused_ce = bool(config["fused_ce"])
+        self.length_bucketing = bool(config["length_bucketing"])
         if self.fused_attention:
             use_fused_layers(self.trm_encoder)
             use_fused_layers(self.dropout)  # the embedding dropout

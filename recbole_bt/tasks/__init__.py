@@ -4,7 +4,7 @@ fraction of the training users labelled. `run_user_tasks` runs them; `train_stag
 models (CLUE, BTPretrain, DualEncoder) calls it on the encoder of ``pre_model_path``."""
 from recbole_bt.tasks.labels import AGE_BRACKETS, TASKS, age_bracket, user_labels
 from recbole_bt.tasks.runner import PROTOCOLS, run_user_tasks, tasks_table
-from recbole_bt.tasks.split import labelled_subset, split_users
+from recbole_bt.tasks.user_split import labelled_subset, split_users
 
 __all__ = ["AGE_BRACKETS", "TASKS", "PROTOCOLS", "age_bracket", "user_labels", "run_user_tasks", "tasks_table",
            "labelled_subset", "split_users"]

@@ -30,7 +30,7 @@ def embed(model, item_seq, item_seq_len, batch_size):
     return torch.cat(out)
 
 
-class _Trainer:
+class _HeadTrainer:
     """Minibatch cross-entropy training of `predict(index) -> logits` with best-on-validation selection."""
 
     def __init__(self, settings, score):
@@ -92,7 +92,7 @@ def linear_probe(features, labels, n_classes, train, valid, test, settings, scor
         mean, std = features[train].mean(0), features[train].std(0, unbiased=False).clamp_min(1e-6)
         x = (features - mean) / std
     head = make_head(x.size(1), n_classes, None if init_weight is None else init_weight.detach().cpu())
-    return _Trainer(settings, score).run(lambda idx: head(x[idx]), head.parameters(), labels, train, valid, test, [head])
+    return _HeadTrainer(settings, score).run(lambda idx: head(x[idx]), head.parameters(), labels, train, valid, test, [head])
 
 
 def fine_tune(model, sequences, labels, n_classes, train, valid, test, settings, score, init_weight=None):
@@ -110,6 +110,6 @@ def fine_tune(model, sequences, labels, n_classes, train, valid, test, settings,
 
     parameters = list(model.parameters()) + list(head.parameters())
     try:
-        return _Trainer(settings, score).run(predict, parameters, labels, train, valid, test, [model, head])
+        return _HeadTrainer(settings, score).run(predict, parameters, labels, train, valid, test, [model, head])
     finally:
         model.load_state_dict(initial)

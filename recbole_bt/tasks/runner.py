@@ -17,10 +17,10 @@ from recbole.utils import set_color
 from recbole_bt.errors import ConfigError
 from recbole_bt.evaluator.significance import per_user_metrics
 from recbole_bt.tasks.labels import TASKS, user_labels
-from recbole_bt.tasks.metrics import accuracy, hit_at_k, macro_f1, ndcg_at_k, target_ranks
+from recbole_bt.tasks.task_metrics import accuracy, hit_at_k, macro_f1, ndcg_at_k, target_ranks
 from recbole_bt.tasks.protocols import embed, fine_tune, linear_probe
 from recbole_bt.tasks.sequences import user_sequences
-from recbole_bt.tasks.split import check_label_ratio, check_ratios, labelled_subset, split_users
+from recbole_bt.tasks.user_split import check_label_ratio, check_ratios, labelled_subset, split_users
 
 PROTOCOLS = ("probe", "finetune")
 K = 10
