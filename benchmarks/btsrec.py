@@ -320,7 +320,7 @@ def main():
                              repeats=args.repeats))  # fmt: skip
         jobs = [dict(job, measure=measure, env=MEMORY_ENV if measure == "memory" else {})
                 for job in jobs for measure in ("time", "memory")]  # fmt: skip
-    parallel = len(jobs) if args.bench == "quality" else 1  # step costs: one at a time
+    parallel = len(jobs) if args.bench == "quality" or args.quick else 1  # step costs: one at a time (timed)
     return run_and_save(os.path.abspath(__file__), "btsrec", args, data, jobs,
                         lambda results, plot: tables(args.bench, results), parallel=parallel)
 

@@ -12,11 +12,12 @@ RUN_SCRIPT = os.path.join(ROOT, "run_recbole_bt.py")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (the README runs ``-n 2 --dist loadgroup``) the tests that start processes (marker
-    ``spawns``) share one worker: two multi-process runs at once would oversubscribe the cores and race for ports."""
+    """Under pytest-xdist (the README runs ``-n 2 --dist loadgroup``) the tests that start a torch.distributed
+    process group (marker ``spawns(ports=True)``) share one worker: two at once would race for free ports."""
     for item in items:
-        if item.get_closest_marker("spawns"):
-            item.add_marker(pytest.mark.xdist_group("spawns"))
+        marker = item.get_closest_marker("spawns")
+        if marker is not None and marker.kwargs.get("ports"):
+            item.add_marker(pytest.mark.xdist_group("ports"))
 
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # one thread per worker: the workers share the cores
