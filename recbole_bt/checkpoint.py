@@ -21,6 +21,40 @@ def read_checkpoint(path, key="checkpoint", hint=""):
     return checkpoint
 
 
+def check_resumable(checkpoint, config, state, resume_file):
+    """A checkpoint to resume from: saved by a run of the same model, dataset and train stage, with its
+    validation state, and weights of the shapes of `state` (the model's state_dict)."""
+    saved = checkpoint["config"]
+    for key, what in (("model", "model"), ("dataset", "dataset"), ("train_stage", "train_stage")):
+        if saved[key] != config[key]:
+            raise CheckpointError(
+                f"cannot resume {config['model']} from '{resume_file}': its {what} is {saved[key]}, "
+                f"this run's is {config[key]}"
+            )
+    if "best_valid_score" not in checkpoint:
+        raise CheckpointError(
+            f"cannot resume from '{resume_file}': it holds no validation state (a pretraining checkpoint: "
+            f"fine-tune from it with pre_model_path; resuming pretraining is not supported)"
+        )
+    problems = shape_problems(state, checkpoint["state_dict"])
+    if problems:
+        raise CheckpointError(
+            f"cannot resume {config['model']} from '{resume_file}': its weights do not fit this config "
+            f"({summarise(problems)}); resume with the checkpoint's settings"
+        )
+
+
+def check_pretrained(checkpoint, path, name, pretraining_models):
+    """A checkpoint to fine-tune `name` from: saved by one of `pretraining_models` (names)."""
+    source = saved_setting(checkpoint, "model", "an unknown model")
+    if source not in pretraining_models:
+        raise CheckpointError(
+            f"cannot fine-tune {name} from '{path}': it holds a {source} model, not a pretrained sequence "
+            f"encoder (the checkpoint of a train_stage: pretrain run of {name} or another pretraining model)"
+        )
+    return source
+
+
 def saved_setting(checkpoint, key, default=None):
     """A config value of the run that saved `checkpoint` (`default` when its config has no such key)."""
     try:

@@ -19,9 +19,8 @@ import re
 import numpy as np
 import torch
 
-from recbole_bt.checkpoint import read_checkpoint, shape_problems, summarise
+from recbole_bt.checkpoint import check_resumable, read_checkpoint
 from recbole_bt.compat import load_checkpoint
-from recbole_bt.errors import CheckpointError
 from recbole_bt.model.mixins import SeededGenerator
 
 
@@ -99,34 +98,13 @@ def resume_state_saver(trainer, train_data, saved):
     return callback
 
 
-def _check_resumable(checkpoint, config, model, resume_file):
-    saved = checkpoint["config"]
-    for key, what in (("model", "model"), ("dataset", "dataset"), ("train_stage", "train_stage")):
-        if saved[key] != config[key]:
-            raise CheckpointError(
-                f"cannot resume {config['model']} from '{resume_file}': its {what} is {saved[key]}, "
-                f"this run's is {config[key]}"
-            )
-    if "best_valid_score" not in checkpoint:
-        raise CheckpointError(
-            f"cannot resume from '{resume_file}': it holds no validation state (a pretraining checkpoint: "
-            f"fine-tune from it with pre_model_path; resuming pretraining is not supported)"
-        )
-    problems = shape_problems(model.state_dict(), checkpoint["state_dict"])
-    if problems:
-        raise CheckpointError(
-            f"cannot resume {config['model']} from '{resume_file}': its weights do not fit this config "
-            f"({summarise(problems)}); resume with the checkpoint's settings"
-        )
-
-
 def resume(trainer, resume_file, train_data=None):
     """Continue the training saved in `resume_file` (RecBole's `Trainer.resume_checkpoint`: weights, optimizer,
     epoch, early-stopping state). A checkpoint of another model, dataset or shape is a one-line CheckpointError.
     With `train_data`, the random generators continue where they stopped, so the resumed run repeats the
     uninterrupted one."""
     checkpoint = read_checkpoint(resume_file, "resume_file")
-    _check_resumable(checkpoint, trainer.config, trainer.model, resume_file)
+    check_resumable(checkpoint, trainer.config, trainer.model.state_dict(), resume_file)
     trainer.resume_checkpoint(resume_file)
     if checkpoint.get("best_model_file"):  # a `checkpoint_last` file: the best model stays in its own file
         trainer.saved_model_file = checkpoint["best_model_file"]

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recbole_bt.checkpoint import read_checkpoint, saved_setting, shape_problems, summarise
+from recbole_bt.checkpoint import check_pretrained, read_checkpoint, shape_problems, summarise
 from recbole_bt.data.augment import Augmenter
 from recbole_bt.errors import CheckpointError
 from recbole_bt.model.sasrec import SASRec
@@ -161,12 +161,7 @@ class SequencePretrainer(SeededGenerator, SASRec):
 def _pretrained_encoder(path, name):
     """(the encoder tensors of a pretraining checkpoint, its model's name); else a one-line CheckpointError."""
     checkpoint = read_checkpoint(path, "pre_model_path", PRETRAIN_HINT)
-    source = saved_setting(checkpoint, "model", "an unknown model")
-    if source not in pretraining_models():
-        raise CheckpointError(
-            f"cannot fine-tune {name} from '{path}': it holds a {source} model, not a pretrained sequence "
-            f"encoder (the checkpoint of a train_stage: pretrain run of {name} or another pretraining model)"
-        )
+    source = check_pretrained(checkpoint, path, name, pretraining_models())
     return {k: v for k, v in checkpoint["state_dict"].items() if k.startswith(ENCODER_PREFIXES)}, source
 
 
