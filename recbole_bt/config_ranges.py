@@ -98,22 +98,23 @@ class Choice:
 
 
 class Several:
-    """A list of `length` values, each in `item` (a `Range` or `Choice`), e.g. Adam's betas:
-    ``Several(Range(float, "[0, 1)"), 2)``; ``none=True`` also accepts ~ (None)."""
+    """A list of `length` values (None: any number from 1 on), each in `item` (a `Range` or `Choice`), e.g. Adam's
+    betas: ``Several(Range(float, "[0, 1)"), 2)``; ``none=True`` also accepts ~ (None); `what` names the values."""
 
-    def __init__(self, item, length, none=False):
-        self.item, self.length, self.none = item, length, none
+    def __init__(self, item, length=None, none=False, what="values"):
+        self.item, self.length, self.none, self.what = item, length, none, what
 
     def __repr__(self):
         return f"Several({self.item!r}, {self.length}{', none=True' if self.none else ''})"
 
     def describe(self):
-        return f"a list of {self.length} values, each {self.item.describe()}" + (", or ~" if self.none else "")
+        count = f"a list of {self.length}" if self.length else "a non-empty list of"
+        return f"{count} {self.what}, each {self.item.describe()}" + (", or ~" if self.none else "")
 
     def check(self, key, value):
         if value is None and self.none:
             return None
-        if not isinstance(value, (list, tuple)) or len(value) != self.length:
+        if not isinstance(value, (list, tuple)) or len(value) != (self.length or len(value)) or not value:
             raise ConfigError(f"'{key}' must be {self.describe()}, got {_short_repr(value)}")
         try:
             return [self.item.check(key, v) for v in value]
@@ -121,28 +122,9 @@ class Several:
             raise ConfigError(f"'{key}' must be {self.describe()}, got {_short_repr(value)}") from None
 
 
-class Sizes:
-    """Layer sizes: a non-empty list of integers in [1, 65536]; ``none=True`` also accepts ~ (None: no layers)."""
-
-    def __init__(self, none=False):
-        self.none = none
-        self.item = Range(int, _SIZE)
-
-    def __repr__(self):
-        return f"Sizes({'none=True' if self.none else ''})"
-
-    def describe(self):
-        return f"a non-empty list of layer sizes, each {self.item.describe()}" + (", or ~" if self.none else "")
-
-    def check(self, key, value):
-        if value is None and self.none:
-            return None
-        if isinstance(value, (list, tuple)) and value:
-            try:
-                return [self.item.check(key, v) for v in value]
-            except ConfigError:
-                pass
-        raise ConfigError(f"'{key}' must be {self.describe()}, got {_short_repr(value)}")
+def sizes(none=False):
+    """Layer sizes: a non-empty list of integers in [1, 65536] (``none=True``: or ~, no layers)."""
+    return Several(Range(int, _SIZE), none=none, what="layer sizes")
 
 
 _SIZE = "[1, 65536]"  # widths, lengths, counts of rows: a sanity cap (beyond it nothing fits in memory)
@@ -199,7 +181,7 @@ NUMERIC_KEYS = {
         "alpha": Range(float, "[0, inf)"),
         "lambda": Range(float, "[0, inf)"),
         "bt_scale": Choice(*BT_SCALES),
-        "bt_projector": Sizes(none=True),
+        "bt_projector": sizes(none=True),
         "train_batch_size": Range(int, f"[{MIN_BT_ROWS}, inf)", why="too small for Barlow Twins: a batch of 2 standardises to +-1/sqrt(2) whatever the rows, no gradient"),
     },
     "CL4SRec": {"lmd": Range(float, "[0, inf)"), "tau": Range(float, "(0, inf)"), "sim": Choice(*SIMILARITIES)},
@@ -218,11 +200,11 @@ NUMERIC_KEYS = {
         "task_batch_size": Range(int, "[1, inf)"),
         "user_task_stopping_step": Range(int, "[1, inf)"),
     },
-    "CLUE": {"predictor_hidden": Range(int, _SIZE), "projector_sizes": Sizes()},
+    "CLUE": {"predictor_hidden": Range(int, _SIZE), "projector_sizes": sizes()},
     "DualEncoder": {"temperature": Range(float, "(0, inf)")},
     "BTPretrain": {
         "lambda": Range(float, "[0, inf)", none=True),  # ~ = 1 / projector output size
-        "projector_sizes": Sizes(),
+        "projector_sizes": sizes(),
         "bt_scale": Choice(*BT_SCALES),
     },
 }
