@@ -34,7 +34,7 @@ def test_train_modes_quick(tmp_path, bench):
     if bench == "throughput":
         assert all(r["targets_per_second"] > 0 and r["epoch_seconds_measured"] for r in runs)
     else:
-        assert all(r["curve"] and 0 <= r["at"]["30"]["test"]["ndcg@10"] <= 1 for r in runs)
+        assert all(r["curve"] and 0 <= r["at"]["15"]["test"]["ndcg@10"] <= 1 for r in runs)
         assert all(r["protocol"].endswith("seen items not masked (RecBole's default)") for r in runs)
 
 
