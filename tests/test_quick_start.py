@@ -132,3 +132,19 @@ def test_real_ml1m_files_load_with_package_yaml(workdir):
     assert dataset.user_num - 1 == 6040 and dataset.item_num - 1 == 3706 and dataset.inter_num == 1000209
     assert {"age", "gender", "occupation"} <= set(dataset.user_feat.columns)
     assert "genre" in dataset.item_feat.columns
+
+
+def test_public_epoch_hooks(workdir):
+    """fit's callback_fn sees each validation's result and the training time so far; train_one_epoch and
+    validate drive the same epochs outside fit."""
+    from recbole_bt.quick_start import prepare
+
+    _, train_data, valid_data, _, trainer = prepare("SASRec", "tiny", [TINY_YAML], tiny_config(epochs=3))
+    seen = []
+    trainer.fit(train_data, valid_data, saved=False, show_progress=False,
+                callback_fn=lambda epoch, score: seen.append((epoch, score, dict(trainer.last_valid_result), trainer.train_seconds)))
+    assert [s[0] for s in seen] == [0, 1, 2] and all(s[1] == s[2]["ndcg@10"] for s in seen)  # valid_metric NDCG@10
+    assert 0 < seen[0][3] < seen[1][3] < seen[2][3]
+    loss = trainer.train_one_epoch(train_data, 3)
+    score, result = trainer.validate(valid_data)
+    assert loss > 0 and trainer.epochs_run == 4 and score == result["ndcg@10"] == trainer.last_valid_result["ndcg@10"]
