@@ -18,6 +18,11 @@
     python benchmarks/baseline.py converge ... --metrics Hit NDCG Coverage Hit_Head Hit_Mid Hit_Tail --topk 1 5 10 \
         --run SASRec-CE:model=SASRec --run a0.1:model=BTSRec,alpha=0.1 ... --sweep alpha --sweep-absent 0
 
+    # a weight chosen on validation: each --select value trained with the first seed, the best (masked valid
+    # NDCG@10) then run with every seed; a candidate any label already trained with that config is reused
+    python benchmarks/baseline.py converge ... --run SASRec:model=SASRec --run DuoRec:model=DuoRec \
+        --select DuoRec:lmd=0.001,0.01,0.1 --baseline SASRec
+
     # the tables of the runs finished so far (the same command + --finished-only: nothing is trained)
 
     # record a finished run's JSON (e.g. one written with --no-record in another checkout) in RESULTS.md
@@ -49,6 +54,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from recbole_bt.comparison import parse_select  # noqa: E402
 from recbole_bt.evaluator.significance import stars  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     HERE, RESULTS_MD, ROOT, add_common_arguments, data_spec, machine, mean_std, parse_run, parse_value, peak_rss_mb,
@@ -59,10 +65,12 @@ METRICS = {"metrics": ["Hit", "NDCG"], "topk": [10], "valid_metric": "NDCG@10", 
 
 
 def run_folder(out, label, seed, job):
-    """The folder of one (label, seed, config): the same command finds it again."""
+    """The folder of one (label, seed, config): the same command finds it again, and so does any command that
+    trains the same config under another label (e.g. a --select candidate that a sweep already ran)."""
     key = {k: job[k] for k in ("dataset", "config_files", "config")}
     digest = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:10]
-    return os.path.join(out, "baseline-runs", f"{label}-seed{seed}-{digest}")
+    found = sorted(glob.glob(os.path.join(glob.escape(out), "baseline-runs", f"*-seed{seed}-{digest}")))
+    return found[0] if found else os.path.join(out, "baseline-runs", f"{label}-seed{seed}-{digest}")
 
 
 def converge(job):
@@ -398,11 +406,61 @@ def parser():
     parser.add_argument("--sweep", default=None, help="a key the --run labels vary: a table and trade-off plot by its value")
     parser.add_argument("--sweep-absent", type=parse_value, default=None,
                         help="the --sweep value of runs whose model has no such key (e.g. 0: SASRec is BTSRec at alpha 0)")
+    parser.add_argument("--select", action="append", default=[],
+                        help="LABEL:key=v1,v2,...: each value trained with the first seed, the best on masked valid "
+                             "NDCG@10 then run with every seed as LABEL (repeatable; one key per label)")
     parser.add_argument("--finished-only", action="store_true",
                         help="train nothing: the tables of the runs that have finished (the others are listed)")
     parser.add_argument("--reference", default=None,
                         help="a train_modes.py quality JSON: the table adds when each run first reached its best")
     return parser
+
+
+def launch(args, jobs, out, name):
+    """Run `jobs` (`--finished-only`: only the finished ones, read back without training); their results, in order.
+    Jobs that share a folder (one config under two labels) run one after the other: the later ones reuse it."""
+    if args.finished_only:
+        jobs = [job for job in jobs if os.path.exists(os.path.join(job["folder"], "result.json"))]
+    firsts = [i for i, job in enumerate(jobs) if job["folder"] not in {j["folder"] for j in jobs[:i]}]
+    later = [i for i in range(len(jobs)) if i not in firsts]
+    results = {}
+    for part, suffix in ((firsts, ""), (later, "-reused")):
+        if part:
+            done = run_workers(os.path.abspath(__file__), [jobs[i] for i in part], args.parallel or 2, args.threads,
+                               os.path.join(out, name + suffix))  # fmt: skip
+            results.update(zip(part, done))
+    return [results[i] for i in range(len(jobs))]
+
+
+def model_default(data, config, key):
+    """The value `key` takes in a run of `config` when the run does not set it (the model's YAML, the package's)."""
+    from recbole_bt.quick_start import build_config
+
+    return build_config(config["model"], data["dataset"], data.get("config_files"), config)[key]
+
+
+def choose(selection, select):
+    """({label: its candidate with the best masked valid NDCG@10 (the first of ties)} for each --select label whose
+    candidates all finished, the labels still waiting for theirs)."""
+    chosen, pending = {}, set()
+    for label, (key, values) in select.items():
+        runs = [r for r in selection if r["label"].startswith(f"{label}-{key}=") and "failed" not in r]
+        if len(runs) < len(values):
+            pending.add(label)
+            continue
+        chosen[label] = max(runs, key=lambda r: r["valid"]["ndcg@10"])["label"]  # the first of ties
+    return chosen, pending
+
+
+def selection_table(selection, chosen):
+    """Markdown: each --select candidate's masked valid NDCG@10 (first seed), the chosen one marked."""
+    from benchmarks.harness import markdown_table
+
+    rows = [[r["label"], r["config"]["seed"], "failed: " + r["failed"] if "failed" in r else f"{r['valid']['ndcg@10']:.4f}",
+             "" if "failed" in r else f"{r['epochs']} ({r['best_epoch']})", "chosen" if r["label"] in chosen.values() else ""]
+            for r in selection]  # fmt: skip
+    return "Selection on validation (each candidate at the first seed; the chosen value runs with every seed):\n\n" + \
+        markdown_table(["candidate", "seed", "valid NDCG@10 (masked)", "epochs run (best)", ""], rows)
 
 
 def record(path):
@@ -414,6 +472,8 @@ def record(path):
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     name = f"baseline-{args.bench}-{payload['dataset']}"
     header, rows, extra = sections(payload["results"], args, os.path.join(HERE, f"{name}-{stamp}"))
+    if payload.get("selection"):
+        extra += "\n\n" + selection_table(payload["selection"], payload["chosen"])
     save(name, payload, record=True, rows=rows, header=header, argv=rerun_argv(payload["argv"]), extra=extra)
     return 0
 
@@ -439,26 +499,41 @@ def main():
         args.seeds = args.seeds[:2]
     out = os.path.abspath(args.out)
     runs = [parse_run(text) for text in args.run or ["defaults:"]]
-    jobs = []
-    for label, config in runs:
-        for seed in args.seeds:
-            job = dict(data, bench="converge", label=label, config=dict(base, seed=seed, **config),
-                       keep_keys=[args.sweep] if args.sweep else [])  # fmt: skip
-            job["folder"] = run_folder(os.path.join(out, "quick") if args.quick else out, label, seed, job)
-            jobs.append(job)
-    unfinished = [job for job in jobs if not os.path.exists(os.path.join(job["folder"], "result.json"))]
-    if args.finished_only:  # the table of what has finished, nothing trained
-        jobs = [job for job in jobs if job not in unfinished]
+    select = parse_select(args.select)
+    unknown = sorted(set(select) - {label for label, _ in runs})
+    if unknown:
+        raise SystemExit(f"--select names {', '.join(unknown)}, which no --run label is")
+
+    def job_of(label, config, seed):
+        job = dict(data, bench="converge", label=label, config=dict(base, seed=seed, **config),
+                   keep_keys=[args.sweep] if args.sweep else [])  # fmt: skip
+        job["folder"] = run_folder(os.path.join(out, "quick") if args.quick else out, label, seed, job)
+        return job
+
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    results = run_workers(os.path.abspath(__file__), jobs, args.parallel or 2, args.threads,
-                          os.path.join(out, f"baseline-{args.bench}-{stamp}"))  # fmt: skip
+    overrides = {}  # candidate label -> what it adds to its run's config (nothing for the model's own default)
+    for label, config in runs:
+        if label in select:
+            key, values = select[label]
+            default = config.get(key, model_default(data, dict(base, **config), key))
+            overrides.update({f"{label}-{key}={v}": {} if v == default and key not in config else {key: v} for v in values})
+    candidates = [job_of(name, dict(config, **overrides[name]), args.seeds[0])
+                  for label, config in runs for name in overrides if name.startswith(f"{label}-")]  # fmt: skip
+    selection = launch(args, candidates, out, f"baseline-select-{stamp}")
+    chosen, pending = choose(selection, select)
+    jobs = [job_of(label, dict(config, **(overrides[chosen[label]] if label in chosen else {})), seed)
+            for label, config in runs if label not in pending for seed in args.seeds]  # fmt: skip
+    results = launch(args, jobs, out, f"baseline-{args.bench}-{stamp}")
+    unfinished = [job for job in candidates + jobs if not os.path.exists(os.path.join(job["folder"], "result.json"))]
     payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
-               "argv": sys.argv, "results": results}  # fmt: skip
+               "argv": sys.argv, "results": results, "selection": selection, "chosen": chosen}  # fmt: skip
     recorded = not (args.quick or args.no_record)
     results_dir = os.path.join(out, "quick") if args.quick else None
     name = f"baseline-{args.bench}-{data['dataset']}"
     stem = os.path.join(HERE if recorded else out, f"{name}-{stamp}")
     header, rows, extra = sections(results, args, stem)
+    if selection:
+        extra += "\n\n" + selection_table(selection, chosen)
     if args.finished_only and unfinished:
         extra += "\n\nNot finished yet (left out): " + ", ".join(f"{j['label']} seed {j['config']['seed']}" for j in unfinished)
     if args.reference:

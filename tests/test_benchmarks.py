@@ -263,6 +263,35 @@ def test_sweep_table_pools_labels_by_value(tmp_path):
 
 
 @pytest.mark.spawns
+def test_baseline_select_chooses_on_validation_and_reuses_runs_of_any_label(tmp_path):
+    """--select trains each candidate with the first seed, picks the best masked valid NDCG@10 and runs it with every
+    seed, the first seed's run being the candidate's; a candidate that another label already trained is reused, and
+    the model's default value (BTSRec's alpha 0.2) is the run without the key."""
+    def converge(*runs):
+        cmd = [sys.executable, os.path.join(ROOT, "benchmarks", "baseline.py"), "converge", "--quick", "--out",
+               str(tmp_path), "--no-record", *runs]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        [path] = glob.glob(str(tmp_path / "quick" / "baseline-converge-tiny-*.json"))
+        with open(path) as f:
+            payload = json.load(f)
+        os.remove(path)
+        return payload
+
+    a05, plain = converge("--run", "a05:model=BTSRec,alpha=0.5", "--run", "plain:model=BTSRec", "--seeds", "2020")["results"]
+    payload = converge("--run", "BT:model=BTSRec", "--select", "BT:alpha=0.05,0.2,0.5", "--seeds", "2020", "2021")
+    selection = {r["label"]: r for r in payload["selection"]}
+    assert sorted(selection) == ["BT-alpha=0.05", "BT-alpha=0.2", "BT-alpha=0.5"] and {r["seed"] for r in selection.values()} == {2020}
+    assert selection["BT-alpha=0.5"]["folder"] == a05["folder"] and selection["BT-alpha=0.5"]["test"] == a05["test"]
+    assert selection["BT-alpha=0.2"]["folder"] == plain["folder"] and "alpha" not in selection["BT-alpha=0.2"]["config"]
+    best = max(selection.values(), key=lambda r: r["valid"]["ndcg@10"])
+    assert payload["chosen"] == {"BT": best["label"]}
+    runs = payload["results"]
+    assert [(r["label"], r["seed"], r["config"].get("alpha")) for r in runs] == [("BT", s, best["config"].get("alpha")) for s in (2020, 2021)]
+    assert runs[0]["folder"] == best["folder"]  # the chosen candidate is the first seed's run
+
+
+@pytest.mark.spawns
 def test_baseline_quick_reuses_and_resumes(tmp_path):
     """Two seeds to early stopping, tested masked and unmasked; the same command again reuses the finished runs,
     and a run whose result was lost continues from its checkpoint to the same figures."""
