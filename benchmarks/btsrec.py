@@ -299,7 +299,7 @@ def main():
     base.update(METRICS, epochs=args.epochs, stopping_step=args.patience, **parse_run(args.set)[1])
     if args.quick:
         base.update(epochs=2, bucket_size_y=16)
-        args.seeds, args.synthetic_items, args.positions, args.repeats, args.batches = args.seeds[:2], 5000, 64, 3, 2
+        args.seeds, args.synthetic_items, args.positions, args.repeats, args.batches = args.seeds[:1], 5000, 64, 3, 2
     runs = [parse_run(text) for text in args.run or DEFAULT_RUNS]
     if args.bench == "quality":
         jobs = [dict(data, bench="quality", label=label, config=dict(base, seed=seed, **config))

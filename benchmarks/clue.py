@@ -170,7 +170,7 @@ def main():
     data, base = data_spec(args)
     base.update(METRICS, epochs=args.epochs, stopping_step=args.patience, **parse_run(args.set)[1])
     if args.quick:
-        args.pretrain_epochs, args.seeds = 2, args.seeds[:2]
+        args.pretrain_epochs, args.seeds = 2, args.seeds[:1]
         base.update(epochs=2, hidden_size=8, n_heads=2, inner_size=16)
     runs = {"quality": QUALITY_RUNS, "augment": AUGMENT_RUNS, "collapse": COLLAPSE_RUNS}[args.bench]
     runs = [(label, config, True) for label, config in map(parse_run, args.run)] if args.run else runs

@@ -12,12 +12,14 @@ RUN_SCRIPT = os.path.join(ROOT, "run_recbole_bt.py")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (the README runs ``-n 2 --dist loadgroup``) the tests that start a torch.distributed
-    process group (marker ``spawns(ports=True)``) share one worker: two at once would race for free ports."""
+    """Under pytest-xdist (the README runs ``-n 2 --dist loadgroup``) the tests that start several processes at
+    once (marker ``spawns(several=True)``: torch.distributed groups, benchmarks' parallel workers) share one worker:
+    two of them at once would oversubscribe the cores (and race for free ports); a test that starts one process at
+    a time runs on either worker."""
     for item in items:
         marker = item.get_closest_marker("spawns")
-        if marker is not None and marker.kwargs.get("ports"):
-            item.add_marker(pytest.mark.xdist_group("ports"))
+        if marker is not None and marker.kwargs.get("several"):
+            item.add_marker(pytest.mark.xdist_group("several"))
 
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # one thread per worker: the workers share the cores

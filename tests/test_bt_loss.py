@@ -96,7 +96,7 @@ def _rank(rank, world, port, z_a, z_b, out):
     dist.destroy_process_group()
 
 
-@pytest.mark.spawns(ports=True)
+@pytest.mark.spawns(several=True)
 def test_two_processes_compute_the_loss_of_the_concatenated_batch(tmp_path):
     torch.manual_seed(0)
     z_a, z_b = torch.randn(12, 5, dtype=torch.float64), torch.randn(12, 5, dtype=torch.float64)

@@ -68,14 +68,14 @@ def ddp_step(tmp_path_factory):
     return [torch.load(out / f"rank{r}.pt") for r in range(2)], _single_process_step(x_a, x_b)
 
 
-@pytest.mark.spawns(ports=True)
+@pytest.mark.spawns(several=True)
 def test_bt_loss_in_each_process_is_the_global_batch_loss(ddp_step):
     ranks, (loss, _) = ddp_step
     for got in ranks:
         torch.testing.assert_close(got["loss"], loss)
 
 
-@pytest.mark.spawns(ports=True)
+@pytest.mark.spawns(several=True)
 def test_bt_gradient_under_ddp_is_the_single_process_gradient(ddp_step):
     ranks, (_, grad) = ddp_step
     for got in ranks:
@@ -99,7 +99,7 @@ def _btsrec_rank_step(rank, world, port, model, batch, out):
     dist.destroy_process_group()
 
 
-@pytest.mark.spawns(ports=True)
+@pytest.mark.spawns(several=True)
 @pytest.mark.parametrize("projector", [None, [12]])  # [12]: one Linear (a BatchNorm would see its rank's rows only)
 def test_btsrec_gradient_under_ddp_is_the_single_process_gradient(workdir, projector):
     """BTSRec itself (next-item CE + alpha * BT on same-target partners, dropout 0 so that the passes are
@@ -127,7 +127,7 @@ def test_btsrec_gradient_under_ddp_is_the_single_process_gradient(workdir, proje
                                        msg=lambda m, name=name: f"{name}: {m}")  # fmt: skip
 
 
-@pytest.mark.spawns(ports=True)
+@pytest.mark.spawns(several=True)
 def test_btsrec_two_cpu_processes_end_to_end_evaluate_as_one_process(workdir):
     """BTSRec trained by 2 gloo processes; the test result of rank 0 equals a single-process evaluation of the
     saved checkpoint, coverage and effective_rank included (not means over users: they cannot be averaged)."""
