@@ -34,7 +34,7 @@ def test_train_modes_quick(tmp_path, bench):
     if bench == "throughput":
         assert all(r["targets_per_second"] > 0 and r["epoch_seconds_measured"] for r in runs)
     else:
-        assert all(r["curve"] and 0 <= r["at"]["15"]["test"]["ndcg@10"] <= 1 for r in runs)
+        assert all(r["curve"] and 0 <= r["at"]["9"]["test"]["ndcg@10"] <= 1 for r in runs)
         assert all(r["protocol"].endswith("seen items not masked (RecBole's default)") for r in runs)
 
 
@@ -54,7 +54,7 @@ def test_btsrec_quick(tmp_path, bench):
         assert all(c["seconds"] > 0 and c["peak_mb"] >= 0 for run in costs.values() for c in run.values())
 
 
-@pytest.mark.spawns(several=True)
+@pytest.mark.spawns  # one run at a time (evaluation.py runs its jobs one by one)
 @pytest.mark.parametrize("bench", ["cost", "protocol"])
 def test_evaluation_quick(tmp_path, bench):
     [run] = run_quick("evaluation.py", bench, tmp_path, f"evaluation-{bench}")
