@@ -8,21 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/benchmarks/out}
 export OMP_NUM_THREADS=1
-# finished runs travel with the repository (their small files, no checkpoints): restore them on a fresh machine,
-# and archive each invocation's finished runs (commit benchmarks/results/baseline-runs afterwards)
-ARCHIVE=benchmarks/results/baseline-runs
-archive() {
-    for run in "$OUT"/baseline-runs/*/; do
-        [ -e "$run/result.json" ] || continue
-        mkdir -p "$ARCHIVE/$(basename "$run")"
-        cp "$run"/{job.json,curve.jsonl,result.json,per_user.json} "$ARCHIVE/$(basename "$run")/" 2>/dev/null || true
-    done
-}
-mkdir -p "$OUT/baseline-runs"
-for run in "$ARCHIVE"/*/; do
-    [ -d "$run" ] && [ ! -e "$OUT/baseline-runs/$(basename "$run")" ] && cp -r "$run" "$OUT/baseline-runs/"
-done
-trap archive EXIT
+. benchmarks/run_archive.sh  # restore the finished runs archived in the repository, archive new ones on exit
+restore_runs
+trap archive_runs EXIT
 RT="--dataset ml-1m-realtime --data_path ../shared/datasets --out $OUT --config_files protocol/bt-sr-temporal.yaml
     --epochs 200 --patience 30 --topk 1 5 10 --parallel 2 --threads 1 --no-record
     --metrics Hit NDCG Coverage Effective_Rank Effective_Rank_Centred Hit_Head Hit_Mid Hit_Tail"

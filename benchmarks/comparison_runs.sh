@@ -11,20 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/benchmarks/out}
 export OMP_NUM_THREADS=1
-# finished runs travel with the repository (bt_sr_runs.sh's archive): restore them, archive new ones on exit
-ARCHIVE=benchmarks/results/baseline-runs
-archive() {
-    for run in "$OUT"/baseline-runs/*/; do
-        [ -e "$run/result.json" ] || continue
-        mkdir -p "$ARCHIVE/$(basename "$run")"
-        cp "$run"/{job.json,curve.jsonl,result.json,per_user.json} "$ARCHIVE/$(basename "$run")/" 2>/dev/null || true
-    done
-}
-mkdir -p "$OUT/baseline-runs"
-for run in "$ARCHIVE"/*/; do
-    [ -d "$run" ] && [ ! -e "$OUT/baseline-runs/$(basename "$run")" ] && cp -r "$run" "$OUT/baseline-runs/"
-done
-trap archive EXIT
+. benchmarks/run_archive.sh  # restore the finished runs archived in the repository, archive new ones on exit
+restore_runs
+trap archive_runs EXIT
 LMD="--select CL4SRec:lmd=0.001,0.01,0.1 --select DuoRec:lmd=0.001,0.01,0.1"
 # 1. ml-1m-realtime, BT-SR's protocol and recipe (the options of bt_sr_runs.sh: its runs are these runs)
 RT="--dataset ml-1m-realtime --data_path ../shared/datasets --out $OUT --config_files protocol/bt-sr-temporal.yaml
