@@ -25,7 +25,8 @@
 
     # the tables of the runs finished so far (the same command + --finished-only: nothing is trained)
 
-    # record a finished run's JSON (e.g. one written with --no-record in another checkout) in RESULTS.md
+    # record a finished run's JSON in RESULTS.md (with --no-record it is written under --out, not in
+    # benchmarks/results: e.g. the tables of a --finished-only look, or a run in another checkout)
     python benchmarks/baseline.py record path/to/baseline-converge-ml-1m-STAMP.json
 
 Protocol: the config's split (ML-1M: RecBole's leave-one-out), full ranking, ``eval_mask_seen: True`` for
@@ -528,7 +529,7 @@ def main():
     payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
                "argv": sys.argv, "results": results, "selection": selection, "chosen": chosen}  # fmt: skip
     recorded = not (args.quick or args.no_record)
-    results_dir = os.path.join(out, "quick") if args.quick else None
+    results_dir = os.path.join(out, "quick") if args.quick else None if recorded else out  # --no-record: under --out
     name = f"baseline-{args.bench}-{data['dataset']}"
     stem = os.path.join(HERE if recorded else out, f"{name}-{stamp}")
     header, rows, extra = sections(results, args, stem)
