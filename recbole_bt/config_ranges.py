@@ -182,11 +182,12 @@ NUMERIC_KEYS = {
         "lambda": Range(float, "[0, inf)"),
         "bt_scale": Choice(*BT_SCALES),
         "bt_projector": sizes(none=True),
+        "partner_chunk_rows": Range(int, "[0, 65536]"),
         "train_batch_size": Range(int, f"[{MIN_BT_ROWS}, inf)", why="too small for Barlow Twins: a batch of 2 standardises to +-1/sqrt(2) whatever the rows, no gradient"),
     },
     "CL4SRec": {"lmd": Range(float, "[0, inf)"), "tau": Range(float, "(0, inf)"), "sim": Choice(*SIMILARITIES)},
     "DuoRec": {"lmd": Range(float, "[0, inf)"), "tau": Range(float, "(0, inf)"), "sim": Choice(*SIMILARITIES),
-               "contrast": Choice(*CONTRASTS)},
+               "contrast": Choice(*CONTRASTS), "partner_chunk_rows": Range(int, "[0, 65536]")},
     "SequencePretrainer": {
         "train_stage": Choice(*TRAIN_STAGES),
         "user_token": Choice(*USER_TOKENS),

@@ -50,6 +50,22 @@ def test_loss_is_prediction_plus_alpha_barlow_twins_on_partners(workdir):
         torch.testing.assert_close(model.calculate_loss(batch), expected)
 
 
+def test_partners_in_chunks_of_similar_length_give_the_one_pass_outputs(workdir):
+    """With length bucketing, training passes the partners in chunks of `partner_chunk_rows` rows, each cut to its
+    longest: the outputs of one pass at the batch's longest partner, in the rows' order (dropout off to compare)."""
+    config, train_data, *_ = prepare("BTSRec", "tiny", [TINY_YAML], tiny_config(
+        train_mode="all_positions", hidden_dropout_prob=0.0, attn_dropout_prob=0.0, partner_chunk_rows=3))  # fmt: skip
+    model = BTSRec(config, train_data._dataset).train()
+    batch = next(iter(train_data))
+    seq, length = partner_fields(config)
+    assert len(set(batch[length].tolist())) > 1  # partners of several lengths: the chunks are cut differently
+    with torch.no_grad():
+        chunked = model.partner_output(batch)
+        model.partner_chunk_rows = 0
+        torch.testing.assert_close(chunked, model.partner_output(batch), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(chunked, model.forward(batch[seq], batch[length]), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "overrides",
     [

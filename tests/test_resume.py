@@ -34,7 +34,7 @@ def test_resumed_from_the_last_epoch_ends_as_the_uninterrupted_run(workdir, monk
     completed epoch (not the best one) and ends as the uninterrupted run, testing the best model of the first part."""
     from recbole_bt.trainer import Trainer
 
-    settings = dict(epochs=5, checkpoint_last=True, learning_rate=1.0, seed=1)  # validation never beats epoch 1
+    settings = dict(epochs=5, checkpoint_last=True, learning_rate=3.0, seed=4)  # validation never beats epoch 1
     uninterrupted = run_recbole_bt("BTSRec", "tiny", [TINY_YAML], tiny_config(checkpoint_dir="full", **settings))
     assert uninterrupted["best_epoch"] == 1  # the case that needs the last epoch's file: best < last
     train_epoch, calls = Trainer._train_epoch, []

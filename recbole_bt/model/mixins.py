@@ -10,6 +10,7 @@ models of `recbole_bt.model.pretrain`).
 import torch
 
 from recbole_bt.data.dataloader import partner_fields
+from recbole_bt.model.sasrec import by_length
 
 
 class SeededGenerator:
@@ -38,10 +39,15 @@ class SameTargetPartner:
     def init_partner(self, config):
         self.same_target = bool(config["same_target_sampling"])
         self.PARTNER_SEQ, self.PARTNER_SEQ_LEN = partner_fields(config)
+        self.partner_chunk_rows = config["partner_chunk_rows"] or 0
 
     def partner_output(self, interaction):
         """The encoder output at the last position of each row's same-target partner [B H] (the row itself, under
-        another dropout mask, without same-target sampling)."""
-        if self.PARTNER_SEQ in interaction:
-            return self.forward(interaction[self.PARTNER_SEQ], interaction[self.PARTNER_SEQ_LEN])
-        return self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        another dropout mask, without same-target sampling). With length bucketing the partners, whose lengths a
+        batch cannot choose, go in chunks of `partner_chunk_rows` rows of similar length, each cut to its longest."""
+        if self.PARTNER_SEQ not in interaction:
+            return self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        item_seq, item_seq_len = interaction[self.PARTNER_SEQ], interaction[self.PARTNER_SEQ_LEN]
+        if self.training and self.length_bucketing and self.partner_chunk_rows:
+            return by_length(self._forward, item_seq, item_seq_len, self.partner_chunk_rows)
+        return self.forward(item_seq, item_seq_len)
