@@ -176,7 +176,7 @@ def main():
     data, base = data_spec(args)
     base.update(parse_run(args.set)[1])
     if args.quick:
-        args.max_seconds, args.budget_minutes, args.eval_every = 5, 0.15, 3
+        args.max_seconds, args.budget_minutes, args.eval_every = 2, 0.15, 3
     runs = args.run or ["prefix:train_mode=prefix", "all_positions:train_mode=all_positions"]
     jobs = []
     for text in runs:

@@ -164,7 +164,7 @@ def test_speed_epoch_quick(tmp_path):
         assert set(run["gflops"]) == {"fp32", "bf16"} and all(v > 0 for v in run["gflops"]["fp32"].values())
 
 
-@pytest.mark.spawns(several=True)
+@pytest.mark.spawns  # speed.py runs its jobs one at a time
 def test_speed_loss_quick(tmp_path):
     runs = run_speed(tmp_path, "loss")
     assert [r["items"] for r in runs] == [50, 200]
@@ -172,7 +172,7 @@ def test_speed_loss_quick(tmp_path):
     assert all(s > 0 for r in runs for s in r["seconds"].values())
 
 
-@pytest.mark.spawns(several=True)
+@pytest.mark.spawns  # speed.py runs its jobs one at a time
 def test_speed_curves_quick(tmp_path):
     runs = run_speed(tmp_path, "curves", "--run", "fp32-s1:seed=1", "--run", "bf16-s1:seed=1,precision=bf16")
     assert [len(r["curve"]) for r in runs] == [2, 2]  # --quick: 2 epochs, a validation after each
