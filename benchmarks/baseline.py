@@ -84,8 +84,9 @@ def converge(job):
 
     folder = job["folder"]
     os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, "job.json"), "w") as f:
-        json.dump({k: job[k] for k in ("label", "dataset", "config_files", "config")}, f, indent=1)
+    if not os.path.exists(os.path.join(folder, "job.json")):  # the label that trained it (others may reuse it)
+        with open(os.path.join(folder, "job.json"), "w") as f:
+            json.dump({k: job[k] for k in ("label", "dataset", "config_files", "config")}, f, indent=1)
     done = os.path.join(folder, "result.json")
     checkpoints = best_checkpoints(folder)
     if os.path.exists(done):
@@ -422,8 +423,11 @@ def launch(args, jobs, out, name):
     Jobs that share a folder (one config under two labels) run one after the other: the later ones reuse it."""
     if args.finished_only:
         jobs = [job for job in jobs if os.path.exists(os.path.join(job["folder"], "result.json"))]
-    firsts = [i for i, job in enumerate(jobs) if job["folder"] not in {j["folder"] for j in jobs[:i]}]
-    later = [i for i in range(len(jobs)) if i not in firsts]
+    first_of = {}
+    for i, job in enumerate(jobs):
+        first_of.setdefault(job["folder"], i)
+    firsts = sorted(first_of.values())
+    later = [i for i in range(len(jobs)) if i not in first_of.values()]
     results = {}
     for part, suffix in ((firsts, ""), (later, "-reused")):
         if part:

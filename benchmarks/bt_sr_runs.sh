@@ -6,24 +6,15 @@
 #   OUT=$PWD/benchmarks/out bash benchmarks/bt_sr_runs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-$PWD/benchmarks/out}
-export OMP_NUM_THREADS=1
-. benchmarks/run_archive.sh  # restore the finished runs archived in the repository, archive new ones on exit
-restore_runs
-trap archive_runs EXIT
-RT="--dataset ml-1m-realtime --data_path ../shared/datasets --out $OUT --config_files protocol/bt-sr-temporal.yaml
-    --epochs 200 --patience 30 --topk 1 5 10 --parallel 2 --threads 1 --no-record
-    --metrics Hit NDCG Coverage Effective_Rank Effective_Rank_Centred Hit_Head Hit_Mid Hit_Tail"
+. benchmarks/runs_common.sh  # OUT, the protocols' options; restores the archived finished runs, archives on exit
 # 1. SASRec vs BTSRec, CE and SCE, each BTSRec tested against the SASRec with its loss
-python benchmarks/baseline.py converge $RT --run SASRec-CE:model=SASRec --run BTSRec-CE:model=BTSRec \
+python benchmarks/baseline.py converge $BT_SR --run SASRec-CE:model=SASRec --run BTSRec-CE:model=BTSRec \
     --run SASRec-SCE:model=SASRec,loss_type=SCE --run BTSRec-SCE:model=BTSRec,loss_type=SCE \
     --baseline BTSRec-CE=SASRec-CE --baseline BTSRec-SCE=SASRec-SCE
 # 2. the alpha sweep (CE): alpha 0 is SASRec-CE (bit for bit), 0.2 is BTSRec-CE (the default); the first seed first
 SWEEP="--run SASRec-CE:model=SASRec --run BTSRec-CE-a0.05:model=BTSRec,alpha=0.05 --run BTSRec-CE-a0.1:model=BTSRec,alpha=0.1
     --run BTSRec-CE:model=BTSRec --run BTSRec-CE-a0.3:model=BTSRec,alpha=0.3 --run BTSRec-CE-a0.5:model=BTSRec,alpha=0.5"
-python benchmarks/baseline.py converge $RT $SWEEP --sweep alpha --sweep-absent 0 --seeds 2020
-python benchmarks/baseline.py converge $RT $SWEEP --sweep alpha --sweep-absent 0 --baseline SASRec-CE
+python benchmarks/baseline.py converge $BT_SR $SWEEP --sweep alpha --sweep-absent 0 --seeds 2020
+python benchmarks/baseline.py converge $BT_SR $SWEEP --sweep alpha --sweep-absent 0 --baseline SASRec-CE
 # 3. ML-1M leave-one-out, seen items masked, the package recipe: BTSRec against the package's SASRec (d0.1)
-R="MAX_ITEM_LIST_LENGTH=200,n_heads=1,train_batch_size=128,learning_rate=0.001,hidden_dropout_prob=0.1,attn_dropout_prob=0.1"
-python benchmarks/baseline.py converge --dataset ml-1m --data_path ../shared/datasets --out $OUT --parallel 2 --threads 1 \
-    --no-record --run d0.1:$R --run BTSRec:model=BTSRec,$R --baseline BTSRec=d0.1
+python benchmarks/baseline.py converge $LOO --run d0.1:$RECIPE --run BTSRec:model=BTSRec,$RECIPE --baseline BTSRec=d0.1

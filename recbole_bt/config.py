@@ -13,8 +13,9 @@ On top of RecBole's Config:
   and so is any error RecBole's Config raises on the user's values;
 - a key that no model, dataset or RecBole default declares is reported (RecBole would silently read None),
   with the closest known key: `Config.unknown_key_warnings`, also emitted as `UnknownConfigKeyWarning`;
-- the numeric keys of `recbole_bt.config_ranges.NUMERIC_KEYS` (RecBole's overall keys, the SASRec family's,
-  each recbole_bt model's) are checked against their range before any data is loaded: a value of the wrong type,
+- every key of `recbole_bt.config_ranges.NUMERIC_KEYS` (numbers, choices, lists: RecBole's overall keys, the
+  SASRec family's, each recbole_bt model's; `loss_type` from the model's `loss_types`) is checked against its
+  range before any data is loaded (models read their options unchecked): a value of the wrong type,
   NaN, infinite or out of range is a one-line `ConfigError` naming the key, the value and the range.
 """
 import ast

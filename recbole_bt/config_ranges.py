@@ -114,7 +114,7 @@ class Several:
     def check(self, key, value):
         if value is None and self.none:
             return None
-        if not isinstance(value, (list, tuple)) or len(value) != (self.length or len(value)) or not value:
+        if not isinstance(value, (list, tuple)) or not value or (self.length and len(value) != self.length):
             raise ConfigError(f"'{key}' must be {self.describe()}, got {_short_repr(value)}")
         try:
             return [self.item.check(key, v) for v in value]
