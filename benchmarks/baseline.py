@@ -23,6 +23,11 @@
     python benchmarks/baseline.py converge ... --run SASRec:model=SASRec --run DuoRec:model=DuoRec \
         --select DuoRec:lmd=0.001,0.01,0.1 --baseline SASRec
 
+    # a pretrain -> fine-tune chain (train_stage=finetune, no pre_model_path): the pretraining stage to its plateau
+    # first, in the run's folder, then fine-tuning from it to early stopping (e.g. CLUE against CLUEZero and SASRec)
+    python benchmarks/baseline.py converge ... --run SASRec:model=SASRec --run CLUE:model=CLUE,train_stage=finetune \
+        --run CLUEZero:model=CLUEZero --baseline SASRec
+
     # the tables of the runs finished so far (the same command + --finished-only: nothing is trained)
 
     # record a finished run's JSON in RESULTS.md (with --no-record it is written under --out, not in
@@ -40,13 +45,13 @@ its baseline's runs, pairs pooled over the seeds both have, Holm-adjusted over t
 Runs survive interruption: each (label, seed, config) has its own folder under ``--out``/baseline-runs; a
 finished run leaves result.json there and is reused by a later invocation with the same command; a run in
 progress leaves its best checkpoint and the last completed epoch's (``checkpoint_last``, with the package's resume
-state) and its curve, and continues after that epoch, to the result of an uninterrupted run. Each run is `LABEL:key=value,...` on top of
+state) and its curve, and continues after that epoch, to the result of an uninterrupted run; a pretraining stage
+likewise (<folder>/pretrain, its last epoch's state after every epoch, reused once it has stopped). Each run is `LABEL:key=value,...` on top of
 ``--set`` and the package defaults, each in its own process, ``--parallel`` at a time, ``--threads`` threads.
 """
 import argparse
 import datetime
 import glob
-import hashlib
 import json
 import os
 import statistics
@@ -59,19 +64,10 @@ from recbole_bt.comparison import parse_select  # noqa: E402
 from recbole_bt.evaluator.significance import stars  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     HERE, RESULTS_MD, ROOT, add_common_arguments, data_spec, machine, mean_std, parse_run, parse_value, peak_rss_mb,
-    rerun_argv, run_workers, runs_by_label, save, set_threads, subcommand,
+    pretrain, rerun_argv, run_folder, run_workers, runs_by_label, save, set_threads, subcommand,
 )  # fmt: skip
 
 METRICS = {"metrics": ["Hit", "NDCG"], "topk": [10], "valid_metric": "NDCG@10", "eval_mask_seen": True}
-
-
-def run_folder(out, label, seed, job):
-    """The folder of one (label, seed, config): the same command finds it again, and so does any command that
-    trains the same config under another label (e.g. a --select candidate that a sweep already ran)."""
-    key = {k: job[k] for k in ("dataset", "config_files", "config")}
-    digest = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:10]
-    found = sorted(glob.glob(os.path.join(glob.escape(out), "baseline-runs", f"*-seed{seed}-{digest}")))
-    return found[0] if found else os.path.join(out, "baseline-runs", f"{label}-seed{seed}-{digest}")
 
 
 def converge(job):
@@ -100,6 +96,10 @@ def converge(job):
                 result["per_user"] = json.load(f)
         return result
     config = dict(job["config"], checkpoint_dir=os.path.join(folder, "saved"), checkpoint_last=True)
+    pretrained = None
+    if pretrains_first(job["config"]):  # the pretraining stage first, in <folder>/pretrain (resumable, reused)
+        pretrained = pretrain(config["model"], job, job["config"])
+        config["pre_model_path"] = pretrained.pop("checkpoint")
     last = glob.glob(os.path.join(folder, "saved", "*-last.pth"))
     if last or checkpoints:  # the last completed epoch (runs before checkpoint_last: the best one)
         config["resume_file"] = (last or checkpoints)[-1]
@@ -141,9 +141,30 @@ def converge(job):
               "best_epoch": best_epoch, "wall_seconds": clock["wall"], "train_seconds": round(trained + trainer.train_seconds, 1),
               "setup_seconds": round(setup, 1), "resumed": bool(checkpoints), "protocol": describe_protocol(config),
               "curve": curve, "per_user": per_user}  # fmt: skip
+    if pretrained:
+        result["pretrain"] = {k: v for k, v in pretrained.items() if k != "curve"}
     with open(done, "w") as f:
         json.dump(result, f)
     return result
+
+
+def pretrains_first(config):
+    """A run of ``train_stage: finetune`` with no ``pre_model_path`` is a pretrain -> fine-tune chain: the model's
+    pretraining stage (to its plateau, `pretrain_stopping_step`) runs first, and fine-tuning starts from it."""
+    return config.get("train_stage") == "finetune" and not config.get("pre_model_path")
+
+
+def pretraining_lines(results):
+    """One markdown line per label with a pretraining stage: epochs, why it stopped, its loss and time."""
+    lines = []
+    for label, runs in runs_by_label(results):
+        stages = [r["pretrain"] for r in runs if "pretrain" in r]
+        if stages:
+            lines.append(f"- pretraining of {label} (then fine-tuned from it): epochs " + ", ".join(str(p["epochs"]) for p in stages)
+                         + f"; stopped: {'; '.join(dict.fromkeys(str(p.get('stopped')) for p in stages))}; lowest loss "
+                         + mean_std([p["pretrain_loss"] for p in stages])
+                         + f"; {statistics.mean(p['seconds'] for p in stages) / 60:.1f} min per run")  # fmt: skip
+    return lines
 
 
 def per_user_of_checkpoint(job, checkpoint):
@@ -278,7 +299,7 @@ def report(results, reference=None, baselines=None):
                                       for t in reach))  # fmt: skip
     protocols = sorted({r["protocol"] for r in results if "protocol" in r})
     configs = {r["label"]: r["config"] for r in results if "config" in r}
-    extra = "\n".join([f"- protocol: {p}" for p in protocols]
+    extra = "\n".join([f"- protocol: {p}" for p in protocols] + pretraining_lines(results)
                       + [f"- {label}: `{json.dumps(cfg, sort_keys=True)}`" for label, cfg in configs.items()])  # fmt: skip
     return header, rows, extra
 
@@ -406,6 +427,9 @@ def parser():
     parser.add_argument("--baseline", action="append", default=[],
                         help="paired tests: BASE (every other label against it) or LABEL=BASE (repeatable)")
     parser.add_argument("--sweep", default=None, help="a key the --run labels vary: a table and trade-off plot by its value")
+    parser.add_argument("--pretrain-epochs", type=int, default=None,
+                        help="cap on the pretraining stage of train_stage=finetune runs (default: the model's "
+                             "pretrain_epochs, stopping at the plateau of its loss)")
     parser.add_argument("--sweep-absent", type=parse_value, default=None,
                         help="the --sweep value of runs whose model has no such key (e.g. 0: SASRec is BTSRec at alpha 0)")
     parser.add_argument("--select", action="append", default=[],
@@ -501,7 +525,7 @@ def main():
                 stopping_step=args.patience, **parse_run(args.set)[1])  # fmt: skip
     if args.quick:
         base.update(epochs=3)
-        args.seeds = args.seeds[:2]
+        args.seeds, args.pretrain_epochs = args.seeds[:2], 2
     out = os.path.abspath(args.out)
     runs = [parse_run(text) for text in args.run or ["defaults:"]]
     select = parse_select(args.select)
@@ -510,9 +534,11 @@ def main():
         raise SystemExit(f"--select names {', '.join(unknown)}, which no --run label is")
 
     def job_of(label, config, seed):
+        if args.pretrain_epochs and pretrains_first(config):  # a cap on the pretraining stage (part of the config)
+            config = dict(config, pretrain_epochs=args.pretrain_epochs)
         job = dict(data, bench="converge", label=label, config=dict(base, seed=seed, **config),
                    keep_keys=[args.sweep] if args.sweep else [])  # fmt: skip
-        job["folder"] = run_folder(os.path.join(out, "quick") if args.quick else out, label, seed, job)
+        job["folder"] = run_folder(os.path.join(out, "quick") if args.quick else out, "baseline", label, seed, job)
         return job
 
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -18,7 +18,10 @@ collapse ablation (SPEC section 3).
     python benchmarks/clue.py record path/to/clue-quality-ml-1m-STAMP.json
 
 Each run (pretraining and fine-tuning of one model and seed) is one process, `--parallel` at a time, `--threads`
-torch threads each. `--quick`: the tiny test dataset, seconds, nothing recorded.
+torch threads each. The same command again reuses every finished run and pretraining stage (folders under
+--out/clue-runs) and resumes a pretraining in progress after its last epoch; a fine-tuning in progress starts
+again. (The converged comparison, seen items masked and resumable to the epoch, with paired tests, is
+`benchmarks/baseline.py converge ... --run CLUE:model=CLUE,train_stage=finetune --run CLUEZero:model=CLUEZero`.) `--quick`: the tiny test dataset, seconds, nothing recorded.
 """
 import argparse
 import json
@@ -31,8 +34,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.btsrec import curve_rows, quality  # noqa: E402
 from benchmarks.harness import mean_std  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
-    HERE, add_common_arguments, data_spec, parse_run, peak_rss_mb, pretrain, record_saved, run_and_save, set_threads,
-    subcommand,
+    HERE, add_common_arguments, data_spec, finished, parse_run, peak_rss_mb, pretrain, record_saved, run_and_save,
+    run_folder, set_threads, subcommand,
 )  # fmt: skip
 
 METRICS = {"metrics": ["Hit", "NDCG", "MRR"], "topk": [10], "valid_metric": "NDCG@10"}
@@ -41,6 +44,7 @@ QUALITY_RUNS = [("CLUE", {"model": "CLUE"}, True), ("CLUEZero", {"model": "CLUEZ
 AUGMENT_RUNS = [(name, {"model": "CLUE", "augmentations": [aug]}, True)
                 for name, aug in (("mask 0.5", {"mask": 0.5}), ("crop 0.6", {"crop": 0.6}),
                                   ("reorder 0.5", {"reorder": 0.5}), ("dropout", "dropout"))]  # fmt: skip
+FOLDER_KEYS = ("dataset", "config_files", "config", "pretrain", "pretrain_epochs", "finetune")  # a job's folder
 COLLAPSE_RUNS = [("CLUE", {"model": "CLUE"}, True),
                  ("no stop-gradient", {"model": "CLUE", "stop_gradient": False}, True),
                  ("no predictor", {"model": "CLUE", "predictor": False}, True),
@@ -62,7 +66,7 @@ def pipeline(job):
 
 def worker(job):
     set_threads(job["threads"])
-    result = pipeline(job)
+    result = finished(job["folder"], lambda: pipeline(job))
     result.update(label=job["label"], config=job.get("config"), peak_rss_mb=round(peak_rss_mb()))
     with open(job["out"], "w") as f:
         json.dump(result, f)
@@ -175,9 +179,12 @@ def main():
     runs = {"quality": QUALITY_RUNS, "augment": AUGMENT_RUNS, "collapse": COLLAPSE_RUNS}[args.bench]
     runs = [(label, config, True) for label, config in map(parse_run, args.run)] if args.run else runs
     seeds = args.seeds if args.bench == "quality" else args.seeds[:1]
-    jobs = [dict(data, label=label, config=dict(base, seed=seed, **config), pretrain=pretrain,
-                 pretrain_epochs=args.pretrain_epochs, finetune=args.bench != "collapse")
-            for label, config, pretrain in runs for seed in seeds]  # fmt: skip
+    jobs, out = [], os.path.join(os.path.abspath(args.out), "quick" if args.quick else "")
+    for label, config, pretrains in runs:
+        for seed in seeds:
+            job = dict(data, label=label, config=dict(base, seed=seed, **config), pretrain=pretrains,
+                       pretrain_epochs=args.pretrain_epochs, finetune=args.bench != "collapse")  # fmt: skip
+            jobs.append(dict(job, folder=run_folder(out, "clue", label, seed, job, FOLDER_KEYS)))
     return run_and_save(os.path.abspath(__file__), "clue", args, data, jobs, lambda results, plot: tables(args.bench, results, plot))
 
 

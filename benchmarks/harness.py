@@ -5,6 +5,8 @@ Every benchmark runs each of its runs in its own process (so peak RSS and thread
 """
 import argparse
 import datetime
+import glob
+import hashlib
 import json
 import os
 import platform
@@ -224,18 +226,55 @@ def run_and_save(script, prefix, args, data, jobs, tables, parallel=2):
     return 1 if any("failed" in r for r in results) else 0
 
 
+def run_folder(out, kind, label, seed, job, keys=("dataset", "config_files", "config")):
+    """<out>/<kind>-runs/<label>-seed<seed>-<digest of the job's `keys`>: where a resumable run keeps its
+    checkpoints and result. The same command finds it again, and so does any command that runs the same job under
+    another label (the first folder of that seed and digest)."""
+    digest = hashlib.sha1(json.dumps({k: job.get(k) for k in keys}, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    found = sorted(glob.glob(os.path.join(glob.escape(out), f"{kind}-runs", f"*-seed{seed}-{digest}")))
+    slug = "".join(c if c.isalnum() or c in ".=-" else "-" for c in label)
+    return found[0] if found else os.path.join(out, f"{kind}-runs", f"{slug}-seed{seed}-{digest}")
+
+
+def finished(folder, compute):
+    """The result a run left in `folder`/result.json, or `compute()`'s, saved there (no folder: just `compute()`)."""
+    done = os.path.join(folder, "result.json") if folder else None
+    if done and os.path.exists(done):
+        with open(done) as f:
+            return json.load(f)
+    result = compute()
+    if done:
+        os.makedirs(folder, exist_ok=True)
+        with open(done, "w") as f:
+            json.dump(result, f)
+    return result
+
+
 def pretrain(model, job, config):
     """The pretraining stage of a pretrain -> fine-tune chain: `model` trained with ``train_stage: pretrain`` on the
     job's data (``pretrain_epochs`` capped at the job's, when it sets one). Returns its `pretrain_result` with the
-    loss curve, the seconds it took, and ``checkpoint``: the absolute path to fine-tune or evaluate from."""
+    loss curve, ``seconds`` (its epochs' time), and ``checkpoint``: the absolute path to fine-tune or evaluate from.
+
+    With ``job["folder"]`` it is resumable: checkpoints go to <folder>/pretrain, a stage found finished there is
+    reused, and one in progress resumes after its last completed epoch (``checkpoint_last``)."""
     from recbole_bt.quick_start import prepare
 
-    start = time.perf_counter()
     stage = dict(config, train_stage="pretrain")
     if job.get("pretrain_epochs"):
         stage["pretrain_epochs"] = job["pretrain_epochs"]
-    _, train_data, valid_data, _, trainer = prepare(model, job["dataset"], job.get("config_files"), stage)
-    trainer.fit(train_data, valid_data, saved=True, show_progress=False)
-    result = dict(trainer.pretrain_result, curve=trainer.pretrain_curve, seconds=round(time.perf_counter() - start, 1))
+    folder = os.path.join(job["folder"], "pretrain") if job.get("folder") else None
+
+    def train():
+        if folder:
+            stage.update(checkpoint_dir=folder, checkpoint_last=True)
+            for last in glob.glob(os.path.join(glob.escape(folder), "*-pretrain-last.pth")):  # a stage in progress
+                stage["resume_file"] = last
+        _, train_data, valid_data, _, trainer = prepare(model, job["dataset"], job.get("config_files"), stage)
+        trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+        curve = trainer.pretrain_curve
+        return dict(trainer.pretrain_result, curve=curve, seconds=round(sum(p["seconds"] for p in curve), 1),
+                    pretrained_model_file=os.path.abspath(trainer.pretrain_result["pretrained_model_file"]))  # fmt: skip
+
+    result = finished(folder, train)
     print(json.dumps(result), flush=True)
-    return dict(result, checkpoint=os.path.abspath(result["pretrained_model_file"]))
+    return dict(result, checkpoint=result["pretrained_model_file"])

@@ -7,6 +7,9 @@ pretraining batch size (Liu et al. 2025's claim, SPEC section 2; recbole_bt/task
     # every protocol (linear probe and fine-tuning) x label ratio x task; at the other batch sizes --batch-protocols.
     python benchmarks/user_tasks.py study --dataset ml-1m --data_path ../shared/datasets --batch-sizes 32 64 256 1024
 
+    # interrupted (a killed process, the end of a session)? The same command again reuses every finished job and
+    # pretraining stage (folders under --out/user_tasks-runs) and resumes a pretraining after its last epoch
+
     # record a finished run's JSON (e.g. one run with --no-record from another checkout) in RESULTS.md
     python benchmarks/user_tasks.py record path/to/user_tasks-study-ml-1m-STAMP.json
 
@@ -28,14 +31,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.btsrec import mean_std  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
-    HERE, add_common_arguments, data_spec, parse_run, peak_rss_mb, pretrain, record_saved, run_and_save, set_threads,
-    subcommand,
+    HERE, add_common_arguments, data_spec, finished, parse_run, peak_rss_mb, pretrain, record_saved, run_and_save,
+    run_folder, set_threads, subcommand,
 )  # fmt: skip
 
 METHODS = ["BTPretrain", "DualEncoder", "CLUE", "none"]  # none: BTPretrain's encoder, random weights
 ENCODER = {"n_layers": 2, "n_heads": 1, "hidden_size": 64, "inner_size": 256, "MAX_ITEM_LIST_LENGTH": 200}
 MAIN_METRIC = {"gender": "accuracy", "age": "accuracy", "next_item": "ndcg@10"}
 SECOND_METRIC = {"gender": "macro_f1", "age": "macro_f1", "next_item": "hit@10"}
+FOLDER_KEYS = ("dataset", "config_files", "config", "method", "pretrain_epochs")  # what a job's folder stands for
 
 
 # ----------------------------------------------------------------------------------------------- worker
@@ -55,7 +59,7 @@ def pipeline(job):
 
 def worker(job):
     set_threads(job["threads"])
-    result = pipeline(job)
+    result = finished(job["folder"], lambda: pipeline(job))
     result.update(label=job["label"], method=job["method"], batch=job["batch"], seed=job["config"]["seed"],
                   peak_rss_mb=round(peak_rss_mb()))  # fmt: skip
     with open(job["out"], "w") as f:
@@ -230,16 +234,18 @@ def main():
         args.pretrain_epochs, args.seeds, args.batch_sizes, args.main_batch = 1, args.seeds[:1], [4, 16], 16
         base.update(hidden_size=8, n_heads=2, inner_size=16, MAX_ITEM_LIST_LENGTH=10, probe_epochs=3, task_epochs=1,
                     user_split=[0.5, 0.25, 0.25])  # fmt: skip
-    jobs = []
+    jobs, out = [], os.path.join(os.path.abspath(args.out), "quick" if args.quick else "")
     for batch in sorted(args.batch_sizes, key=lambda b: b != args.main_batch):  # the main grid first
         for method in args.methods:
             if method == "none" and batch != args.main_batch:
                 continue  # no pretraining: nothing depends on the batch size
             protocols = {} if batch == args.main_batch else {"user_task_protocols": args.batch_protocols}
             for seed in args.seeds:
-                jobs.append(dict(data, label=f"{method} batch {batch} seed {seed}", method=method, batch=batch,
-                                 pretrain_epochs=args.pretrain_epochs,
-                                 config=dict(base, seed=seed, train_batch_size=batch, **protocols)))  # fmt: skip
+                job = dict(data, label=f"{method} batch {batch} seed {seed}", method=method, batch=batch,
+                           pretrain_epochs=args.pretrain_epochs,
+                           config=dict(base, seed=seed, train_batch_size=batch, **protocols))  # fmt: skip
+                job["folder"] = run_folder(out, "user_tasks", f"{method}-batch{batch}", seed, job, FOLDER_KEYS)
+                jobs.append(job)
     return run_and_save(os.path.abspath(__file__), "user_tasks", args, data, jobs, lambda results, plot: tables(args.bench, results, plot, args.main_batch))
 
 

@@ -34,7 +34,8 @@ def check_resumable(checkpoint, config, state, resume_file):
     if "best_valid_score" not in checkpoint:
         raise CheckpointError(
             f"cannot resume from '{resume_file}': it holds no validation state (a pretraining checkpoint: "
-            f"fine-tune from it with pre_model_path; resuming pretraining is not supported)"
+            f"fine-tune from it with pre_model_path; a pretraining run resumes from its *-pretrain-last.pth, "
+            f"saved with checkpoint_last: True)"
         )
     problems = shape_problems(state, checkpoint["state_dict"])
     if problems:

@@ -12,6 +12,12 @@ With ``checkpoint_last: True`` the callback also writes, after every validated e
 to ``<best model file>-last.pth`` (one file, overwritten), which names the best model's file: a run resumed from
 it continues after the last completed epoch (nothing is trained twice), keeps saving its best model to the first
 run's file and tests that one.
+
+Pretraining (``train_stage: pretrain``, `recbole_bt.trainer.PretrainTrainer`) has no validation: with
+``checkpoint_last``, the callback keeps each pretraining epoch's state (weights, optimizer, the loss curve, the lowest
+loss and the epochs since, why it stopped, the generators) in the trainer's `pretrain_last_file`; resumed from it,
+pretraining continues after that epoch as the uninterrupted run did, and a pretraining that had ended trains nothing
+and reports the checkpoint it had saved.
 """
 import random
 import re
@@ -82,6 +88,10 @@ def resume_state_saver(trainer, train_data, saved):
     def callback(epoch_idx, valid_score):
         if not saved or (not config["single_spec"] and config["local_rank"] != 0):
             return
+        if getattr(trainer.model, "train_stage", None) == "pretrain":
+            if config["checkpoint_last"]:
+                save_pretrain_state(trainer, train_data, epoch_idx)
+            return
         resume_state = {"best_valid_result": trainer.best_valid_result, "best_epoch": getattr(trainer, "best_epoch", None),
                         "random_state": random_state(trainer.model, train_data)}  # fmt: skip
         if trainer.cur_step == 0:  # cur_step is 0 right after an improvement, when RecBole has just saved
@@ -96,6 +106,16 @@ def resume_state_saver(trainer, train_data, saved):
             torch.save(checkpoint, last, pickle_protocol=4)
 
     return callback
+
+
+def save_pretrain_state(trainer, train_data, epoch_idx):
+    """A pretraining epoch's state in the trainer's `pretrain_last_file` (overwritten every epoch)."""
+    trainer._save_checkpoint(epoch_idx, verbose=False, saved_model_file=trainer.pretrain_last_file)
+    checkpoint = load_checkpoint(trainer.pretrain_last_file)
+    checkpoint.update(pretrain_state=dict(trainer.pretrain_state, curve=trainer.pretrain_curve,
+                                          pretrained_model_file=trainer.saved_model_file),
+                      random_state=random_state(trainer.model, train_data))  # fmt: skip
+    torch.save(checkpoint, trainer.pretrain_last_file, pickle_protocol=4)
 
 
 def resume(trainer, resume_file, train_data=None):
@@ -113,5 +133,9 @@ def resume(trainer, resume_file, train_data=None):
     # saved as the run ended (its last epoch, or early stopping): `fit` trains nothing and keeps the best model's
     # file as it is (RecBole's would overwrite it with these last weights)
     trainer.ended = trainer.start_epoch >= trainer.epochs or trainer.cur_step > trainer.stopping_step
+    if "pretrain_state" in checkpoint:  # a pretraining epoch's (`save_pretrain_state`)
+        state = dict(checkpoint["pretrain_state"])
+        trainer.pretrain_curve, trainer.saved_model_file = state.pop("curve"), state.pop("pretrained_model_file")
+        trainer.pretrain_state.update(state)
     if train_data is not None and "random_state" in checkpoint:
         set_random_state(trainer.model, train_data, checkpoint["random_state"])

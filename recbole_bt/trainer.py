@@ -200,7 +200,10 @@ class PretrainTrainer(Trainer):
     (`model.collapse_indicators` on a fixed sample of training sequences, in eval mode), saves a checkpoint every
     ``save_step`` epochs and after the last one (`{model}-{dataset}-{epoch}.pth` in ``checkpoint_dir``, as
     RecBole's S3Rec), and stops early when the loss has not improved for ``pretrain_stopping_step`` epochs
-    (RecBole's validation metrics do not exist before fine-tuning). `pretrain_result` holds the outcome.
+    (RecBole's validation metrics do not exist before fine-tuning); the log and `pretrain_result` say why it
+    stopped. `fit`'s ``callback_fn(epoch_idx, loss)`` runs after each pretraining epoch: with ``checkpoint_last``,
+    `recbole_bt.resume.resume_state_saver` keeps the epoch's state in `pretrain_last_file`, from which a pretraining
+    run resumes after its last completed epoch (``resume_file``) and ends as the uninterrupted one.
     """
 
     PROBE_ROWS = 2048
@@ -210,12 +213,20 @@ class PretrainTrainer(Trainer):
         self.pretrain_epochs = config["pretrain_epochs"]
         self.save_step = config["save_step"]
         self.pretrain_stopping_step = config["pretrain_stopping_step"]
-        self.pretrain_curve = []
+        self.pretrain_curve = []  # one point per epoch: loss, collapse indicators, seconds
+        # what a resumed pretraining continues from (`recbole_bt.resume`): the lowest loss, the epochs since, why
+        # it stopped (None: not yet)
+        self.pretrain_state = {"best_loss": math.inf, "stale": 0, "stopped": None}
         self.pretrain_result = None
+
+    @property
+    def pretrain_last_file(self):
+        """The checkpoint of the last completed pretraining epoch (``checkpoint_last``), one file per run folder."""
+        return os.path.join(self.checkpoint_dir, f"{self.config['model']}-{self.config['dataset']}-pretrain-last.pth")
 
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
         if self.model.train_stage == "pretrain":
-            return self.pretrain(train_data, verbose, show_progress)
+            return self.pretrain(train_data, verbose, show_progress, callback_fn)
         return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
 
     def _probe(self, train_data):
@@ -230,44 +241,53 @@ class PretrainTrainer(Trainer):
         finally:
             self.model.train()
 
-    def pretrain(self, train_data, verbose=True, show_progress=False):
-        config = self.config
+    def pretrain(self, train_data, verbose=True, show_progress=False, callback_fn=None):
+        config, state = self.config, self.pretrain_state
         if any("epochs" in d for d in (config.file_config_dict, config.variable_config_dict, config.cmd_config_dict)):
             self.logger.warning(f"pretraining runs at most pretrain_epochs = {self.pretrain_epochs} epochs (stopping "
                                 f"after pretrain_stopping_step = {self.pretrain_stopping_step} without a lower loss); "
                                 f"the epochs = {config['epochs']} given here applies to fine-tuning only")  # fmt: skip
-        probe = self._probe(train_data)
-        best_loss, stale = math.inf, 0
-        for epoch_idx in range(self.start_epoch, self.pretrain_epochs):
-            start = time()
-            total = self._train_epoch(train_data, epoch_idx, show_progress=show_progress)
-            loss = (sum(total) if isinstance(total, tuple) else total) / max(len(train_data), 1)
-            indicators = self.collapse_indicators(probe)
-            self.pretrain_curve.append({"epoch": epoch_idx + 1, "loss": loss, **indicators})
-            if verbose:
-                stds = ", ".join(f"{k.replace('_', ' ')}: {v:.4f}" for k, v in indicators.items())
-                self.logger.info(
-                    set_color("pretrain epoch", "green") + f" {epoch_idx} [time: {time() - start:.2f}s, "
-                    f"loss: {loss:.4f}, {stds} (collapsed: 0; spread: 1/sqrt(dim))]"
-                )
-            last = epoch_idx + 1 == self.pretrain_epochs
-            stale = 0 if loss < best_loss else stale + 1
-            best_loss = min(best_loss, loss)
-            stop = self.pretrain_stopping_step and stale >= self.pretrain_stopping_step
-            if (epoch_idx + 1) % self.save_step == 0 or last or stop:
+        if state["stopped"]:  # resumed from the last checkpoint of a pretraining that had ended
+            self.logger.info(f"the resumed pretraining had ended after epoch {self.start_epoch} ({state['stopped']}): "
+                             f"nothing left to train")  # fmt: skip
+        probe, epochs = self._probe(train_data), range(self.start_epoch, self.pretrain_epochs)
+        for epoch_idx in epochs if not state["stopped"] else ():
+            loss = self._pretrain_epoch(train_data, epoch_idx, probe, verbose, show_progress)
+            state["stale"] = 0 if loss < state["best_loss"] else state["stale"] + 1
+            state["best_loss"] = min(state["best_loss"], loss)
+            if self.pretrain_stopping_step and state["stale"] >= self.pretrain_stopping_step:
+                state["stopped"] = (f"no lower loss for {state['stale']} epochs (best {state['best_loss']:.4f}, "
+                                    f"pretrain_stopping_step {self.pretrain_stopping_step})")  # fmt: skip
+            elif epoch_idx + 1 == self.pretrain_epochs:
+                state["stopped"] = (f"pretrain_epochs = {self.pretrain_epochs} reached (loss still " + (
+                    "falling)" if state["stale"] == 0 else f"not below {state['best_loss']:.4f} for {state['stale']} epochs)"))  # fmt: skip
+            if (epoch_idx + 1) % self.save_step == 0 or state["stopped"]:
                 self.save_pretrained_model(epoch_idx, verbose)
-            if stop:
+            if callback_fn:
+                callback_fn(epoch_idx, loss)
+            if state["stopped"]:
                 if verbose:
-                    self.logger.info(f"pretraining stopped: no lower loss for {stale} epochs (best {best_loss:.4f}, "
-                                     f"pretrain_stopping_step {self.pretrain_stopping_step})")  # fmt: skip
+                    self.logger.info(f"pretraining stopped: {state['stopped']}")
                 break
-            if last and verbose:
-                self.logger.info(f"pretraining stopped: pretrain_epochs = {self.pretrain_epochs} reached (loss still "
-                                 f"{'falling' if stale == 0 else f'not below {best_loss:.4f} for {stale} epochs'})")  # fmt: skip
         final = {k: v for k, v in self.pretrain_curve[-1].items() if k.endswith("_std")} if self.pretrain_curve else {}
-        self.pretrain_result = {"pretrain_loss": best_loss, "epochs": len(self.pretrain_curve), **final,
-                                "pretrained_model_file": self.saved_model_file}  # fmt: skip
+        self.pretrain_result = {"pretrain_loss": state["best_loss"], "epochs": len(self.pretrain_curve), **final,
+                                "stopped": state["stopped"], "pretrained_model_file": self.saved_model_file}  # fmt: skip
         return self.best_valid_score, self.best_valid_result
+
+    def _pretrain_epoch(self, train_data, epoch_idx, probe, verbose, show_progress):
+        """One epoch: its mean loss per batch, with the collapse indicators added to `pretrain_curve` and logged."""
+        start = time()
+        total = self._train_epoch(train_data, epoch_idx, show_progress=show_progress)
+        loss = (sum(total) if isinstance(total, tuple) else total) / max(len(train_data), 1)
+        indicators = self.collapse_indicators(probe)
+        self.pretrain_curve.append({"epoch": epoch_idx + 1, "loss": loss, **indicators, "seconds": round(time() - start, 2)})
+        if verbose:
+            stds = ", ".join(f"{k.replace('_', ' ')}: {v:.4f}" for k, v in indicators.items())
+            self.logger.info(
+                set_color("pretrain epoch", "green") + f" {epoch_idx} [time: {time() - start:.2f}s, "
+                f"loss: {loss:.4f}, {stds} (collapsed: 0; spread: 1/sqrt(dim))]"
+            )
+        return loss
 
     def save_pretrained_model(self, epoch_idx, verbose=True):
         """RecBole's checkpoint layout (config, epoch, state_dict, optimizer, other_parameter)."""

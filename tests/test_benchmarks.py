@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from conftest import ROOT
 
@@ -88,6 +89,14 @@ def test_user_tasks_quick(tmp_path):
         assert {t: set(p) for t, p in r["user_tasks"].items() if t != "users"} == dict.fromkeys(
             ["gender", "age", "next_item"], protocols)
         assert ("pretrain" in r) == (r["method"] != "none")
+    # the same command again (an interrupted study restarted) reuses every finished job: nothing recomputed
+    done = {path: os.stat(path).st_mtime_ns for path in glob.glob(str(tmp_path / "quick" / "user_tasks-runs" / "*" / "**" / "result.json"), recursive=True)}
+    assert len(done) == 5 + 4  # the jobs and their pretraining stages
+    for path in glob.glob(str(tmp_path / "quick" / "user_tasks-study-tiny-*.json")):
+        os.remove(path)
+    again = run_quick("user_tasks.py", "study", tmp_path, "user_tasks-study", "--methods", "BTPretrain", "DualEncoder", "none")
+    assert [dict(r, peak_rss_mb=0) for r in again] == [dict(r, peak_rss_mb=0) for r in runs]
+    assert {path: os.stat(path).st_mtime_ns for path in done} == done
 
 
 def test_user_tasks_table_tests_btpretrain_against_the_dual_encoder():
@@ -328,3 +337,26 @@ def test_data_scale_quick(tmp_path):
     assert before["training_rows"] == after["training_rows"] > 0 and before["step_targets"] == after["step_targets"]
     assert before["losses"] == after["losses"] and before["valid"] == after["valid"]
     assert all(r[f"peak_rss_{phase}_mb"] > 0 for r in (before, after) for phase in ("prepare", "steps", "eval"))
+
+
+@pytest.mark.spawns
+def test_baseline_pretrains_then_fine_tunes_and_reuses_the_stage(tmp_path):
+    """A train_stage=finetune run without pre_model_path pretrains first in its folder, then fine-tunes from that
+    checkpoint; the same command again after its fine-tuning result was lost reuses the finished pretraining stage
+    (not retrained: same checkpoint file, untouched) and ends with the same figures."""
+    chain = ("--run", "CLUE:model=CLUE,train_stage=finetune,user_token=last,hidden_size=8,n_heads=2,inner_size=16", "--seeds", "2020")
+    [run] = run_quick("baseline.py", "converge", tmp_path, "baseline-converge", *chain)
+    stage = run["pretrain"]
+    assert stage["epochs"] == 2 and stage["stopped"].startswith("pretrain_epochs = 2 reached") and stage["seconds"] > 0
+    checkpoint = stage["pretrained_model_file"]
+    assert checkpoint.startswith(os.path.join(run["folder"], "pretrain")) and os.path.exists(checkpoint)
+    assert run["config"]["pretrain_epochs"] == 2  # the --pretrain-epochs cap is part of the run's config (its folder)
+    with open(os.path.join(run["folder"], "saved", os.listdir(os.path.join(run["folder"], "saved"))[0]), "rb") as f:
+        assert torch.load(f, weights_only=False)["config"]["pre_model_path"] == checkpoint  # fine-tuned from it
+    stamp = os.stat(checkpoint).st_mtime_ns
+    os.remove(os.path.join(run["folder"], "result.json"))
+    for path in glob.glob(str(tmp_path / "quick" / "baseline-converge-tiny-*.json")):
+        os.remove(path)
+    [again] = run_quick("baseline.py", "converge", tmp_path, "baseline-converge", *chain)
+    assert again["pretrain"] == stage and os.stat(checkpoint).st_mtime_ns == stamp
+    assert (again["test"], again["best_epoch"]) == (run["test"], run["best_epoch"])

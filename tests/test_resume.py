@@ -97,3 +97,62 @@ def test_bad_checkpoint_last_is_one_line(workdir, value):
     with pytest.raises(ConfigError, match=r"'checkpoint_last' must be one of \[True, False\], got ") as info:
         prepare("SASRec", "tiny", [TINY_YAML], tiny_config(checkpoint_last=value))
     assert "\n" not in str(info.value)
+
+
+PRETRAIN = {"hidden_size": 8, "n_heads": 2, "inner_size": 16, "projector_sizes": [16, 16], "pretrain_epochs": 5,
+            "pretrain_stopping_step": 0, "save_step": 2, "checkpoint_last": True}  # fmt: skip
+
+
+def pretrained_weights(result):
+    return torch.load(result["pretrain"]["pretrained_model_file"], weights_only=False)["state_dict"]
+
+
+@pytest.mark.parametrize("model", ["BTPretrain", "CLUE"])  # their own augmentations; dropout views
+def test_resumed_pretraining_ends_as_the_uninterrupted_one(workdir, monkeypatch, model):
+    """checkpoint_last in pretraining: killed during epoch 4, resumed from the -pretrain-last.pth of epoch 3, it
+    ends with the uninterrupted run's loss curve, result and weights (the saved checkpoints' names included)."""
+    from recbole_bt.trainer import PretrainTrainer
+
+    uninterrupted = run_recbole_bt(model, "tiny", [TINY_YAML], tiny_config(checkpoint_dir="full", **PRETRAIN))
+    train_epoch, calls = PretrainTrainer._train_epoch, []
+
+    def killed_in_epoch_4(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return train_epoch(self, *args, **kwargs)
+
+    monkeypatch.setattr(PretrainTrainer, "_train_epoch", killed_in_epoch_4)
+    with pytest.raises(KeyboardInterrupt):
+        run_recbole_bt(model, "tiny", [TINY_YAML], tiny_config(checkpoint_dir="part", **PRETRAIN))
+    monkeypatch.setattr(PretrainTrainer, "_train_epoch", train_epoch)
+    last = os.path.join("part", f"{model}-tiny-pretrain-last.pth")
+    assert torch.load(last, weights_only=False)["epoch"] == 2  # epochs 1-3 done (RecBole counts from 0)
+    resumed = run_recbole_bt(model, "tiny", [TINY_YAML], tiny_config(checkpoint_dir="part", resume_file=last, **PRETRAIN))
+    full, part = uninterrupted["pretrain"], resumed["pretrain"]
+    assert part["epochs"] == full["epochs"] == 5 and part["pretrain_loss"] == full["pretrain_loss"]
+    assert part["stopped"] == full["stopped"] and full["stopped"].startswith("pretrain_epochs = 5 reached (loss ")
+    assert os.path.basename(part["pretrained_model_file"]) == os.path.basename(full["pretrained_model_file"]) == f"{model}-tiny-5.pth"
+    saved, expected = pretrained_weights(resumed), pretrained_weights(uninterrupted)
+    assert saved.keys() == expected.keys() and all(torch.equal(saved[k], expected[k]) for k in saved)
+
+
+def test_resuming_a_pretraining_that_had_stopped_trains_nothing(workdir, caplog):
+    import logging
+
+    settings = dict(PRETRAIN, pretrain_epochs=50, pretrain_stopping_step=2, learning_rate=0.0)  # stops on the loss
+    stopped = run_recbole_bt("CLUE", "tiny", [TINY_YAML], tiny_config(**settings))
+    assert stopped["pretrain"]["epochs"] < 50 and stopped["pretrain"]["stopped"].startswith("no lower loss for 2 epochs")
+    with caplog.at_level(logging.INFO):
+        again = run_recbole_bt("CLUE", "tiny", [TINY_YAML],
+                               tiny_config(resume_file="saved/CLUE-tiny-pretrain-last.pth", **settings))  # fmt: skip
+    assert again["pretrain"] == stopped["pretrain"]
+    assert "the resumed pretraining had ended after epoch" in caplog.text and "pretrain epoch" not in caplog.text
+
+
+def test_a_pretraining_checkpoint_is_no_resume_file(workdir):
+    run_recbole_bt("CLUE", "tiny", [TINY_YAML], tiny_config(**dict(PRETRAIN, pretrain_epochs=2)))
+    with pytest.raises(CheckpointError, match=r"holds no validation state \(a pretraining checkpoint: fine-tune from "
+                                              r"it with pre_model_path; a pretraining run resumes from its "
+                                              r"\*-pretrain-last.pth, saved with checkpoint_last: True\)"):  # fmt: skip
+        prepare("CLUE", "tiny", [TINY_YAML], tiny_config(**dict(PRETRAIN, resume_file="saved/CLUE-tiny-2.pth")))
