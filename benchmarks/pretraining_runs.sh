@@ -1,0 +1,17 @@
+#!/bin/bash
+# Issue 20: the pretraining claims at real budgets. Every stage runs to its plateau (pretraining: no lower loss for
+# pretrain_stopping_step epochs; fine-tuning: early stopping on masked valid NDCG@10), 3 seeds, two runs at a time at
+# one thread each. Rerunning reuses finished runs and pretraining stages and resumes a pretraining or (in step 1) a
+# fine-tuning after its last completed epoch; finished runs are archived into benchmarks/results on exit.
+#   OUT=$PWD/benchmarks/out bash benchmarks/pretraining_runs.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. benchmarks/runs_common.sh  # OUT, the protocols' options; restores the archived finished runs, archives on exit
+# 1. CLUE (pretrained, then fine-tuned) vs CLUEZero (the same fine-tuning from random weights) vs SASRec, ML-1M
+#    leave-one-out, seen items masked, the package recipe for every stage (SASRec's runs are the recipe study's d0.1)
+python benchmarks/baseline.py converge $LOO --run SASRec:$RECIPE --run CLUE:model=CLUE,train_stage=finetune,$RECIPE \
+    --run CLUEZero:model=CLUEZero,$RECIPE --baseline SASRec
+# 2. the user tasks (gender, age, next item; probe and fine-tune; label ratios 1/10/100%) of BTPretrain, DualEncoder,
+#    CLUE and random weights, each pretrained at batch 32 / 64 / 256 / 1024 (the full grid at 256, probes elsewhere)
+python benchmarks/user_tasks.py study --dataset ml-1m --data_path ../shared/datasets --out "$OUT" \
+    --batch-sizes 32 64 256 1024 --parallel 2 --threads 1 --no-record
