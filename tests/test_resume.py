@@ -18,6 +18,21 @@ def checkpoint_in(folder):
     return path
 
 
+def kill_in_epoch(monkeypatch, trainer_class, epoch):
+    """A run killed during its `epoch`-th training epoch: `trainer_class._train_epoch` raises KeyboardInterrupt
+    on that call. Returns the function that puts the real one back."""
+    train_epoch, calls = trainer_class._train_epoch, []
+
+    def killed(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == epoch:
+            raise KeyboardInterrupt
+        return train_epoch(self, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_class, "_train_epoch", killed)
+    return lambda: monkeypatch.setattr(trainer_class, "_train_epoch", train_epoch)
+
+
 @pytest.mark.parametrize("model", ["BTSRec", "CL4SRec"])  # same-target partners; the model's own augmentations
 def test_resumed_run_ends_as_the_uninterrupted_run(workdir, model):
     uninterrupted = run_recbole_bt(model, "tiny", [TINY_YAML], tiny_config(epochs=EPOCHS, checkpoint_dir="full"))
@@ -37,18 +52,10 @@ def test_resumed_from_the_last_epoch_ends_as_the_uninterrupted_run(workdir, monk
     settings = dict(epochs=5, checkpoint_last=True, learning_rate=3.0, seed=4)  # validation never beats epoch 1
     uninterrupted = run_recbole_bt("BTSRec", "tiny", [TINY_YAML], tiny_config(checkpoint_dir="full", **settings))
     assert uninterrupted["best_epoch"] == 1  # the case that needs the last epoch's file: best < last
-    train_epoch, calls = Trainer._train_epoch, []
-
-    def killed_in_epoch_3(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return train_epoch(self, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "_train_epoch", killed_in_epoch_3)
+    revive = kill_in_epoch(monkeypatch, Trainer, 3)
     with pytest.raises(KeyboardInterrupt):
         run_recbole_bt("BTSRec", "tiny", [TINY_YAML], tiny_config(checkpoint_dir="part", **settings))
-    monkeypatch.setattr(Trainer, "_train_epoch", train_epoch)
+    revive()
     best = checkpoint_in("part")
     (last,) = glob.glob(os.path.join("part", "*-last.pth"))
     assert torch.load(last, weights_only=False)["epoch"] == 1 and torch.load(best, weights_only=False)["epoch"] == 0
@@ -114,18 +121,10 @@ def test_resumed_pretraining_ends_as_the_uninterrupted_one(workdir, monkeypatch,
     from recbole_bt.trainer import PretrainTrainer
 
     uninterrupted = run_recbole_bt(model, "tiny", [TINY_YAML], tiny_config(checkpoint_dir="full", **PRETRAIN))
-    train_epoch, calls = PretrainTrainer._train_epoch, []
-
-    def killed_in_epoch_4(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 4:
-            raise KeyboardInterrupt
-        return train_epoch(self, *args, **kwargs)
-
-    monkeypatch.setattr(PretrainTrainer, "_train_epoch", killed_in_epoch_4)
+    revive = kill_in_epoch(monkeypatch, PretrainTrainer, 4)
     with pytest.raises(KeyboardInterrupt):
         run_recbole_bt(model, "tiny", [TINY_YAML], tiny_config(checkpoint_dir="part", **PRETRAIN))
-    monkeypatch.setattr(PretrainTrainer, "_train_epoch", train_epoch)
+    revive()
     last = os.path.join("part", f"{model}-tiny-pretrain-last.pth")
     assert torch.load(last, weights_only=False)["epoch"] == 2  # epochs 1-3 done (RecBole counts from 0)
     resumed = run_recbole_bt(model, "tiny", [TINY_YAML], tiny_config(checkpoint_dir="part", resume_file=last, **PRETRAIN))
