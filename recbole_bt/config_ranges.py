@@ -175,6 +175,7 @@ NUMERIC_KEYS = {
         "bucket_size_y": Range(int, _SIZE),  # the model also refuses more than the catalog's items
         "fused_attention": Choice(True, False, None),
         "fused_ce": Choice(True, False, None),
+        "fused_last_position": Choice(True, False, None),
         "sce_reduction": Choice("max", "union"),
     },
     "BTSRec": {
@@ -239,6 +240,8 @@ def resolve_train_mode_defaults(final):
     for key in SPEED_KEYS:
         if key in final and final[key] is None:
             final[key] = all_positions
+    if final.get("fused_last_position", False) is None:  # a part of the fused path: on with it
+        final["fused_last_position"] = bool(final.get("fused_attention"))
 
 
 def numeric_ranges(model_class):

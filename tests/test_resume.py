@@ -45,20 +45,20 @@ def test_resumed_run_ends_as_the_uninterrupted_run(workdir, model):
 
 
 def test_resumed_from_the_last_epoch_ends_as_the_uninterrupted_run(workdir, monkeypatch):
-    """checkpoint_last: a run killed during epoch 3, after a validation that did not improve, resumes from its last
+    """checkpoint_last: a run killed during epoch 4, after a validation that did not improve, resumes from its last
     completed epoch (not the best one) and ends as the uninterrupted run, testing the best model of the first part."""
     from recbole_bt.trainer import Trainer
 
-    settings = dict(epochs=5, checkpoint_last=True, learning_rate=3.0, seed=4)  # validation never beats epoch 1
+    settings = dict(epochs=5, checkpoint_last=True, learning_rate=3.0, seed=4)  # validation never beats epoch 2
     uninterrupted = run_recbole_bt("BTSRec", "tiny", [TINY_YAML], tiny_config(checkpoint_dir="full", **settings))
-    assert uninterrupted["best_epoch"] == 1  # the case that needs the last epoch's file: best < last
-    revive = kill_in_epoch(monkeypatch, Trainer, 3)
+    assert uninterrupted["best_epoch"] == 2  # the case that needs the last epoch's file: best < last
+    revive = kill_in_epoch(monkeypatch, Trainer, 4)
     with pytest.raises(KeyboardInterrupt):
         run_recbole_bt("BTSRec", "tiny", [TINY_YAML], tiny_config(checkpoint_dir="part", **settings))
     revive()
     best = checkpoint_in("part")
     (last,) = glob.glob(os.path.join("part", "*-last.pth"))
-    assert torch.load(last, weights_only=False)["epoch"] == 1 and torch.load(best, weights_only=False)["epoch"] == 0
+    assert torch.load(last, weights_only=False)["epoch"] == 2 and torch.load(best, weights_only=False)["epoch"] == 1
     resumed = run_recbole_bt("BTSRec", "tiny", [TINY_YAML],
                              tiny_config(checkpoint_dir="part", resume_file=last, **settings))  # fmt: skip
     assert resumed == uninterrupted

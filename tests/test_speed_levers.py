@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from recbole.model.layers import MultiHeadAttention
+from recbole.model.layers import MultiHeadAttention, TransformerEncoder
 from recbole.utils import init_seed
 
 from conftest import TINY_YAML, tiny_config
@@ -18,7 +18,7 @@ from recbole_bt.data.bucketing import LengthBucketSampler, length_bucketed_batch
 from recbole_bt.loss import linear_cross_entropy
 from recbole_bt.model import attention
 from recbole_bt.model.attention import FusedMultiHeadAttention, drop_mask
-from recbole_bt.quick_start import build_config
+from recbole_bt.quick_start import build_config, prepare
 from recbole_bt.data.loading import create_dataset
 from recbole_bt.registry import get_model
 from recbole_bt.trainer import with_precision
@@ -105,6 +105,68 @@ def test_fused_attention_dropout_drops_what_its_mask_says(monkeypatch):
     probs = torch.softmax(scores, -1).masked_fill(drop, 0.0) * 2.0
     expected = plain.LayerNorm(plain.dense(probs @ v) + x)
     torch.testing.assert_close(fused(x, None), expected, rtol=1e-5, atol=1e-5)
+
+
+def _fused_encoder(layers=2, heads=2, hidden=8):
+    torch.manual_seed(0)
+    encoder = TransformerEncoder(layers, heads, hidden, 16, 0.0, 0.0, "gelu", 1e-12)
+    return attention.use_fused_layers(encoder).eval()
+
+
+@pytest.mark.parametrize("explicit_mask", [False, True])
+def test_encode_at_is_the_encoder_output_at_that_position(explicit_mask):
+    """`encode_at` (last layer at one position per row) gives the full encoder's output there, and its gradients."""
+    encoder = _fused_encoder()
+    lengths = torch.tensor([5, 2, 7, 1])
+    x = torch.randn(4, 7, 8, requires_grad=True)
+    real = torch.arange(7)[None, :] < lengths[:, None]
+    mask = torch.where(real[:, None, None, :] & torch.ones(7, 7, dtype=torch.bool).tril(), 0.0, -10000.0)
+    mask = mask if explicit_mask else None  # None: causal (left-aligned rows)
+    rows, index = torch.arange(4), lengths - 1
+    full = encoder(x, mask, output_all_encoded_layers=True)[-1][rows, index]  # [B H]
+    at = attention.encode_at(encoder, x, mask, index)  # [B H]
+    torch.testing.assert_close(at, full, rtol=1e-5, atol=1e-5)
+    weights = torch.randn(4, 8)
+    grads = [torch.autograd.grad((out * weights).sum(), [x, *encoder.parameters()]) for out in (full, at)]
+    for got, expected in zip(grads[1], grads[0]):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_forward_at_drops_what_its_mask_says(monkeypatch):
+    """Attention dropout at one query per row: the full forward's row under the same dropped entries."""
+    _, fused = _attention_pair(heads=1)
+    fused.attn_dropout.p = 0.5
+    fused.train()
+    x, index = torch.randn(2, 4, 8), torch.tensor([3, 1])
+    drop = torch.rand(2, 4, 4) < 0.5  # [B*heads L L]
+    monkeypatch.setattr(attention, "drop_mask", lambda shape, p, device: (drop, 2.0))
+    expected = fused(x, None)[torch.arange(2), index]  # [B H]
+    monkeypatch.setattr(attention, "drop_mask", lambda shape, p, device: (drop[torch.arange(2), index].view(shape), 2.0))
+    torch.testing.assert_close(fused.forward_at(x, None, index).squeeze(1), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("model_name", ["SASRec", "CLUE"])  # the last item's output; the [UR] token's
+def test_fused_last_position_gives_the_same_representations(workdir, model_name):
+    outputs = []
+    for last_only in (False, True):
+        config = build_config(get_model(model_name), "tiny", [TINY_YAML], tiny_config(
+            MAX_ITEM_LIST_LENGTH=6, train_stage="finetune", seed=7, fused_last_position=last_only))  # fmt: skip
+        assert config["fused_attention"]  # all_positions: the fused path
+        init_seed(config["seed"], True)
+        train_data, _, _ = data_preparation(config, create_dataset(config))
+        init_seed(config["seed"], True)
+        model = get_model(model_name)(config, train_data._dataset).eval()
+        batch = train_data._dataset.inter_feat[:64]
+        with torch.no_grad():
+            outputs.append(model.forward(batch["item_id_list"], batch["item_length"]))
+    torch.testing.assert_close(outputs[1], outputs[0], rtol=1e-5, atol=1e-5)
+
+
+def test_fused_last_position_follows_fused_attention(workdir):
+    config = build_config(get_model("SASRec"), "tiny", [TINY_YAML], tiny_config(fused_attention=False))
+    assert config["fused_last_position"] is False  # ~: off with the fused path, never an error
+    with pytest.raises(ConfigError, match=r"^cannot build SASRec: fused_last_position needs fused_attention: True$"):
+        prepare("SASRec", "tiny", [TINY_YAML], tiny_config(fused_attention=False, fused_last_position=True))
 
 
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.5])
@@ -272,6 +334,7 @@ def test_bucketing_trains_the_same_triples_per_epoch(workdir, model_name):
         ("length_bucketing", "yes", "'length_bucketing' must be one of [True, False, ~], got 'yes' (str)"),
         ("fused_attention", 1, "'fused_attention' must be one of [True, False, ~], got 1"),
         ("fused_ce", [True], "'fused_ce' must be one of [True, False, ~], got [True] (list)"),
+        ("fused_last_position", "no", "'fused_last_position' must be one of [True, False, ~], got 'no' (str)"),
     ],
 )
 def test_bad_speed_options_are_one_line(workdir, key, value, message):

@@ -17,6 +17,10 @@ passes cost more than the matmuls), and its `FeedForward` computes GELU in five 
   probabilities (no fused CPU kernel drops attention weights), with `drop_mask`'s packed random bits (the 1 / (1 - p) scale on the
   [B heads L d] output, not on the [B heads L L] probabilities).
 
+`encode_at(encoder, hidden, mask, index)` (``fused_last_position``): the encoder's output at one position per row,
+with the last layer computed at that position only (the output `forward` reads: each row's last item, or CLUE's
+[UR] token); the same function, its last layer's dropout drawn for that position only.
+
 `use_fused_layers(module)` switches the RecBole `TransformerEncoder` layers inside `module` to this class, their
 feed-forward activation to `torch.nn.functional.gelu` (one kernel, the same exact-erf GELU) and their dropouts to
 `FastDropout` (the packed random bits), in place: the parameters and their initialisation are untouched. Under
@@ -63,6 +67,32 @@ class FusedMultiHeadAttention(MultiHeadAttention):
         hidden_states = self.out_dropout(self.dense(context))
         return self.LayerNorm(hidden_states + input_tensor)
 
+    def forward_at(self, input_tensor, attention_mask, index):
+        """`forward` at one query position per row, `index` [B]: [B 1 H], keys and values from every position
+        (the same function as `forward(...)[arange(B), index]`, with fewer random draws when dropping)."""
+        batch, length, hidden = input_tensor.shape
+        rows = torch.arange(batch, device=input_tensor.device)
+        query_input = input_tensor[rows, index].unsqueeze(1)  # [B 1 H]
+        q = self.query(query_input).view(batch, 1, self.num_attention_heads, -1).transpose(1, 2)  # [B heads 1 d]
+        weight = torch.cat([self.key.weight, self.value.weight])  # [2H H]
+        bias = torch.cat([self.key.bias, self.value.bias])
+        kv = F.linear(input_tensor, weight, bias).view(batch, length, 2, self.num_attention_heads, -1)
+        k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)  # [B heads L d] each
+        if attention_mask is None:  # causal: the query at `index` sees the keys up to it
+            seen = torch.arange(length, device=index.device) <= index.unsqueeze(1)  # [B L]
+            mask = torch.where(seen, 0.0, -10000.0).to(q.dtype)[:, None, None, :]  # [B 1 1 L]
+        else:  # RecBole's additive mask [B 1 L L] (or broadcastable): the query's row
+            mask = attention_mask.expand(batch, -1, length, length)[rows, :, index].unsqueeze(2).to(q.dtype)
+        p = self.attn_dropout.p if self.training else 0.0
+        scores = q @ k.transpose(-1, -2) / self.sqrt_attention_head_size + mask  # [B heads 1 L]
+        probs = torch.softmax(scores, dim=-1)
+        if p > 0:
+            drop, scale = drop_mask(probs.shape, p, probs.device)
+            probs = probs.masked_fill(drop, 0.0) * scale
+        context = (probs @ v).transpose(1, 2).reshape(batch, 1, hidden)  # [B 1 H]
+        hidden_states = self.out_dropout(self.dense(context))
+        return self.LayerNorm(hidden_states + query_input)
+
     def _dropout_attention(self, q, k, v, attention_mask, p):
         """softmax(q k^T / sqrt(d) + mask) with dropout, times v; the scale and the mask ride in one baddbmm."""
         batch, heads, length, dim = q.shape
@@ -85,6 +115,18 @@ class FastDropout(torch.nn.Dropout):
             return x
         drop, scale = drop_mask(x.shape, self.p, x.device)
         return x.masked_fill(drop, 0.0) * scale
+
+
+def encode_at(encoder, hidden_states, attention_mask, index):
+    """The output of a fused RecBole `TransformerEncoder` at one position per row, `index` [B]: [B H]. Every layer
+    but the last runs over all positions; the last one computes the indexed position only (its query; keys and
+    values from all positions), the one output that `forward` reads: 1 / L of that layer's attention queries,
+    output projection and feed-forward."""
+    *layers, last = encoder.layer
+    for layer in layers:
+        hidden_states = layer(hidden_states, attention_mask)  # [B L H]
+    attended = last.multi_head_attention.forward_at(hidden_states, attention_mask, index)  # [B 1 H]
+    return last.feed_forward(attended).squeeze(1)  # [B H]
 
 
 def use_fused_layers(encoder):

@@ -71,9 +71,7 @@ class SequencePretrainer(SeededGenerator, SASRec):
     # ------------------------------------------------------------------------------------------- encoder
     def _transformer(self, tokens, positions, attention_mask):
         """RecBole SASRec's embedding -> LayerNorm -> dropout -> transformer, on given tokens and positions."""
-        input_emb = self.item_embedding(tokens) + self.position_embedding(positions)  # [B T H]
-        input_emb = self.dropout(self.LayerNorm(input_emb))
-        return self.trm_encoder(input_emb, attention_mask, output_all_encoded_layers=True)[-1]  # [B T H]
+        return self.trm_encoder(self.embed(tokens, positions), attention_mask, output_all_encoded_layers=True)[-1]  # [B T H]
 
     def _forward(self, item_seq, item_seq_len):
         """User representation [B H]: the [UR] token's output after the last item, or the last item's."""
@@ -82,8 +80,7 @@ class SequencePretrainer(SeededGenerator, SASRec):
         tokens = F.pad(item_seq, (0, 1))  # [B L+1]
         tokens = tokens.scatter(1, item_seq_len.unsqueeze(1), self.UR_ID)
         positions = torch.arange(tokens.size(1), device=tokens.device).unsqueeze(0).expand_as(tokens)
-        output = self._transformer(tokens, positions, self.get_attention_mask(tokens))  # [B L+1 H]
-        return output[torch.arange(len(tokens), device=tokens.device), item_seq_len]  # [B H]
+        return self.transformer_at(tokens, positions, self.get_attention_mask(tokens), item_seq_len)  # [B H]
 
     def encode(self, item_seq, item_seq_len):
         """Representation of every prefix [B L H]: item outputs (`last`), or the [UR] output of each prefix."""

@@ -16,9 +16,11 @@ what the SASRec-family models of recbole_bt share:
 - `encode(item_seq, item_seq_len)` -> [B L H], the output at every position; `forward` -> [B H] at the last one;
 - speed (issue 16, `benchmarks/speed.py`): `fused_attention` (`recbole_bt.model.attention`: one QKV matmul,
   `scaled_dot_product_attention` with a causal flag instead of a [B 1 L L] mask, one-kernel GELU; the same
-  parameters) and `fused_ce` (`recbole_bt.loss.linear_cross_entropy`: full-catalog CE in cache-sized chunks,
-  never the [P N] logits). Both are on by default (~) in all_positions and off in prefix, where the model is
-  RecBole's SASRec exactly.
+  parameters), `fused_last_position` (where only each row's last output is read, `forward`: evaluation,
+  BTSRec's partners, CL4SRec's and DuoRec's views, the pretraining views, the last layer computes that position
+  only, `recbole_bt.model.attention.encode_at`) and `fused_ce` (`recbole_bt.loss.linear_cross_entropy`:
+  full-catalog CE in cache-sized chunks, never the [P N] logits). All are on by default (~) in all_positions and
+  off in prefix, where the model is RecBole's SASRec exactly.
 """
 import contextlib
 
@@ -28,7 +30,7 @@ from recbole.model.sequential_recommender.sasrec import SASRec as RecBoleSASRec
 
 from recbole_bt.data.dataset import target_list_field
 from recbole_bt.loss import ScalableCrossEntropy, linear_cross_entropy
-from recbole_bt.model.attention import use_fused_layers
+from recbole_bt.model.attention import encode_at, use_fused_layers
 
 LOSS_TYPES = ("CE", "BCE", "BPR", "SCE")
 
@@ -78,6 +80,9 @@ class SASRec(RecBoleSASRec):
         self.fused_attention = bool(config["fused_attention"])  # ~ resolved by the config (train_mode's default)
         self.fused_ce = bool(config["fused_ce"])
         self.length_bucketing = bool(config["length_bucketing"])
+        self.fused_last_position = bool(config["fused_last_position"])  # ~ resolved: fused_attention's value
+        if self.fused_last_position and not self.fused_attention:
+            raise ValueError("fused_last_position needs fused_attention: True")
         if self.fused_attention:
             use_fused_layers(self.trm_encoder)
             use_fused_layers(self.dropout)  # the embedding dropout
@@ -98,8 +103,25 @@ class SASRec(RecBoleSASRec):
         return by_length(self._forward, item_seq, item_seq_len)
 
     def _forward(self, item_seq, item_seq_len):
-        """RecBole's SASRec forward (subclasses with another user representation override this)."""
-        return super().forward(item_seq, item_seq_len)
+        """RecBole's SASRec forward (subclasses with another user representation override this); with
+        `fused_last_position`, its last layer at each row's last position only."""
+        if not self.fused_last_position:
+            return super().forward(item_seq, item_seq_len)
+        positions = torch.arange(item_seq.size(1), device=item_seq.device).expand_as(item_seq)  # [B L]
+        return self.transformer_at(item_seq, positions, self.get_attention_mask(item_seq), item_seq_len - 1)
+
+    def embed(self, tokens, positions):
+        """RecBole SASRec's input: item + position embeddings, LayerNorm, dropout. [B T H]"""
+        return self.dropout(self.LayerNorm(self.item_embedding(tokens) + self.position_embedding(positions)))
+
+    def transformer_at(self, tokens, positions, attention_mask, index):
+        """The transformer's output at one position per row, `index` [B]: [B H] (`encode_at` with
+        `fused_last_position`, else the full output's row)."""
+        hidden = self.embed(tokens, positions)  # [B T H]
+        if self.fused_last_position:
+            return encode_at(self.trm_encoder, hidden, attention_mask, index)
+        output = self.trm_encoder(hidden, attention_mask, output_all_encoded_layers=True)[-1]  # [B T H]
+        return output[torch.arange(len(tokens), device=tokens.device), index]
 
     def get_attention_mask(self, item_seq, bidirectional=False):
         """RecBole's [B 1 L L] mask; None (causal: rows are left-aligned) for the fused attention."""
