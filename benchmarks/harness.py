@@ -258,6 +258,7 @@ def pretrain(model, job, config):
     With ``job["folder"]`` it is resumable: checkpoints go to <folder>/pretrain, a stage found finished there is
     reused, and one in progress resumes after its last completed epoch (``checkpoint_last``)."""
     from recbole_bt.quick_start import prepare
+    from recbole_bt.resume import resume_state_saver
 
     stage = dict(config, train_stage="pretrain")
     if job.get("pretrain_epochs"):
@@ -270,7 +271,8 @@ def pretrain(model, job, config):
             for last in glob.glob(os.path.join(glob.escape(folder), "*-pretrain-last.pth")):  # a stage in progress
                 stage["resume_file"] = last
         _, train_data, valid_data, _, trainer = prepare(model, job["dataset"], job.get("config_files"), stage)
-        trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+        trainer.fit(train_data, valid_data, saved=True, show_progress=False,
+                    callback_fn=resume_state_saver(trainer, train_data, True))  # fmt: skip
         curve = trainer.pretrain_curve
         return dict(trainer.pretrain_result, curve=curve, seconds=round(sum(p["seconds"] for p in curve), 1),
                     pretrained_model_file=os.path.abspath(trainer.pretrain_result["pretrained_model_file"]))  # fmt: skip

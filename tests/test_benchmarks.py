@@ -350,6 +350,8 @@ def test_baseline_pretrains_then_fine_tunes_and_reuses_the_stage(tmp_path):
     assert stage["epochs"] == 2 and stage["stopped"].startswith("pretrain_epochs = 2 reached") and stage["seconds"] > 0
     checkpoint = stage["pretrained_model_file"]
     assert checkpoint.startswith(os.path.join(run["folder"], "pretrain")) and os.path.exists(checkpoint)
+    # every pretraining epoch's state: a stage interrupted there resumes after its last epoch (tests/test_resume.py)
+    assert os.path.exists(os.path.join(run["folder"], "pretrain", "CLUE-tiny-pretrain-last.pth"))
     assert run["config"]["pretrain_epochs"] == 2  # the --pretrain-epochs cap is part of the run's config (its folder)
     with open(os.path.join(run["folder"], "saved", os.listdir(os.path.join(run["folder"], "saved"))[0]), "rb") as f:
         assert torch.load(f, weights_only=False)["config"]["pre_model_path"] == checkpoint  # fine-tuned from it
@@ -360,3 +362,9 @@ def test_baseline_pretrains_then_fine_tunes_and_reuses_the_stage(tmp_path):
     [again] = run_quick("baseline.py", "converge", tmp_path, "baseline-converge", *chain)
     assert again["pretrain"] == stage and os.stat(checkpoint).st_mtime_ns == stamp
     assert (again["test"], again["best_epoch"]) == (run["test"], run["best_epoch"])
+    # the stage's result lost too: it resumes from its last epoch's state (it had ended: nothing retrained)
+    for path in [os.path.join(run["folder"], "pretrain", "result.json"), os.path.join(run["folder"], "result.json"),
+                 *glob.glob(str(tmp_path / "quick" / "baseline-converge-tiny-*.json"))]:  # fmt: skip
+        os.remove(path)
+    [third] = run_quick("baseline.py", "converge", tmp_path, "baseline-converge", *chain)
+    assert third["pretrain"] == stage and os.stat(checkpoint).st_mtime_ns == stamp and third["test"] == run["test"]
