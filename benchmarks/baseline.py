@@ -64,7 +64,7 @@ from recbole_bt.comparison import parse_select  # noqa: E402
 from recbole_bt.evaluator.significance import stars  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     HERE, RESULTS_MD, ROOT, add_common_arguments, data_spec, machine, mean_std, parse_run, parse_value, peak_rss_mb,
-    pretrain, rerun_argv, run_folder, run_workers, runs_by_label, save, set_threads, subcommand,
+    pretrain, rerun_argv, results_dir_of, run_folder, run_workers, runs_by_label, save, set_threads, subcommand,
 )  # fmt: skip
 
 METRICS = {"metrics": ["Hit", "NDCG"], "topk": [10], "valid_metric": "NDCG@10", "eval_mask_seen": True}
@@ -559,7 +559,6 @@ def main():
     payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
                "argv": sys.argv, "results": results, "selection": selection, "chosen": chosen}  # fmt: skip
     recorded = not (args.quick or args.no_record)
-    results_dir = os.path.join(out, "quick") if args.quick else None if recorded else out  # --no-record: under --out
     name = f"baseline-{args.bench}-{data['dataset']}"
     stem = os.path.join(HERE if recorded else out, f"{name}-{stamp}")
     header, rows, extra = sections(results, args, stem)
@@ -569,7 +568,7 @@ def main():
         extra += "\n\nNot finished yet (left out): " + ", ".join(f"{j['label']} seed {j['config']['seed']}" for j in unfinished)
     if args.reference:
         extra += f"\n- reference: `{os.path.relpath(os.path.abspath(args.reference), ROOT)}`"
-    save(name, payload, record=recorded, rows=rows, header=header, results_dir=results_dir, extra=extra)
+    save(name, payload, record=recorded, rows=rows, header=header, results_dir=results_dir_of(args), extra=extra)
     return 1 if any("failed" in r for r in results) else 0
 
 

@@ -206,9 +206,18 @@ def save(name, payload, record, rows, header, results_dir=None, argv=None, extra
     return path
 
 
+def results_dir_of(args):
+    """Where a benchmark's JSON goes: benchmarks/results (None) when its table is recorded in RESULTS.md, else
+    under --out (--quick: <out>/quick), so that an unrecorded run leaves nothing in the repository."""
+    if args.quick:
+        return os.path.join(os.path.abspath(args.out), "quick")
+    return os.path.abspath(args.out) if args.no_record else None
+
+
 def run_and_save(script, prefix, args, data, jobs, tables, parallel=2):
-    """Run `jobs` (`run_workers`, `--parallel` at once, else `parallel`), save their JSON and, unless --quick or
-    --no-record, record the table in RESULTS.md; `tables(results, plot)` -> (header, rows, extra markdown[, more
+    """Run `jobs` (`run_workers`, `--parallel` at once, else `parallel`), save their JSON (benchmarks/results, or
+    under --out with --quick or --no-record) and, unless --quick or --no-record, record the table in RESULTS.md;
+    `tables(results, plot)` -> (header, rows, extra markdown[, more
     payload]), where `plot` is the path for a figure next to RESULTS.md (None when nothing is recorded). The
     section is named <prefix>-<bench>-<dataset> (no prefix: <bench>-<dataset>). Returns the exit status: 1 when a
     run failed."""
@@ -221,8 +230,7 @@ def run_and_save(script, prefix, args, data, jobs, tables, parallel=2):
     name = f"{name}-{data['dataset']}"
     header, rows, extra, *more = tables(results, os.path.join(HERE, f"{name}-{stamp}.png") if record_it else None)
     payload.update(*more)
-    save(name, payload, record=record_it, rows=rows, header=header,
-         results_dir=os.path.join(args.out, "quick") if args.quick else None, extra=extra)  # fmt: skip
+    save(name, payload, record=record_it, rows=rows, header=header, results_dir=results_dir_of(args), extra=extra)
     return 1 if any("failed" in r for r in results) else 0
 
 

@@ -47,7 +47,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.harness import (  # noqa: E402
-    add_common_arguments, data_spec, machine, parse_run, peak_rss_mb, run_workers, save, set_threads,
+    add_common_arguments, data_spec, machine, parse_run, peak_rss_mb, results_dir_of, run_workers, save,
+    set_threads,
 )  # fmt: skip
 
 WARMUP_BATCHES = 2
@@ -445,7 +446,7 @@ def main():
     header, rows, extra = {"curves": curve_tables, "loss": loss_tables, "compile": compile_tables}.get(args.bench, tables)(results)
     name = f"speed-{args.bench}-{data['dataset']}" + (f"-{args.threads}thread" if args.bench != "curves" else "")
     save(name, payload, record=not (args.quick or args.no_record), rows=rows,
-         header=header, results_dir=os.path.join(args.out, "quick") if args.quick else None, extra=extra)  # fmt: skip
+         header=header, results_dir=results_dir_of(args), extra=extra)  # fmt: skip
     return 1 if any("failed" in r for r in results) else 0
 
 

@@ -368,3 +368,15 @@ def test_baseline_pretrains_then_fine_tunes_and_reuses_the_stage(tmp_path):
         os.remove(path)
     [third] = run_quick("baseline.py", "converge", tmp_path, "baseline-converge", *chain)
     assert third["pretrain"] == stage and os.stat(checkpoint).st_mtime_ns == stamp and third["test"] == run["test"]
+
+
+def test_only_recorded_benchmarks_write_into_the_repository(tmp_path):
+    """A benchmark's JSON goes to benchmarks/results (None: the default) only when its table goes into RESULTS.md."""
+    from argparse import Namespace
+
+    from benchmarks.harness import results_dir_of
+
+    out = str(tmp_path)
+    assert results_dir_of(Namespace(quick=False, no_record=False, out=out)) is None
+    assert results_dir_of(Namespace(quick=False, no_record=True, out=out)) == out
+    assert results_dir_of(Namespace(quick=True, no_record=False, out=out)) == os.path.join(out, "quick")
