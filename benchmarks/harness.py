@@ -282,7 +282,7 @@ def pretrain(model, job, config):
         trainer.fit(train_data, valid_data, saved=True, show_progress=False,
                     callback_fn=resume_state_saver(trainer, train_data, True))  # fmt: skip
         curve = trainer.pretrain_curve
-        return dict(trainer.pretrain_result, curve=curve, seconds=round(sum(p["seconds"] for p in curve), 1),
+        return dict(trainer.pretrain_result, curve=curve, seconds=round(sum(p["seconds"] for p in curve), 3),
                     pretrained_model_file=os.path.abspath(trainer.pretrain_result["pretrained_model_file"]))  # fmt: skip
 
     result = finished(folder, train)

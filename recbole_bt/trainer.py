@@ -280,7 +280,7 @@ class PretrainTrainer(Trainer):
         total = self._train_epoch(train_data, epoch_idx, show_progress=show_progress)
         loss = (sum(total) if isinstance(total, tuple) else total) / max(len(train_data), 1)
         indicators = self.collapse_indicators(probe)
-        self.pretrain_curve.append({"epoch": epoch_idx + 1, "loss": loss, **indicators, "seconds": round(time() - start, 2)})
+        self.pretrain_curve.append({"epoch": epoch_idx + 1, "loss": loss, **indicators, "seconds": round(time() - start, 4)})
         if verbose:
             stds = ", ".join(f"{k.replace('_', ' ')}: {v:.4f}" for k, v in indicators.items())
             self.logger.info(

@@ -347,7 +347,8 @@ def test_baseline_pretrains_then_fine_tunes_and_reuses_the_stage(tmp_path):
     chain = ("--run", "CLUE:model=CLUE,train_stage=finetune,user_token=last,hidden_size=8,n_heads=2,inner_size=16", "--seeds", "2020")
     [run] = run_quick("baseline.py", "converge", tmp_path, "baseline-converge", *chain)
     stage = run["pretrain"]
-    assert stage["epochs"] == 2 and stage["stopped"].startswith("pretrain_epochs = 2 reached") and stage["seconds"] > 0
+    assert stage["epochs"] == 2 and stage["stopped"].startswith("pretrain_epochs = 2 reached")
+    assert isinstance(stage["seconds"], float) and stage["seconds"] >= 0  # tiny's epochs can take under a millisecond
     checkpoint = stage["pretrained_model_file"]
     assert checkpoint.startswith(os.path.join(run["folder"], "pretrain")) and os.path.exists(checkpoint)
     # every pretraining epoch's state: a stage interrupted there resumes after its last epoch (tests/test_resume.py)
