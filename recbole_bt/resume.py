@@ -109,10 +109,10 @@ def resume_state_saver(trainer, train_data, saved):
 
 
 def save_pretrain_state(trainer, train_data, epoch_idx):
-    """A pretraining epoch's state in the trainer's `pretrain_last_file` (overwritten every epoch)."""
-    trainer._save_checkpoint(epoch_idx, verbose=False, saved_model_file=trainer.pretrain_last_file)
-    checkpoint = load_checkpoint(trainer.pretrain_last_file)
-    checkpoint.update(pretrain_state=dict(trainer.pretrain_state, curve=trainer.pretrain_curve,
+    """A pretraining epoch's state in the trainer's `pretrain_last_file` (overwritten every epoch), in one write:
+    the weights and optimizer, RecBole's resume fields, the pretraining's own state and the generators."""
+    checkpoint = dict(trainer.checkpoint_state(epoch_idx), best_valid_score=trainer.best_valid_score,
+                      pretrain_state=dict(trainer.pretrain_state, curve=trainer.pretrain_curve,
                                           pretrained_model_file=trainer.saved_model_file),
                       random_state=random_state(trainer.model, train_data))  # fmt: skip
     torch.save(checkpoint, trainer.pretrain_last_file, pickle_protocol=4)

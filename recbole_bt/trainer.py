@@ -289,14 +289,17 @@ class PretrainTrainer(Trainer):
             )
         return loss
 
+    def checkpoint_state(self, epoch_idx):
+        """RecBole's checkpoint layout (config, epoch, cur_step, state_dict, optimizer, other_parameter)."""
+        return {"config": self.config, "epoch": epoch_idx, "cur_step": self.cur_step,
+                "state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "other_parameter": self.model.other_parameter()}  # fmt: skip
+
     def save_pretrained_model(self, epoch_idx, verbose=True):
-        """RecBole's checkpoint layout (config, epoch, state_dict, optimizer, other_parameter)."""
+        """The pretrained model of epoch `epoch_idx` in `{model}-{dataset}-{epoch}.pth` (`checkpoint_state`)."""
         name = f"{self.config['model']}-{self.config['dataset']}-{epoch_idx + 1}.pth"
         self.saved_model_file = os.path.join(self.checkpoint_dir, name)
-        state = {"config": self.config, "epoch": epoch_idx, "cur_step": self.cur_step,
-                 "state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "other_parameter": self.model.other_parameter()}  # fmt: skip
-        torch.save(state, self.saved_model_file, pickle_protocol=4)
+        torch.save(self.checkpoint_state(epoch_idx), self.saved_model_file, pickle_protocol=4)
         if verbose:
             self.logger.info(set_color("Saving current", "blue") + f": {self.saved_model_file}")
 
