@@ -64,7 +64,8 @@ from recbole_bt.comparison import parse_select  # noqa: E402
 from recbole_bt.evaluator.significance import stars  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     HERE, RESULTS_MD, ROOT, add_common_arguments, data_spec, machine, mean_std, parse_run, parse_value, peak_rss_mb,
-    pretrain, rerun_argv, results_dir_of, run_folder, run_workers, runs_by_label, save, set_threads, subcommand,
+    pretrain, rerun_argv, results_dir_of, run_folder, run_workers, runs_by_label, save, set_threads, shared_cores,
+    subcommand,
 )  # fmt: skip
 
 METRICS = {"metrics": ["Hit", "NDCG"], "topk": [10], "valid_metric": "NDCG@10", "eval_mask_seen": True}
@@ -456,7 +457,7 @@ def launch(args, jobs, out, name):
     for part, suffix in ((firsts, ""), (later, "-reused")):
         if part:
             done = run_workers(os.path.abspath(__file__), [jobs[i] for i in part], args.parallel or 2, args.threads,
-                               os.path.join(out, name + suffix))  # fmt: skip
+                               os.path.join(out, name + suffix), shared_cores(args, args.parallel or 2))  # fmt: skip
             results.update(zip(part, done))
     return [results[i] for i in range(len(jobs))]
 

@@ -6,6 +6,7 @@
 #   OUT=$PWD/benchmarks/out bash benchmarks/bt_sr_runs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PRIORITY=18  # its runs before those of later issues when the scripts run side by side
 . benchmarks/runs_common.sh  # OUT, the protocols' options; restores the archived finished runs, archives on exit
 # 1. SASRec vs BTSRec, CE and SCE, each BTSRec tested against the SASRec with its loss
 python benchmarks/baseline.py converge $BT_SR --run SASRec-CE:model=SASRec --run BTSRec-CE:model=BTSRec \

@@ -9,6 +9,7 @@
 #   OUT=$PWD/benchmarks/out bash benchmarks/comparison_runs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PRIORITY=19  # its runs before those of later issues when the scripts run side by side
 . benchmarks/runs_common.sh  # OUT, the protocols' options; restores the archived finished runs, archives on exit
 LMD="--select CL4SRec:lmd=0.001,0.01,0.1 --select DuoRec:lmd=0.001,0.01,0.1"
 # 1. ml-1m-realtime, BT-SR's protocol and recipe (the options of bt_sr_runs.sh: its runs are these runs)

@@ -5,6 +5,7 @@ Every benchmark runs each of its runs in its own process (so peak RSS and thread
 """
 import argparse
 import datetime
+import fcntl
 import glob
 import hashlib
 import json
@@ -37,6 +38,11 @@ def add_common_arguments(parser, dataset):
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument("--out", default=os.path.join(HERE, "out"), help="folder for per-run logs")
     parser.add_argument("--set", default="", help="key=value,... applied to every run")
+    parser.add_argument("--share-cores", default=None, metavar="DIR",
+                        help="share the --parallel slots with every benchmark process given the same DIR: at most "
+                             "--parallel runs train at once across all of them, a waiting run of a lower --priority "
+                             "first, and a run folder one process trains is never trained by another at the same time")
+    parser.add_argument("--priority", type=int, default=0, help="with --share-cores: lower goes first (default 0)")
 
 
 def subcommand(args, worker, record=None):
@@ -111,15 +117,81 @@ def set_threads(threads):
     torch.set_num_interop_threads(1)
 
 
-def run_workers(script, jobs, parallel, threads, out_dir):
+def try_lock(path):
+    """An open file holding an exclusive flock on `path` (created if need be), or None when another open file
+    (of this process or any other) holds it. The lock goes with the file's closing or the process's end."""
+    handle = open(path, "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return handle
+    except BlockingIOError:
+        handle.close()
+        return None
+
+
+class SharedCores:
+    """`slots` run slots shared by every process that uses the folder `path` (file locks, so a killed process
+    frees its slots and its place in the queue). A process asks with `take()` without blocking: it joins the queue
+    (a ticket file named by its priority and arrival) and gets a slot only when its ticket is the first live one."""
+
+    def __init__(self, path, slots, priority=0):
+        os.makedirs(path, exist_ok=True)
+        self.path, self.slots, self.priority, self.ticket, self.asked = path, slots, priority, None, False
+
+    def take(self):
+        """An open slot lock (give it back with `.close()`), or None: not this process's turn, or no slot free."""
+        self.asked = True
+        if self.ticket is None:
+            name = f"wait-{self.priority + 10**6:07d}-{time.time_ns()}-{os.getpid()}"
+            self.ticket = (os.path.join(self.path, name), try_lock(os.path.join(self.path, name)))
+        for other in sorted(glob.glob(os.path.join(glob.escape(self.path), "wait-*"))):
+            if other == self.ticket[0]:
+                break
+            stale = try_lock(other)  # a ticket nobody holds: its process died
+            if stale is None:
+                return None  # a live ticket before ours
+            stale.close()
+            try:
+                os.unlink(other)
+            except FileNotFoundError:
+                pass
+        for slot in range(self.slots):
+            held = try_lock(os.path.join(self.path, f"slot{slot}"))
+            if held is not None:
+                self.leave()
+                return held
+        return None
+
+    def leave(self):
+        """Leave the queue (a process with nothing to start must not hold the others back)."""
+        if self.ticket is not None:
+            os.unlink(self.ticket[0])
+            self.ticket[1].close()
+            self.ticket = None
+
+
+def shared_cores(args, parallel):
+    """The `SharedCores` of `--share-cores` (None without it)."""
+    return SharedCores(args.share_cores, parallel, args.priority) if getattr(args, "share_cores", None) else None
+
+
+def run_workers(script, jobs, parallel, threads, out_dir, cores=None):
     """Run `python script _worker JSON` for each job (with its extra environment `job["env"]`, if any),
-    `parallel` at a time; returns their JSON results in order."""
+    `parallel` at a time; returns their JSON results in order. With `cores` (a `SharedCores`), a job that has to
+    train also needs one of its slots, and a job whose `folder` another process is training waits for it (and then
+    reuses its result); a job whose folder holds a result starts at once."""
     os.makedirs(out_dir, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONPATH=ROOT)
     pending, running, results = list(enumerate(jobs)), [], [None] * len(jobs)
     while pending or running:
-        while pending and len(running) < parallel:
-            index, job = pending.pop(0)
+        if cores:
+            cores.asked = False
+        for entry in list(pending) if len(running) < parallel else []:
+            locks = claim(entry[1], cores)
+            if locks is None:
+                continue
+            pending.remove(entry)
+            index, job = entry
             job = dict(job, threads=threads, out=os.path.join(out_dir, f"run{index}.json"))
             log = open(os.path.join(out_dir, f"run{index}.log"), "w")
             cwd = os.path.join(out_dir, f"run{index}")  # RecBole's log/ and saved/ folders, one per run
@@ -128,30 +200,61 @@ def run_workers(script, jobs, parallel, threads, out_dir):
             proc = subprocess.Popen([sys.executable, script, "_worker", json.dumps(job)], cwd=cwd,
                                     env=dict(env, **job.get("env", {})),
                                     stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-            running.append((index, job, proc, log))
+            running.append((index, job, proc, log, locks))
+            if len(running) == parallel:
+                break
+        if cores and not cores.asked:  # nothing here waits for a slot (its folders are another's, or none left)
+            cores.leave()
         time.sleep(1)
         for entry in list(running):
-            index, job, proc, log = entry
+            index, job, proc, log, locks = entry
             if proc.poll() is None:
                 continue
             running.remove(entry)
             log.close()
+            for lock in locks:
+                lock.close()
             if proc.returncode == 0 and os.path.exists(job["out"]):
                 with open(job["out"]) as f:
                     results[index] = json.load(f)
             else:
                 results[index] = {"label": job["label"], "failed": f"exit {proc.returncode}, see {log.name}"}
             print(f"[done]  {job['label']}: {'failed' if 'failed' in results[index] else 'ok'}", flush=True)
+    if cores:
+        cores.leave()
     return results
 
 
+def claim(job, cores):
+    """The locks a job needs to start under `cores` (none without it, or for a job whose folder holds its result):
+    its folder's and a slot; None while either is taken."""
+    folder = job.get("folder")
+    if cores is None or (folder and os.path.exists(os.path.join(folder, "result.json"))):
+        return []
+    mine = None
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        mine = try_lock(os.path.join(folder, "training.lock"))
+        if mine is None:
+            return None
+        if os.path.exists(os.path.join(folder, "result.json")):  # finished while we looked
+            return [mine]
+    slot = cores.take()
+    if slot is None:
+        if mine:
+            mine.close()
+        return None
+    return [slot] + ([mine] if mine else [])
+
+
 def rerun_argv(argv):
-    """A saved run's argv as a user would rerun it: without --no-record and --out DIR."""
+    """A saved run's argv as a user would rerun it: without --no-record, --out DIR, --share-cores DIR and
+    --priority N (where a run went and when it started, not what it is)."""
     kept, skip = [], False
     for arg in argv:
-        if not skip and arg not in ("--no-record", "--out"):
+        if not skip and arg not in ("--no-record", "--out", "--share-cores", "--priority"):
             kept.append(arg)
-        skip = arg == "--out"
+        skip = arg in ("--out", "--share-cores", "--priority")
     return kept
 
 
@@ -223,7 +326,9 @@ def run_and_save(script, prefix, args, data, jobs, tables, parallel=2):
     run failed."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     name = "-".join(filter(None, (prefix, args.bench)))
-    results = run_workers(script, jobs, args.parallel or parallel, args.threads, os.path.join(args.out, f"{name}-{stamp}"))
+    parallel = args.parallel or parallel
+    results = run_workers(script, jobs, parallel, args.threads, os.path.join(args.out, f"{name}-{stamp}"),
+                          shared_cores(args, parallel))  # fmt: skip
     payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
                "argv": sys.argv, "results": results}  # fmt: skip
     record_it = not (args.quick or args.no_record)

@@ -6,6 +6,7 @@
 #   OUT=$PWD/benchmarks/out bash benchmarks/pretraining_runs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PRIORITY=20  # its runs before those of later issues when the scripts run side by side
 . benchmarks/runs_common.sh  # OUT, the protocols' options; restores the archived finished runs, archives on exit
 # 1. CLUE (pretrained, then fine-tuned) vs CLUEZero (the same fine-tuning from random weights) vs SASRec, ML-1M
 #    leave-one-out, seen items masked, the package recipe for every stage (SASRec's runs are the recipe study's d0.1)
@@ -14,4 +15,4 @@ python benchmarks/baseline.py converge $LOO --run SASRec:$RECIPE --run CLUE:mode
 # 2. the user tasks (gender, age, next item; probe and fine-tune; label ratios 1/10/100%) of BTPretrain, DualEncoder,
 #    CLUE and random weights, each pretrained at batch 32 / 64 / 256 / 1024 (the full grid at 256, probes elsewhere)
 python benchmarks/user_tasks.py study --dataset ml-1m --data_path ../shared/datasets --out "$OUT" \
-    --batch-sizes 32 64 256 1024 --parallel 2 --threads 1 --no-record
+    --batch-sizes 32 64 256 1024 --parallel 2 --threads 1 --no-record $CORES

@@ -275,10 +275,12 @@ def test_sweep_table_pools_labels_by_value(tmp_path):
 def test_baseline_select_chooses_on_validation_and_reuses_runs_of_any_label(tmp_path):
     """--select trains each candidate with the first seed, picks the best masked valid NDCG@10 and runs it with every
     seed, the first seed's run being the candidate's; a candidate that another label already trained is reused, and
-    the model's default value (BTSRec's alpha 0.2) is the run without the key."""
+    the model's default value (BTSRec's alpha 0.2) is the run without the key. The runs share slots with
+    --share-cores (as benchmarks/runs_common.sh has them): the queue is empty at the end."""
     def converge(*runs):
         cmd = [sys.executable, os.path.join(ROOT, "benchmarks", "baseline.py"), "converge", "--quick", "--out",
-               str(tmp_path), "--no-record", *runs]  # fmt: skip
+               str(tmp_path), "--no-record", "--share-cores", str(tmp_path / "cores"), "--priority", "18",
+               *runs]  # fmt: skip
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         [path] = glob.glob(str(tmp_path / "quick" / "baseline-converge-tiny-*.json"))
@@ -298,6 +300,8 @@ def test_baseline_select_chooses_on_validation_and_reuses_runs_of_any_label(tmp_
     runs = payload["results"]
     assert [(r["label"], r["seed"], r["config"].get("alpha")) for r in runs] == [("BT", s, best["config"].get("alpha")) for s in (2020, 2021)]
     assert runs[0]["folder"] == best["folder"]  # the chosen candidate is the first seed's run
+    left = os.listdir(tmp_path / "cores")
+    assert "slot0" in left and not [f for f in left if f.startswith("wait-")]  # slots used, no ticket left behind
 
 
 @pytest.mark.spawns(several=True)

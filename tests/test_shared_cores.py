@@ -1,0 +1,94 @@
+"""benchmarks/harness.py's --share-cores: run slots shared by several benchmark processes through file locks.
+
+Each `SharedCores` here stands for one process (flock locks belong to an open file, so two in one process exclude
+each other as two processes would)."""
+import json
+import os
+import sys
+import threading
+import time
+
+from conftest import ROOT
+
+sys.path.insert(0, ROOT)
+from benchmarks.harness import SharedCores, rerun_argv, run_workers, try_lock  # noqa: E402
+
+
+def test_a_slot_is_held_until_closed(tmp_path):
+    a, b = SharedCores(str(tmp_path), 1), SharedCores(str(tmp_path), 1)
+    held = a.take()
+    assert held is not None and b.take() is None
+    held.close()
+    assert b.take() is not None
+
+
+def test_a_waiting_lower_priority_goes_first_then_arrival_order(tmp_path):
+    running = SharedCores(str(tmp_path), 1, priority=0).take()
+    late, early, urgent = (SharedCores(str(tmp_path), 1, priority=p) for p in (20, 20, 18))
+    assert early.take() is None
+    time.sleep(0.01)
+    assert late.take() is None and urgent.take() is None  # all three queued, the slot busy
+    running.close()
+    assert early.take() is None and late.take() is None  # not their turn: priority 18 waits
+    first = urgent.take()
+    assert first is not None and late.take() is None  # early arrived before late
+    first.close()
+    assert late.take() is None and early.take() is not None
+
+
+def test_a_dead_processs_ticket_and_slot_are_free(tmp_path):
+    (tmp_path / "wait-0000000-1-1").write_text("")  # a ticket nobody holds: its process died
+    (tmp_path / "slot0").write_text("")  # a slot file nobody holds
+    assert SharedCores(str(tmp_path), 1, priority=5).take() is not None
+    assert not (tmp_path / "wait-0000000-1-1").exists()
+
+
+def test_leaving_the_queue_lets_the_next_one_in(tmp_path):
+    busy = SharedCores(str(tmp_path), 1).take()
+    first, second = SharedCores(str(tmp_path), 1), SharedCores(str(tmp_path), 1)
+    assert first.take() is None and second.take() is None
+    busy.close()
+    assert second.take() is None  # first's turn
+    first.leave()
+    assert second.take() is not None
+
+
+WORKER = """import json, sys
+job = json.loads(sys.argv[2])
+json.dump({"label": job["label"]}, open(job["out"], "w"))
+"""
+
+
+def test_run_workers_waits_for_a_slot_and_for_a_folder_another_process_trains(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    folders = {name: tmp_path / name for name in ("done", "free", "theirs")}
+    for folder in folders.values():
+        folder.mkdir()
+    (folders["done"] / "result.json").write_text("{}")
+    jobs = [{"label": name, "folder": str(folder)} for name, folder in folders.items()]
+    cores = str(tmp_path / "cores")
+    other = SharedCores(cores, 1).take()  # another process trains: the only slot is taken...
+    theirs = try_lock(str(folders["theirs"] / "training.lock"))  # ...on the folder of the job "theirs"
+    results = {}
+    thread = threading.Thread(target=lambda: results.update(
+        done=run_workers(str(script), jobs, 2, 1, str(tmp_path / "logs"), SharedCores(cores, 1))))
+    thread.start()
+    time.sleep(4)
+    started = sorted(f for f in os.listdir(tmp_path / "logs") if f.endswith(".json"))
+    assert started == ["run0.json"]  # a finished folder needs no slot; the others wait
+    other.close()
+    time.sleep(4)
+    assert sorted(f for f in os.listdir(tmp_path / "logs") if f.endswith(".json")) == ["run0.json", "run1.json"]
+    theirs.close()  # the other process is done with that folder
+    thread.join(timeout=30)
+    assert [json.loads(open(tmp_path / "logs" / f"run{i}.json").read())["label"] for i in range(3)] == [
+        "done", "free", "theirs"]
+    assert [r["label"] for r in results["done"]] == ["done", "free", "theirs"]
+    assert os.listdir(cores) == ["slot0"]  # no ticket left behind
+
+
+def test_where_and_when_a_run_went_is_not_part_of_its_command():
+    argv = ["baseline.py", "converge", "--out", "o", "--share-cores", "o/cores", "--priority", "18", "--no-record",
+            "--seeds", "2020"]
+    assert rerun_argv(argv) == ["baseline.py", "converge", "--seeds", "2020"]
