@@ -8,7 +8,10 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/benchmarks/out}
 mkdir -p "$OUT"
+# A script first reads its finished runs back (a minute) without asking for a slot: the next one starts after that,
+# so that a later issue's run does not take the slots before an earlier issue's first waiting run asks.
 for script in bt_sr_runs comparison_runs pretraining_runs; do
     OUT=$OUT bash "benchmarks/$script.sh" >> "$OUT/$script.log" 2>&1 &
+    sleep "${STAGGER:-120}"
 done
 wait
