@@ -261,6 +261,14 @@ def reference_level(path):
     return best["label"], level, next(p["train_seconds"] for p in best["curve"] if p["valid_ndcg@10"] >= level)
 
 
+def per_epoch(run, key):
+    """Each epoch's seconds of a run (`key`: train_seconds or wall_seconds, cumulative along its curve). Their median
+    is the table's figure: a run paused (SIGSTOP while a test suite runs) or stopped by the end of a session and
+    resumed later carries the pause in one epoch, which a median ignores and a total does not."""
+    times = [0.0] + [point[key] for point in run["curve"]]
+    return [b - a for a, b in zip(times, times[1:])] or [run[key] / max(run["epochs"], 1)]
+
+
 def report(results, reference=None, baselines=None):
     """(header, rows, extra markdown) of the main table: one row per label, mean ± std over its seeds of every
     test metric at 10 (and the cut-off-free ones), with `baselines` (`comparisons`) the paired tests."""
@@ -268,7 +276,7 @@ def report(results, reference=None, baselines=None):
                      if k not in ("ndcg@10", "hit@10") and (k.endswith("@10") or "@" not in k)]  # fmt: skip
     header = ["run", "seeds", "valid NDCG@10 (masked)", "test NDCG@10 masked", "test HR@10 masked",
               *[f"test {k} masked" for k in extra_metrics], "test NDCG@10 unmasked", "test HR@10 unmasked",
-              "epochs run (best)", "train s / epoch", "wall min per run"]  # fmt: skip
+              "epochs run (best)", "train s / epoch (median)", "wall min per run (epochs x median epoch)"]  # fmt: skip
     pairs = comparisons([label for label, _ in runs_by_label(results)], baselines)
     significance = {}
     for metric in ("ndcg@10", "hit@10") if pairs else ():
@@ -290,8 +298,8 @@ def report(results, reference=None, baselines=None):
                      mean_std(pick("test_unmasked", "ndcg@10")),
                      mean_std(pick("test_unmasked", "hit@10")),
                      ", ".join(f"{r['epochs']} ({r['best_epoch']})" for r in runs),
-                     f"{statistics.mean(r['train_seconds'] / r['epochs'] for r in runs):.0f}",
-                     f"{statistics.mean(r['wall_seconds'] for r in runs) / 60:.1f}"])  # fmt: skip
+                     f"{statistics.median(t for r in runs for t in per_epoch(r, 'train_seconds')):.0f}",
+                     f"{statistics.mean(r['epochs'] * statistics.median(per_epoch(r, 'wall_seconds')) for r in runs) / 60:.1f}"])  # noqa: E501
         rows[-1].extend(cells.get(label, "") for cells in significance.values())
         if reference:
             reach = [next((p["train_seconds"] for p in r["curve"] if p["valid_ndcg@10"] >= reference[1]), None)

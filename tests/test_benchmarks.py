@@ -234,6 +234,24 @@ def test_baseline_table_tests_each_label_against_the_baseline(tmp_path):
     assert float(cells["up"].split("p ")[1].rstrip("*")) == pytest.approx(p_up, rel=0.05)
 
 
+def test_baseline_table_times_an_epoch_by_its_median():
+    """A run paused for an hour in its second epoch (SIGSTOP, or stopped and resumed later) keeps its typical epoch
+    time: train s / epoch is the median over the label's epochs, wall minutes are epochs x the median epoch."""
+    sys.path.insert(0, ROOT)
+    from benchmarks.baseline import report
+
+    metrics = {"ndcg@10": 0.1, "hit@10": 0.2}
+    def run(train, wall):  # per-epoch seconds -> a result with the cumulative curve baseline.py writes
+        curve = [{"epoch": i + 1, "train_seconds": sum(train[: i + 1]), "wall_seconds": sum(wall[: i + 1])}
+                 for i in range(len(train))]  # fmt: skip
+        return {"label": "A", "seed": len(train), "valid": metrics, "test": metrics, "test_unmasked": metrics,
+                "epochs": len(train), "best_epoch": 1, "train_seconds": sum(train), "wall_seconds": sum(wall),
+                "curve": curve}  # fmt: skip
+    header, [row], _ = report([run([10, 3610, 12], [11, 3611, 13]), run([14, 16], [15, 17])])
+    assert row[header.index("train s / epoch (median)")] == "14"  # of 10, 3610, 12, 14, 16
+    assert row[header.index("wall min per run (epochs x median epoch)")] == f"{(3 * 13 + 2 * 16) / 2 / 60:.1f}"
+
+
 def test_comparisons_from_baseline_options():
     sys.path.insert(0, ROOT)
     from benchmarks.baseline import comparisons
