@@ -300,7 +300,7 @@ def save(name, payload, record, rows, header, results_dir=None, argv=None, extra
     table = markdown_table(header, rows) + (f"\n\n{extra}" if extra else "")
     print(table)
     if record:
-        argv = argv or sys.argv
+        argv = argv or rerun_argv(sys.argv)
         script = os.path.join("benchmarks", os.path.basename(argv[0]))
         command = "python " + " ".join(shlex.quote(a) for a in [script] + argv[1:])
         with open(RESULTS_MD, "a") as f:
