@@ -141,9 +141,11 @@ class SharedCores:
     def take(self):
         """An open slot lock (give it back with `.close()`), or None: not this process's turn, or no slot free."""
         self.asked = True
-        if self.ticket is None:
-            name = f"wait-{self.priority + 10**6:07d}-{time.time_ns()}-{os.getpid()}"
-            self.ticket = (os.path.join(self.path, name), try_lock(os.path.join(self.path, name)))
+        if self.ticket is None:  # locked before it gets its name: nobody ever sees it unlocked (and stale)
+            name = f"{self.priority + 10**6:07d}-{time.time_ns()}-{os.getpid()}"
+            handle = try_lock(os.path.join(self.path, f"new-{name}"))
+            os.rename(handle.name, os.path.join(self.path, f"wait-{name}"))
+            self.ticket = (os.path.join(self.path, f"wait-{name}"), handle)
         for other in sorted(glob.glob(os.path.join(glob.escape(self.path), "wait-*"))):
             if other == self.ticket[0]:
                 break
