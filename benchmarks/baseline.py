@@ -413,9 +413,10 @@ def study(out, labels=None):
         status = "early-stopped" if done else f"not finished (stopped or running after {len(curve)} epochs)"
         rows.append({"label": label, "seed": seed, "status": status, "recipe": recipe_of(folder),
                      "epochs": len(curve), "best_epoch": best["epoch"],
-                     "best_valid": best["valid_ndcg@10"], "train_s_per_epoch": curve[-1]["train_seconds"] / len(curve),
+                     "best_valid": best["valid_ndcg@10"],
+                     "train_s_per_epoch": statistics.median(per_epoch({"curve": curve}, "train_seconds")),
                      "valid_by_epoch": [p["valid_ndcg@10"] for p in curve]})  # fmt: skip
-    header = ["run", "seed", "recipe", "status", "epochs", "best valid NDCG@10 (epoch)", "train s / epoch",
+    header = ["run", "seed", "recipe", "status", "epochs", "best valid NDCG@10 (epoch)", "train s / epoch (median)",
               "valid NDCG@10 at epoch 10 / 20 / 30"]  # fmt: skip
     table = [[r["label"], r["seed"], r["recipe"], r["status"], r["epochs"], f"{r['best_valid']:.4f} ({r['best_epoch']})",
               f"{r['train_s_per_epoch']:.0f}", " / ".join(f"{r['valid_by_epoch'][e - 1]:.4f}" if len(r["valid_by_epoch"]) >= e
