@@ -527,7 +527,8 @@ def main():
         header, table, rows = study(os.path.abspath(args.out), [parse_run(t)[0] for t in args.run] or None)
         payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": args.dataset,
                    "argv": sys.argv, "results": rows}  # fmt: skip
-        save(f"baseline-study-{args.dataset}", payload, record=not args.no_record, rows=table, header=header)
+        save(f"baseline-study-{args.dataset}", payload, record=not args.no_record, rows=table, header=header,
+             results_dir=results_dir_of(args))
         return 0
 
     data, base = data_spec(args)

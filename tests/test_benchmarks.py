@@ -403,3 +403,22 @@ def test_only_recorded_benchmarks_write_into_the_repository(tmp_path):
     assert results_dir_of(Namespace(quick=False, no_record=False, out=out)) is None
     assert results_dir_of(Namespace(quick=False, no_record=True, out=out)) == out
     assert results_dir_of(Namespace(quick=True, no_record=False, out=out)) == os.path.join(out, "quick")
+
+
+@pytest.mark.spawns
+def test_baseline_study_of_run_folders_unrecorded_stays_under_out(tmp_path):
+    """`baseline.py study --no-record` lists the run folders (a run paused in epoch 2 keeps its median epoch time)
+    and writes its JSON under --out, nothing into benchmarks/results."""
+    folder = tmp_path / "baseline-runs" / "paused-seed2020-0123456789"
+    folder.mkdir(parents=True)
+    (folder / "curve.jsonl").write_text("".join(json.dumps({"epoch": e, "train_seconds": t, "valid_ndcg@10": v}) + "\n"
+                                                for e, t, v in ((1, 10, 0.1), (2, 3620, 0.3), (3, 3632, 0.2))))
+    before = set(os.listdir(os.path.join(ROOT, "benchmarks", "results")))
+    cmd = [sys.executable, os.path.join(ROOT, "benchmarks", "baseline.py"), "study", "--out", str(tmp_path), "--no-record"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert set(os.listdir(os.path.join(ROOT, "benchmarks", "results"))) == before
+    [path] = glob.glob(str(tmp_path / "baseline-study-ml-1m-*.json"))
+    [row] = json.load(open(path))["results"]
+    assert (row["label"], row["seed"], row["epochs"], row["best_epoch"]) == ("paused", 2020, 3, 2)
+    assert row["train_s_per_epoch"] == 12  # median of 10, 3610, 12
