@@ -8,6 +8,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 from conftest import ROOT
 
 sys.path.insert(0, ROOT)
@@ -59,6 +61,7 @@ json.dump({"label": job["label"]}, open(job["out"], "w"))
 """
 
 
+@pytest.mark.spawns  # three short workers (no torch), one at a time
 def test_run_workers_waits_for_a_slot_and_for_a_folder_another_process_trains(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
