@@ -293,13 +293,14 @@ def report(results, reference=None, baselines=None):
             rows.append([label, "failed"] + [""] * (len(header) - 2))
             continue
         pick = lambda part, key: [r[part][key] for r in runs]  # noqa: E731
+        epoch_s = statistics.median(t for r in runs for t in per_epoch(r, "train_seconds"))
+        wall_min = statistics.mean(r["epochs"] * statistics.median(per_epoch(r, "wall_seconds")) for r in runs) / 60
         rows.append([label, len(runs), mean_std(pick("valid", "ndcg@10")), mean_std(pick("test", "ndcg@10")),
                      mean_std(pick("test", "hit@10")), *[mean_std(pick("test", k)) for k in extra_metrics],
                      mean_std(pick("test_unmasked", "ndcg@10")),
                      mean_std(pick("test_unmasked", "hit@10")),
                      ", ".join(f"{r['epochs']} ({r['best_epoch']})" for r in runs),
-                     f"{statistics.median(t for r in runs for t in per_epoch(r, 'train_seconds')):.0f}",
-                     f"{statistics.mean(r['epochs'] * statistics.median(per_epoch(r, 'wall_seconds')) for r in runs) / 60:.1f}"])  # noqa: E501
+                     f"{epoch_s:.0f}", f"{wall_min:.1f}"])  # fmt: skip
         rows[-1].extend(cells.get(label, "") for cells in significance.values())
         if reference:
             reach = [next((p["train_seconds"] for p in r["curve"] if p["valid_ndcg@10"] >= reference[1]), None)

@@ -188,7 +188,9 @@ def run_workers(script, jobs, parallel, threads, out_dir, cores=None):
     while pending or running:
         if cores:
             cores.asked = False
-        for entry in list(pending) if len(running) < parallel else []:
+        for entry in list(pending):
+            if len(running) == parallel:
+                break
             locks = claim(entry[1], cores)
             if locks is None:
                 continue
@@ -203,8 +205,6 @@ def run_workers(script, jobs, parallel, threads, out_dir, cores=None):
                                     env=dict(env, **job.get("env", {})),
                                     stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
             running.append((index, job, proc, log, locks))
-            if len(running) == parallel:
-                break
         if cores and not cores.asked:  # nothing here waits for a slot (its folders are another's, or none left)
             cores.leave()
         time.sleep(1)
