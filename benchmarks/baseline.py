@@ -242,9 +242,8 @@ def significance_cells(results, pairs, p_values, metric):
 def worker(job):
     set_threads(job["threads"])
     result = converge(job)
-    config = checkpoint_config(job["folder"]) if job.get("keep_keys") else None
     result.update(label=job["label"], seed=job["config"]["seed"], config=job["config"], peak_rss_mb=round(peak_rss_mb()),
-                  folder=job["folder"], settings={k: config[k] for k in job.get("keep_keys", [])} if config else {})  # fmt: skip
+                  folder=job["folder"], settings=settings_of(job))  # fmt: skip
     with open(job["out"], "w") as f:
         json.dump(result, f)
 
@@ -376,6 +375,20 @@ def best_checkpoints(folder):
     """A run folder's best-model checkpoints (RecBole's, not the `checkpoint_last` file), the newest last."""
     files = glob.glob(os.path.join(folder, "saved", "*.pth"))
     return sorted([f for f in files if not f.endswith("-last.pth")], key=os.path.getmtime)
+
+
+def settings_of(job):
+    """The values of the job's `keep_keys` its run trained with (a model's default included): from the config in
+    its checkpoint, or, for a finished run kept without checkpoints (restored from benchmarks/results), from the
+    config the job builds; a key the model does not have is left out."""
+    from recbole_bt.quick_start import build_config
+
+    if not job.get("keep_keys"):
+        return {}
+    config = checkpoint_config(job["folder"]) if job.get("folder") else None
+    if config is None:
+        config = build_config(job["config"]["model"], job["dataset"], job.get("config_files"), job["config"])
+    return {k: config[k] for k in job["keep_keys"] if config[k] is not None}
 
 
 def checkpoint_config(folder):

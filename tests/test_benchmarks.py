@@ -289,6 +289,23 @@ def test_sweep_table_pools_labels_by_value(tmp_path):
     assert plot_curves({}, str(tmp_path / "none.png")) is None
 
 
+def test_sweep_value_of_a_run_kept_without_checkpoints_is_its_models_default(tmp_path):
+    """A finished run restored from benchmarks/results has no checkpoint: the swept key's value comes from the
+    config its job builds, so BTSRec without an alpha override is its default 0.2 (not --sweep-absent's 0), and a
+    model without the key (SASRec) has none."""
+    sys.path.insert(0, ROOT)
+    from benchmarks.baseline import settings_of
+
+    def job(**config):
+        return {"dataset": "ml-100k", "config_files": None, "folder": str(tmp_path), "keep_keys": ["alpha"],
+                "config": dict(config, seed=1)}  # fmt: skip
+
+    assert settings_of(job(model="BTSRec")) == {"alpha": 0.2}
+    assert settings_of(job(model="BTSRec", alpha=0.05)) == {"alpha": 0.05}
+    assert settings_of(job(model="SASRec")) == {}
+    assert settings_of(dict(job(model="BTSRec"), keep_keys=[])) == {}
+
+
 @pytest.mark.spawns(several=True)
 def test_baseline_select_chooses_on_validation_and_reuses_runs_of_any_label(tmp_path):
     """--select trains each candidate with the first seed, picks the best masked valid NDCG@10 and runs it with every
