@@ -378,16 +378,11 @@ def best_checkpoints(folder):
 
 
 def settings_of(job):
-    """The values of the job's `keep_keys` its run trained with (a model's default included): from the config in
-    its checkpoint, or, for a finished run kept without checkpoints (restored from benchmarks/results), from the
-    config the job builds; a key the model does not have is left out."""
-    from recbole_bt.quick_start import build_config
-
+    """The values of the job's `keep_keys` its run trained with (a model's default included); a key the model
+    does not have is left out."""
     if not job.get("keep_keys"):
         return {}
-    config = checkpoint_config(job["folder"]) if job.get("folder") else None
-    if config is None:
-        config = build_config(job["config"]["model"], job["dataset"], job.get("config_files"), job["config"])
+    config = trained_config(job.get("folder"), job)
     return {k: config[k] for k in job["keep_keys"] if config[k] is not None}
 
 
@@ -399,9 +394,27 @@ def checkpoint_config(folder):
     return torch.load(checkpoints[-1], map_location="cpu", weights_only=False)["config"] if checkpoints else None
 
 
+def trained_config(folder, job=None):
+    """The config a run trained with: the one inside its checkpoint, or, for a finished run kept without
+    checkpoints (restored from benchmarks/results), the one its job builds (`job`, else the folder's job.json);
+    None when neither exists."""
+    from recbole_bt.quick_start import build_config
+
+    config = checkpoint_config(folder) if folder else None
+    if config is None and job is None and folder and os.path.exists(os.path.join(folder, "job.json")):
+        with open(os.path.join(folder, "job.json")) as f:
+            job = json.load(f)
+    if config is None and job is not None:
+        config = build_config(job["config"]["model"], job["dataset"], job.get("config_files"), job["config"])
+    return config
+
+
 def recipe_of(folder):
-    """The recipe a run trained with, read from the config inside its checkpoint."""
-    config = checkpoint_config(folder)
+    """The recipe a run trained with (`trained_config`), "?" when it cannot be told."""
+    try:
+        config = trained_config(folder)
+    except Exception:  # a job.json from another machine whose config files are not here
+        config = None
     if config is None:
         return "?"
     return ", ".join(f"{name} {config[key]}" for key, name in RECIPE_KEYS.items()

@@ -306,6 +306,20 @@ def test_sweep_value_of_a_run_kept_without_checkpoints_is_its_models_default(tmp
     assert settings_of(dict(job(model="BTSRec"), keep_keys=[])) == {}
 
 
+def test_recipe_of_a_run_kept_without_checkpoints_comes_from_its_job(tmp_path):
+    """`baseline.py study` names the recipe of an archived run (job.json, no checkpoint) from the config its job
+    builds, and says "?" for a folder that holds neither."""
+    sys.path.insert(0, ROOT)
+    from benchmarks.baseline import recipe_of
+
+    with open(tmp_path / "job.json", "w") as f:
+        json.dump({"label": "x", "dataset": "ml-100k", "config_files": None,
+                   "config": {"model": "SASRec", "MAX_ITEM_LIST_LENGTH": 200, "train_batch_size": 128}}, f)  # fmt: skip
+    recipe = recipe_of(str(tmp_path))
+    assert "L 200" in recipe and "batch 128" in recipe
+    assert recipe_of(str(tmp_path / "empty")) == "?"
+
+
 @pytest.mark.spawns(several=True)
 def test_baseline_select_chooses_on_validation_and_reuses_runs_of_any_label(tmp_path):
     """--select trains each candidate with the first seed, picks the best masked valid NDCG@10 and runs it with every
