@@ -401,12 +401,14 @@ def trained_config(folder, job=None):
     from recbole_bt.quick_start import build_config
 
     config = checkpoint_config(folder) if folder else None
-    if config is None and job is None and folder and os.path.exists(os.path.join(folder, "job.json")):
+    if config is not None:
+        return config
+    if job is None:
+        if not (folder and os.path.exists(os.path.join(folder, "job.json"))):
+            return None
         with open(os.path.join(folder, "job.json")) as f:
             job = json.load(f)
-    if config is None and job is not None:
-        config = build_config(job["config"]["model"], job["dataset"], job.get("config_files"), job["config"])
-    return config
+    return build_config(job["config"]["model"], job["dataset"], job.get("config_files"), job["config"])
 
 
 def recipe_of(folder):
