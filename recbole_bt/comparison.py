@@ -46,8 +46,8 @@ from recbole_bt.evaluator.significance import compare_runs, stars
 # a comparison that runs the model in another mode without --select warns (`unvalidated_weights`).
 VALIDATED_WEIGHTS = {
     "BTSRec": ("alpha", ("all_positions",)),  # BT-SR's reference configs train every position (alpha 0.2)
-    "CL4SRec": ("lmd", ("prefix",)),  # the CL4SRec paper: one target per row
-    "DuoRec": ("lmd", ("prefix",)),  # the DuoRec paper: one target per row
+    "CL4SRec": ("lmd", ("prefix", "all_positions")),  # the paper (one target per row); issue 19's selection
+    "DuoRec": ("lmd", ("prefix", "all_positions")),  # the paper (one target per row); issue 19's selection
 }
 
 

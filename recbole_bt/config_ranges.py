@@ -212,8 +212,8 @@ NUMERIC_KEYS = {
 }
 
 
-# Keys whose package default depends on train_mode: ~ in properties/model/SASRec.yaml (or a dataset YAML) means
-# (all_positions value, prefix value). all_positions: the SASRec-family recipe chosen on ML-1M validation
+# Keys whose package default depends on train_mode: ~ in properties/model/SASRec.yaml, CL4SRec.yaml, DuoRec.yaml (or a
+# dataset YAML) means (all_positions value, prefix value). all_positions: the SASRec-family recipe chosen on ML-1M validation
 # (benchmarks/RESULTS.md, "SASRec at convergence under the papers' protocol"; SASRec+'s); prefix: RecBole's own SASRec / overall defaults.
 TRAIN_MODE_DEFAULTS = {
     "MAX_ITEM_LIST_LENGTH": (200, 50),
@@ -222,6 +222,9 @@ TRAIN_MODE_DEFAULTS = {
     "hidden_dropout_prob": (0.1, 0.5),
     "attn_dropout_prob": (0.1, 0.5),
     "epochs": (100, 300),  # SASRec+'s budget (early stopping ends runs sooner); RecBole's 300
+    # CL4SRec's and DuoRec's contrastive weight: all_positions chosen on validation (issue 19's selection,
+    # benchmarks/RESULTS.md "Contrastive weights chosen on validation"); prefix: the papers' (one target per row)
+    "lmd": (0.001, 0.1),
 }
 
 

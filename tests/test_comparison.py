@@ -216,17 +216,18 @@ def test_select_from_a_yaml_file(tmp_path):
 def test_unvalidated_weight_warns_once(workdir):
     logs = []
     runner = lambda *a: {"test_result": {"ndcg@10": 0.1}}  # noqa: E731
-    out = run_comparison(["SASRec", "CL4SRec", "BTSRec"], "tiny", [1, 2], [TINY_YAML], tiny_config(), out_dir="w",
+    prefix = tiny_config(train_mode="prefix")  # CL4SRec's lmd has a validated default in both modes, BTSRec's alpha not
+    out = run_comparison(["SASRec", "CL4SRec", "BTSRec"], "tiny", [1, 2], [TINY_YAML], prefix, out_dir="w",
                          runner=runner, log=logs.append)  # fmt: skip
     warnings = [line for line in logs if line.startswith("warning:")]
-    assert warnings == ["warning: CL4SRec's lmd (0.1) was chosen on validation for train_mode prefix, never for "
-                        "all_positions: choose it here with --select=CL4SRec:lmd=v1,v2,..."]  # fmt: skip
+    assert warnings == ["warning: BTSRec's alpha (0.2) was chosen on validation for train_mode all_positions, never "
+                        "for prefix: choose it here with --select=BTSRec:alpha=v1,v2,..."]  # fmt: skip
     assert out["table"].endswith(warnings[0].replace("warning:", "Warning:"))
     logs.clear()
-    run_comparison(["CL4SRec"], "tiny", [1], [TINY_YAML], tiny_config(), out_dir="w", runner=runner, log=logs.append,
-                   select={"CL4SRec": ("lmd", [0.1])})  # fmt: skip
-    run_comparison(["CL4SRec"], "tiny", [1], [TINY_YAML], tiny_config(), out_dir="w", runner=runner, log=logs.append,
-                   sweep=("lmd", [0.1]))  # fmt: skip
+    run_comparison(["BTSRec"], "tiny", [1], [TINY_YAML], prefix, out_dir="w", runner=runner, log=logs.append,
+                   select={"BTSRec": ("alpha", [0.2])})  # fmt: skip
+    run_comparison(["BTSRec"], "tiny", [1], [TINY_YAML], prefix, out_dir="w", runner=runner, log=logs.append,
+                   sweep=("alpha", [0.2]))  # fmt: skip
     assert not any(line.startswith("warning:") for line in logs)  # chosen (or swept) here: no warning
 
 

@@ -26,7 +26,9 @@ def package_properties(tmp_path, monkeypatch):
     write(props / "model" / "SASRec.yaml", "stopping_step: 2\n")
     write(props / "dataset" / "tiny.yaml", "stopping_step: 3\n")
     monkeypatch.setattr(recbole_bt.config, "properties_dir", lambda: str(props))
-    return props
+    recbole_bt.config.known_config_keys.cache_clear()  # the key list is cached: never keep the replaced one's
+    yield props
+    recbole_bt.config.known_config_keys.cache_clear()
 
 
 def test_precedence_package_dataset_file_dict_cmdline(workdir, package_properties, monkeypatch):
@@ -132,6 +134,18 @@ def test_model_yaml_inherits_from_base_classes(workdir):
     assert config["train_mode"] == "all_positions" and config["train_batch_size"] == 128  # recbole_bt's SASRec.yaml
     assert config["alpha"] == 0.2 and config["same_target_sampling"] is True  # BTSRec.yaml
     assert Config("SASRec", "tiny", config_dict={"data_path": FIXTURES})["same_target_sampling"] is False
+
+
+
+@pytest.mark.parametrize("model", ["CL4SRec", "DuoRec"])
+def test_contrastive_weight_default_follows_the_train_mode(workdir, model):
+    """lmd: ~ is the value chosen on validation in all_positions, the paper's (one target per row) in prefix; a
+    value given by the user wins in both modes."""
+    def lmd(**config):
+        return Config(model, "tiny", config_dict={"data_path": FIXTURES, **config})["lmd"]
+
+    assert lmd() == 0.001 and lmd(train_mode="prefix") == 0.1
+    assert lmd(lmd=0.05) == 0.05 and lmd(train_mode="prefix", lmd=0.0) == 0.0
 
 
 _CONFIG_ACCESS = re.compile(r"""config\s*(?:\[\s*|\.get\(\s*)["']([A-Za-z_][A-Za-z0-9_]*)["']""")
