@@ -46,7 +46,9 @@ Runs survive interruption: each (label, seed, config) has its own folder under `
 finished run leaves result.json there and is reused by a later invocation with the same command; a run in
 progress leaves its best checkpoint and the last completed epoch's (``checkpoint_last``, with the package's resume
 state) and its curve, and continues after that epoch, to the result of an uninterrupted run; a pretraining stage
-likewise (<folder>/pretrain, its last epoch's state after every epoch, reused once it has stopped). Each run is `LABEL:key=value,...` on top of
+likewise (<folder>/pretrain, its last epoch's state after every epoch, reused once it has stopped). A run's folder
+also keeps the package defaults it started under (defaults.json): if one has changed since (a model's weight, a
+protocol file's value), the run is neither reused nor resumed but fails with one line naming the key. Each run is `LABEL:key=value,...` on top of
 ``--set`` and the package defaults, each in its own process, ``--parallel`` at a time, ``--threads`` threads.
 """
 import argparse
@@ -86,6 +88,10 @@ def converge(job):
             json.dump({k: job[k] for k in ("label", "dataset", "config_files", "config")}, f, indent=1)
     done = os.path.join(folder, "result.json")
     checkpoints = best_checkpoints(folder)
+    check_defaults(folder, job)  # a finished run or one in progress: under the defaults it started with
+    if not any(os.path.exists(os.path.join(folder, name)) for name in ("result.json", "saved", "pretrain")):
+        with open(os.path.join(folder, "defaults.json"), "w") as f:  # a run starting: the defaults it runs under
+            json.dump(package_defaults(job), f, indent=1)
     if os.path.exists(done):
         per_user_path = os.path.join(folder, "per_user.json")
         if checkpoints and not os.path.exists(per_user_path):  # a run from before them
@@ -392,6 +398,40 @@ def checkpoint_config(folder):
 
     checkpoints = best_checkpoints(folder)
     return torch.load(checkpoints[-1], map_location="cpu", weights_only=False)["config"] if checkpoints else None
+
+
+# Package keys that do not change what a run computes (speed paths with the same function, run mechanics): a change
+# of their default leaves finished runs valid.
+NEUTRAL_KEYS = {"fused_attention", "fused_ce", "length_bucketing", "fused_last_position", "partner_chunk_rows",
+                "row_builder", "memory_check", "backend", "checkpoint_last", "resume_file", "test_per_user"}
+
+
+def package_defaults(job):
+    """{key: value} of the package's defaults the job leaves to its YAML (every key recbole_bt's properties/ declare,
+    but `NEUTRAL_KEYS` and those the job sets): what a run's folder digest (the job as given) does not pin."""
+    from recbole_bt.config import package_config_keys
+    from recbole_bt.quick_start import build_config
+
+    config = build_config(job["config"]["model"], job["dataset"], job.get("config_files"), job["config"])
+    keys = sorted(package_config_keys() - NEUTRAL_KEYS - set(job["config"]))
+    values = {key: config[key] for key in keys if key in config.final_config_dict}
+    return json.loads(json.dumps(values, default=str))  # as the JSON file holds them
+
+
+def check_defaults(folder, job):
+    """A run folder is reused (finished) or resumed (in progress) only under the package defaults it started with
+    (<folder>/defaults.json, written when it started; runs from before it are not checked): its digest is the job
+    as given, so a default changed since (e.g. a model's weight) would otherwise be reused silently."""
+    path = os.path.join(folder, "defaults.json")
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        then = json.load(f)
+    now = package_defaults(job)
+    changed = [f"{k} {then[k]!r} -> {now[k]!r}" for k in sorted(then) if k in now and now[k] != then[k]]
+    if changed:
+        raise RuntimeError(f"{folder} ran under other package defaults ({'; '.join(changed)}): set the key(s) in --run "
+                           f"to train again, or move the folder away")
 
 
 def trained_config(folder, job=None):

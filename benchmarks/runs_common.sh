@@ -23,7 +23,7 @@ archive_runs() {  # a finished run's small files (no checkpoints)
         [ -e "$run/result.json" ] || continue
         kind=$(basename "$(dirname "$run")")
         mkdir -p "$ARCHIVE/$kind/$(basename "$run")"
-        cp "$run"/{job.json,curve.jsonl,result.json,per_user.json} "$ARCHIVE/$kind/$(basename "$run")/" 2>/dev/null || true
+        cp "$run"/{job.json,defaults.json,curve.jsonl,result.json,per_user.json} "$ARCHIVE/$kind/$(basename "$run")/" 2>/dev/null || true
     done
 }
 

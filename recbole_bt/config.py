@@ -134,13 +134,19 @@ def _yaml_keys(folder, skip=()):
 
 
 @functools.lru_cache(maxsize=None)
+def package_config_keys():
+    """Every key recbole_bt's own YAML files declare (properties/: overall, models, datasets, protocols)."""
+    return frozenset(_yaml_keys(properties_dir()))
+
+
+@functools.lru_cache(maxsize=None)
 def known_config_keys():
     """Every key some model, dataset or default of RecBole or recbole_bt declares in YAML (and the few that RecBole
     reads undeclared)."""
     keys = set(_RUN_KEYS) | RECBOLE_UNDECLARED_KEYS
     keys.update(general_arguments + training_arguments + evaluation_arguments + dataset_arguments)
     keys.update(_yaml_keys(recbole_properties_dir(), skip=("url.yaml", "kg_url.yaml")))
-    keys.update(_yaml_keys(properties_dir()))
+    keys.update(package_config_keys())
     return frozenset(keys)
 
 

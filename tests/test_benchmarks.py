@@ -320,6 +320,33 @@ def test_recipe_of_a_run_kept_without_checkpoints_comes_from_its_job(tmp_path):
     assert recipe_of(str(tmp_path / "empty")) == "?"
 
 
+def test_a_run_under_changed_package_defaults_is_neither_reused_nor_resumed(tmp_path):
+    """A run folder's digest is the job as given: a finished (or half-trained) CL4SRec run that relied on lmd's
+    default of its day (the papers' 0.1, before the all_positions default became 0.001) must fail with one line
+    naming the key, not be reused as a run of today's default. Same defaults, or a run from before defaults.json:
+    reused."""
+    sys.path.insert(0, ROOT)
+    from benchmarks.baseline import converge, package_defaults
+
+    job = {"label": "CL4SRec", "dataset": "ml-100k", "config_files": None, "folder": str(tmp_path / "run"),
+           "config": {"model": "CL4SRec", "seed": 2020}}  # fmt: skip
+    defaults = package_defaults(job)
+    assert defaults["lmd"] == 0.001 and defaults["loss_type"] == "CE" and "seed" not in defaults
+    assert "fused_attention" not in defaults  # same function either way: a change of it keeps runs valid
+    os.makedirs(job["folder"])
+    with open(os.path.join(job["folder"], "result.json"), "w") as f:
+        json.dump({"valid": {"ndcg@10": 0.5}}, f)
+    assert converge(job)["valid"] == {"ndcg@10": 0.5}  # no defaults.json: a run from before them, reused
+    for then in (defaults, dict(defaults, lmd=0.1)):
+        with open(os.path.join(job["folder"], "defaults.json"), "w") as f:
+            json.dump(then, f)
+        if then["lmd"] == 0.001:
+            assert converge(job)["valid"] == {"ndcg@10": 0.5}
+        else:
+            with pytest.raises(RuntimeError, match=r"ran under other package defaults \(lmd 0.1 -> 0.001\): set the key"):
+                converge(job)
+
+
 @pytest.mark.spawns(several=True)
 def test_baseline_select_chooses_on_validation_and_reuses_runs_of_any_label(tmp_path):
     """--select trains each candidate with the first seed, picks the best masked valid NDCG@10 and runs it with every
@@ -359,6 +386,9 @@ def test_baseline_quick_reuses_and_resumes(tmp_path):
     and a run whose result was lost continues from its checkpoint to the same figures."""
     runs = run_quick("baseline.py", "converge", tmp_path, "baseline-converge")
     assert [r["seed"] for r in runs] == [2020, 2021] and not any(r["resumed"] for r in runs)
+    for r in runs:  # the package defaults each run started under, checked when it is reused or resumed
+        with open(os.path.join(r["folder"], "defaults.json")) as f:
+            assert json.load(f)["loss_type"] == "CE"
     for r in runs:
         assert len(r["curve"]) == r["epochs"] and 1 <= r["best_epoch"] <= r["epochs"]
         assert r["test"].keys() == r["test_unmasked"].keys() == {"hit@10", "ndcg@10"}

@@ -26,9 +26,10 @@ def package_properties(tmp_path, monkeypatch):
     write(props / "model" / "SASRec.yaml", "stopping_step: 2\n")
     write(props / "dataset" / "tiny.yaml", "stopping_step: 3\n")
     monkeypatch.setattr(recbole_bt.config, "properties_dir", lambda: str(props))
-    recbole_bt.config.known_config_keys.cache_clear()  # the key list is cached: never keep the replaced one's
+    clear = lambda: (recbole_bt.config.known_config_keys.cache_clear(), recbole_bt.config.package_config_keys.cache_clear())  # noqa: E731
+    clear()  # the key lists are cached: never keep the replaced folder's
     yield props
-    recbole_bt.config.known_config_keys.cache_clear()
+    clear()
 
 
 def test_precedence_package_dataset_file_dict_cmdline(workdir, package_properties, monkeypatch):
