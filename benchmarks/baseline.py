@@ -66,7 +66,7 @@ from recbole_bt.comparison import parse_select  # noqa: E402
 from recbole_bt.evaluator.significance import stars  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     HERE, RESULTS_MD, ROOT, add_common_arguments, data_spec, machine, mean_std, parse_run, parse_value, peak_rss_mb,
-    pretrain, rerun_argv, results_dir_of, run_folder, run_workers, runs_by_label, save, set_threads, shared_cores,
+    guard_defaults, pretrain, rerun_argv, results_dir_of, run_folder, run_workers, runs_by_label, save, set_threads, shared_cores,
     subcommand,
 )  # fmt: skip
 
@@ -88,10 +88,7 @@ def converge(job):
             json.dump({k: job[k] for k in ("label", "dataset", "config_files", "config")}, f, indent=1)
     done = os.path.join(folder, "result.json")
     checkpoints = best_checkpoints(folder)
-    check_defaults(folder, job)  # a finished run or one in progress: under the defaults it started with
-    if not any(os.path.exists(os.path.join(folder, name)) for name in ("result.json", "saved", "pretrain")):
-        with open(os.path.join(folder, "defaults.json"), "w") as f:  # a run starting: the defaults it runs under
-            json.dump(package_defaults(job), f, indent=1)
+    guard_defaults(folder, job["config"]["model"], job)  # reused or resumed only under the defaults it started with
     if os.path.exists(done):
         per_user_path = os.path.join(folder, "per_user.json")
         if checkpoints and not os.path.exists(per_user_path):  # a run from before them
@@ -398,40 +395,6 @@ def checkpoint_config(folder):
 
     checkpoints = best_checkpoints(folder)
     return torch.load(checkpoints[-1], map_location="cpu", weights_only=False)["config"] if checkpoints else None
-
-
-# Package keys that do not change what a run computes (speed paths with the same function, run mechanics): a change
-# of their default leaves finished runs valid.
-NEUTRAL_KEYS = {"fused_attention", "fused_ce", "length_bucketing", "fused_last_position", "partner_chunk_rows",
-                "row_builder", "memory_check", "backend", "checkpoint_last", "resume_file", "test_per_user"}
-
-
-def package_defaults(job):
-    """{key: value} of the package's defaults the job leaves to its YAML (every key recbole_bt's properties/ declare,
-    but `NEUTRAL_KEYS` and those the job sets): what a run's folder digest (the job as given) does not pin."""
-    from recbole_bt.config import package_config_keys
-    from recbole_bt.quick_start import build_config
-
-    config = build_config(job["config"]["model"], job["dataset"], job.get("config_files"), job["config"])
-    keys = sorted(package_config_keys() - NEUTRAL_KEYS - set(job["config"]))
-    values = {key: config[key] for key in keys if key in config.final_config_dict}
-    return json.loads(json.dumps(values, default=str))  # as the JSON file holds them
-
-
-def check_defaults(folder, job):
-    """A run folder is reused (finished) or resumed (in progress) only under the package defaults it started with
-    (<folder>/defaults.json, written when it started; runs from before it are not checked): its digest is the job
-    as given, so a default changed since (e.g. a model's weight) would otherwise be reused silently."""
-    path = os.path.join(folder, "defaults.json")
-    if not os.path.exists(path):
-        return
-    with open(path) as f:
-        then = json.load(f)
-    now = package_defaults(job)
-    changed = [f"{k} {then[k]!r} -> {now[k]!r}" for k in sorted(then) if k in now and now[k] != then[k]]
-    if changed:
-        raise RuntimeError(f"{folder} ran under other package defaults ({'; '.join(changed)}): set the key(s) in --run "
-                           f"to train again, or move the folder away")
 
 
 def trained_config(folder, job=None):

@@ -35,7 +35,7 @@ from benchmarks.btsrec import curve_rows, quality  # noqa: E402
 from benchmarks.harness import mean_std  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     HERE, add_common_arguments, data_spec, finished, parse_run, peak_rss_mb, pretrain, record_saved, run_and_save,
-    run_folder, set_threads, subcommand,
+    guard_defaults, run_folder, set_threads, subcommand,
 )  # fmt: skip
 
 METRICS = {"metrics": ["Hit", "NDCG", "MRR"], "topk": [10], "valid_metric": "NDCG@10"}
@@ -66,6 +66,8 @@ def pipeline(job):
 
 def worker(job):
     set_threads(job["threads"])
+    if job.get("folder"):
+        guard_defaults(job["folder"], job["config"]["model"], job)
     result = finished(job["folder"], lambda: pipeline(job))
     result.update(label=job["label"], config=job.get("config"), peak_rss_mb=round(peak_rss_mb()))
     with open(job["out"], "w") as f:

@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.btsrec import mean_std  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     HERE, add_common_arguments, data_spec, finished, parse_run, peak_rss_mb, pretrain, record_saved, run_and_save,
-    run_folder, set_threads, subcommand,
+    guard_defaults, run_folder, set_threads, subcommand,
 )  # fmt: skip
 
 METHODS = ["BTPretrain", "DualEncoder", "CLUE", "none"]  # none: BTPretrain's encoder, random weights
@@ -59,6 +59,7 @@ def pipeline(job):
 
 def worker(job):
     set_threads(job["threads"])
+    guard_defaults(job["folder"], "BTPretrain" if job["method"] == "none" else job["method"], job)
     result = finished(job["folder"], lambda: pipeline(job))
     result.update(label=job["label"], method=job["method"], batch=job["batch"], seed=job["config"]["seed"],
                   peak_rss_mb=round(peak_rss_mb()))  # fmt: skip

@@ -92,6 +92,7 @@ def test_user_tasks_quick(tmp_path):
     # the same command again (an interrupted study restarted) reuses every finished job: nothing recomputed
     done = {path: os.stat(path).st_mtime_ns for path in glob.glob(str(tmp_path / "quick" / "user_tasks-runs" / "*" / "**" / "result.json"), recursive=True)}
     assert len(done) == 5 + 4  # the jobs and their pretraining stages
+    assert len(glob.glob(str(tmp_path / "quick" / "user_tasks-runs" / "*" / "defaults.json"))) == 5  # checked on reuse
     for path in glob.glob(str(tmp_path / "quick" / "user_tasks-study-tiny-*.json")):
         os.remove(path)
     again = run_quick("user_tasks.py", "study", tmp_path, "user_tasks-study", "--methods", "BTPretrain", "DualEncoder", "none")
@@ -326,11 +327,12 @@ def test_a_run_under_changed_package_defaults_is_neither_reused_nor_resumed(tmp_
     naming the key, not be reused as a run of today's default. Same defaults, or a run from before defaults.json:
     reused."""
     sys.path.insert(0, ROOT)
-    from benchmarks.baseline import converge, package_defaults
+    from benchmarks.baseline import converge
+    from benchmarks.harness import package_defaults
 
     job = {"label": "CL4SRec", "dataset": "ml-100k", "config_files": None, "folder": str(tmp_path / "run"),
            "config": {"model": "CL4SRec", "seed": 2020}}  # fmt: skip
-    defaults = package_defaults(job)
+    defaults = package_defaults("CL4SRec", job)
     assert defaults["lmd"] == 0.001 and defaults["loss_type"] == "CE" and "seed" not in defaults
     assert "fused_attention" not in defaults  # same function either way: a change of it keeps runs valid
     os.makedirs(job["folder"])
