@@ -365,21 +365,22 @@ def finished(folder, compute):
     return result
 
 
-# Package keys that do not change what a run computes (speed paths with the same function, run mechanics): a change
-# of their default leaves finished runs valid.
-NEUTRAL_KEYS = {"fused_attention", "fused_ce", "length_bucketing", "fused_last_position", "partner_chunk_rows",
-                "row_builder", "memory_check", "backend", "checkpoint_last", "resume_file", "test_per_user"}
+# Package keys that do not change what a run computes, besides the speed paths' `SPEED_KEYS` (same function; run
+# mechanics): a change of their default leaves finished runs valid.
+NEUTRAL_KEYS = {"fused_last_position", "partner_chunk_rows", "row_builder", "memory_check", "backend", "checkpoint_last",
+                "resume_file", "test_per_user"}
 
 
 def package_defaults(model, job):
     """{key: value} of the package defaults a run of `model` leaves to the YAML files: every key recbole_bt's
-    properties/ declare, but `NEUTRAL_KEYS` and the keys the job's config sets. A run folder's digest is the job as
+    properties/ declare, but `SPEED_KEYS`, `NEUTRAL_KEYS` and the keys the job's config sets. A run folder's digest is the job as
     given (`run_folder`): these are what it does not pin."""
     from recbole_bt.config import package_config_keys
+    from recbole_bt.config_ranges import SPEED_KEYS
     from recbole_bt.quick_start import build_config
 
     config = build_config(model, job["dataset"], job.get("config_files"), job["config"])
-    keys = sorted(package_config_keys() - NEUTRAL_KEYS - set(job["config"]))
+    keys = sorted(package_config_keys() - set(SPEED_KEYS) - NEUTRAL_KEYS - set(job["config"]))
     values = {key: config[key] for key in keys if key in config.final_config_dict}
     return json.loads(json.dumps(values, default=str))  # as the JSON file holds them
 
@@ -390,10 +391,10 @@ def guard_defaults(folder, model, job):
     file's key) is a one-line error naming it, instead of the run passing for one of today's defaults. Folders from
     before defaults.json are not checked."""
     path = os.path.join(folder, "defaults.json")
-    now = package_defaults(model, job)
     if os.path.exists(path):
         with open(path) as f:
             then = json.load(f)
+        now = package_defaults(model, job)
         changed = [f"{k} {then[k]!r} -> {now[k]!r}" for k in sorted(then) if k in now and now[k] != then[k]]
         if changed:
             raise RuntimeError(f"{folder} ran under other package defaults ({'; '.join(changed)}): set the key(s) "
@@ -401,7 +402,7 @@ def guard_defaults(folder, model, job):
     elif not any(os.path.exists(os.path.join(folder, name)) for name in ("result.json", "saved", "pretrain")):
         os.makedirs(folder, exist_ok=True)
         with open(path, "w") as f:
-            json.dump(now, f, indent=1)
+            json.dump(package_defaults(model, job), f, indent=1)
 
 
 def pretrain(model, job, config):
