@@ -9,9 +9,11 @@ the uninterrupted run did, wherever the first run stopped. Exact in one process 
 without it RecBole saves every epoch, with no generator states); a multi-process run saves rank 0's generators.
 
 With ``checkpoint_last: True`` the callback also writes, after every validated epoch, the same state of that epoch
-to ``<best model file>-last.pth`` (one file, overwritten), which names the best model's file: a run resumed from
-it continues after the last completed epoch (nothing is trained twice), keeps saving its best model to the first
-run's file and tests that one.
+to ``<best model file>-last.pth`` (one file, replaced whole: a run killed while saving keeps the previous epoch's),
+which names the best model's file: a run resumed from it continues after the last completed epoch (nothing is
+trained twice), keeps saving its best model to the first run's file and tests that one. A checkpoint's companion
+files (the best model, the pretrained model) are looked for beside it first, so a run folder moved or copied to
+another machine (another path) resumes as well.
 
 Pretraining (``train_stage: pretrain``, `recbole_bt.trainer.PretrainTrainer`) has no validation: with
 ``checkpoint_last``, the callback keeps each pretraining epoch's state (weights, optimizer, the loss curve, the lowest
@@ -19,6 +21,7 @@ loss and the epochs since, why it stopped, the generators) in the trainer's `pre
 pretraining continues after that epoch as the uninterrupted run did, and a pretraining that had ended trains nothing
 and reports the checkpoint it had saved.
 """
+import os
 import random
 import re
 
@@ -100,10 +103,10 @@ def resume_state_saver(trainer, train_data, saved):
             torch.save(checkpoint, trainer.saved_model_file, pickle_protocol=4)
         if config["checkpoint_last"]:
             last = last_checkpoint_file(trainer.saved_model_file)
-            trainer._save_checkpoint(epoch_idx, verbose=False, saved_model_file=last)
-            checkpoint = load_checkpoint(last)
+            trainer._save_checkpoint(epoch_idx, verbose=False, saved_model_file=last + ".tmp")  # save_whole's file
+            checkpoint = load_checkpoint(last + ".tmp")
             checkpoint.update(resume_state, best_model_file=trainer.saved_model_file)
-            torch.save(checkpoint, last, pickle_protocol=4)
+            save_whole(checkpoint, last)
 
     return callback
 
@@ -115,7 +118,21 @@ def save_pretrain_state(trainer, train_data, epoch_idx):
                       pretrain_state=dict(trainer.pretrain_state, curve=trainer.pretrain_curve,
                                           pretrained_model_file=trainer.saved_model_file),
                       random_state=random_state(trainer.model, train_data))  # fmt: skip
-    torch.save(checkpoint, trainer.pretrain_last_file, pickle_protocol=4)
+    save_whole(checkpoint, trainer.pretrain_last_file)
+
+
+def save_whole(checkpoint, path):
+    """torch.save to `path` through a temporary file: a process killed meanwhile leaves the previous file whole."""
+    torch.save(checkpoint, path + ".tmp", pickle_protocol=4)
+    os.replace(path + ".tmp", path)
+
+
+def beside(recorded, checkpoint_file):
+    """Where a file that a checkpoint names (by the path it had when saved) is now: the file of that name beside
+    the checkpoint, when there is one or the recorded folder is gone (a run folder moved to another path);
+    else the recorded path (a checkpoint copied away from its run)."""
+    near = os.path.join(os.path.dirname(checkpoint_file), os.path.basename(recorded))
+    return near if os.path.exists(near) or not os.path.isdir(os.path.dirname(recorded) or ".") else recorded
 
 
 def resume(trainer, resume_file, train_data=None):
@@ -127,7 +144,7 @@ def resume(trainer, resume_file, train_data=None):
     check_resumable(checkpoint, trainer.config, trainer.model.state_dict(), resume_file)
     trainer.resume_checkpoint(resume_file)
     if checkpoint.get("best_model_file"):  # a `checkpoint_last` file: the best model stays in its own file
-        trainer.saved_model_file = checkpoint["best_model_file"]
+        trainer.saved_model_file = beside(checkpoint["best_model_file"], resume_file)
     trainer.best_valid_result = checkpoint.get("best_valid_result")
     trainer.epochs_run, trainer.best_epoch = trainer.start_epoch, checkpoint.get("best_epoch")
     # saved as the run ended (its last epoch, or early stopping): `fit` trains nothing and keeps the best model's
@@ -135,7 +152,8 @@ def resume(trainer, resume_file, train_data=None):
     trainer.ended = trainer.start_epoch >= trainer.epochs or trainer.cur_step > trainer.stopping_step
     if "pretrain_state" in checkpoint:  # a pretraining epoch's (`save_pretrain_state`)
         state = dict(checkpoint["pretrain_state"])
-        trainer.pretrain_curve, trainer.saved_model_file = state.pop("curve"), state.pop("pretrained_model_file")
+        trainer.pretrain_curve = state.pop("curve")
+        trainer.saved_model_file = beside(state.pop("pretrained_model_file"), resume_file)
         trainer.pretrain_state.update(state)
     if train_data is not None and "random_state" in checkpoint:
         set_random_state(trainer.model, train_data, checkpoint["random_state"])

@@ -3,6 +3,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -410,6 +411,40 @@ def test_baseline_quick_reuses_and_resumes(tmp_path):
     assert [(r["test"], r["test_unmasked"], r["best_epoch"]) for r in again] == [
         (r["test"], r["test_unmasked"], r["best_epoch"]) for r in runs]
     assert json.loads(open(per_user).read()) == json.loads(before)
+
+
+@pytest.mark.spawns(several=True)
+def test_a_parked_run_resumes_in_another_folder(tmp_path):
+    """benchmarks/park.py: a run in progress (here: its result lost after its last epoch) is parked with its last
+    checkpoint whole and its best model without the optimizer, no lock; restored into an empty --out at another
+    path (the first one gone), the same command resumes it there to the same figures; a finished run is not
+    parked, and its parked copy goes once it has finished."""
+    sys.path.insert(0, ROOT)
+    from benchmarks.park import park, restore
+
+    first, second, parked = tmp_path / "first", tmp_path / "second", str(tmp_path / "parked")
+    runs = run_quick("baseline.py", "converge", first, "baseline-converge")
+    [stopped] = glob.glob(str(first / "quick" / "baseline-runs" / "defaults-seed2021-*"))
+    os.remove(os.path.join(stopped, "result.json"))
+    open(os.path.join(stopped, "training.lock"), "w").close()
+    done = park(str(first / "quick"), parked, min_minutes=0)
+    run = os.path.relpath(stopped, first / "quick")
+    assert list(done) == [run] and "parked" in done[run]  # the finished seed-2020 run is not
+    files = sorted(os.path.relpath(os.path.join(h, n), os.path.join(parked, run)) for h, _, ns in os.walk(os.path.join(parked, run)) for n in ns)
+    [last] = [f for f in files if f.endswith("-last.pth")]
+    assert files == sorted(["job.json", "defaults.json", "curve.jsonl", "per_user.json", last, last.replace("-last.pth", ".pth")])
+    best = torch.load(os.path.join(parked, run, last.replace("-last.pth", ".pth")), weights_only=False)
+    assert "optimizer" not in best and "state_dict" in best
+    assert park(str(first / "quick"), parked, min_minutes=1e9) == {run: "0 min trained: not parked"}  # kept as it was
+    for path in glob.glob(str(first / "quick" / "baseline-runs" / "defaults-seed2020-*")):  # as runs_common.sh restores
+        shutil.copytree(path, second / "quick" / "baseline-runs" / os.path.basename(path))
+    shutil.rmtree(first)
+    assert restore(str(second / "quick"), parked) == [run] and restore(str(second / "quick"), parked) == []
+    again = run_quick("baseline.py", "converge", second, "baseline-converge")
+    assert [r["resumed"] for r in again] == [False, True]
+    assert [(r["test"], r["best_epoch"], r["epochs"]) for r in again] == [(r["test"], r["best_epoch"], r["epochs"]) for r in runs]
+    assert park(str(second / "quick"), parked, min_minutes=0) == {run: "finished: parked copy removed"}
+    assert not os.path.exists(os.path.join(parked, run))
 
 
 @pytest.mark.spawns(several=True)

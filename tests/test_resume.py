@@ -65,6 +65,28 @@ def test_resumed_from_the_last_epoch_ends_as_the_uninterrupted_run(workdir, monk
     assert checkpoint_in("part") == best  # the best model still goes to (and is tested from) the first part's file
 
 
+def test_a_run_folder_moved_elsewhere_resumes_from_its_last_epoch(workdir, monkeypatch):
+    """The last checkpoint names the best model by the path it had: a folder moved (another machine, another path)
+    resumes from its last epoch, keeps its best model beside it and ends as the uninterrupted run."""
+    import shutil
+
+    from recbole_bt.trainer import Trainer
+
+    settings = dict(epochs=5, checkpoint_last=True, learning_rate=3.0, seed=4)  # validation never beats epoch 2
+    uninterrupted = run_recbole_bt("BTSRec", "tiny", [TINY_YAML], tiny_config(checkpoint_dir="full", **settings))
+    revive = kill_in_epoch(monkeypatch, Trainer, 4)
+    with pytest.raises(KeyboardInterrupt):
+        run_recbole_bt("BTSRec", "tiny", [TINY_YAML], tiny_config(checkpoint_dir="part", **settings))
+    revive()
+    shutil.move("part", "moved")
+    (last,) = glob.glob(os.path.join("moved", "*-last.pth"))
+    assert not glob.glob(last + "*.tmp")  # saved whole, through a temporary file
+    resumed = run_recbole_bt("BTSRec", "tiny", [TINY_YAML],
+                             tiny_config(checkpoint_dir="moved", resume_file=last, **settings))  # fmt: skip
+    assert resumed == uninterrupted and not os.path.exists("part")  # tested from the moved best model
+    assert os.path.basename(checkpoint_in("moved")) == os.path.basename(last).replace("-last.pth", ".pth")
+
+
 def test_resuming_a_run_that_stopped_early_trains_nothing(workdir):
     settings = dict(epochs=5, checkpoint_last=True, learning_rate=1.0, seed=1, stopping_step=1)
     stopped = run_recbole_bt("SASRec", "tiny", [TINY_YAML], tiny_config(**settings))
