@@ -7,9 +7,10 @@ result.json and a last-epoch checkpoint, ``checkpoint_last``) into ``--to``/<kin
 
 - its small files (job.json, defaults.json, curve.jsonl, a finished pretraining stage's result.json; no lock),
 - every ``*-last.pth`` (weights, optimizer, early-stopping state, random generators: what an exact resume needs),
-  checked to load (a file caught half-written is copied again),
-- the model file each last checkpoint names (the best model so far, or the pretrained model a chain fine-tunes
-  from) without its optimizer state, which nothing reads again (a third of the size).
+  checked to load (a file caught half-written is read again), but that of a finished pretraining stage,
+- the model file each last checkpoint names (the best model so far, the latest pretrained one), or that a finished
+  pretraining stage's result.json names (the one a chain fine-tunes from), without its optimizer state, which
+  nothing reads again (a third of the size).
 
 It removes the parked copies of runs that have finished since, and leaves alone runs that trained under
 ``--min-minutes`` (cheaper to train again than to commit). `restore` copies each parked run into ``--out`` where
@@ -93,11 +94,17 @@ def park_run(folder, target):
             if name not in SKIPPED and not name.endswith((".pth", ".tmp")):
                 shutil.copy2(os.path.join(here, name), into)
     for last in in_progress(folder):
-        checkpoint = load_whole(last)
         into = os.path.join(part, os.path.relpath(os.path.dirname(last), folder))
-        save_whole(checkpoint, os.path.join(into, os.path.basename(last)))
-        model_file = companion(checkpoint)
-        found = beside(model_file, last) if model_file else None
+        stage = os.path.join(os.path.dirname(last), "result.json")
+        if last.endswith("-pretrain-last.pth") and os.path.exists(stage):  # a finished stage: its result and model
+            with open(stage) as f:
+                model_file = json.load(f)["pretrained_model_file"]
+            found = beside(model_file, stage)
+        else:
+            checkpoint = load_whole(last)
+            save_whole(checkpoint, os.path.join(into, os.path.basename(last)))
+            model_file = companion(checkpoint)
+            found = beside(model_file, last) if model_file else None
         if found and os.path.exists(found):
             model = {k: v for k, v in load_whole(found).items() if k != "optimizer"}
             save_whole(model, os.path.join(into, os.path.basename(found)))

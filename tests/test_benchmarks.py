@@ -489,6 +489,23 @@ def test_baseline_pretrains_then_fine_tunes_and_reuses_the_stage(tmp_path):
         os.remove(path)
     [third] = run_quick("baseline.py", "converge", tmp_path, "baseline-converge", *chain)
     assert third["pretrain"] == stage and os.stat(checkpoint).st_mtime_ns == stamp and third["test"] == run["test"]
+    # parked while fine-tuning (benchmarks/park.py), restored at another path: the finished stage travels as its
+    # result and model (no pretraining state), is reused there, and fine-tuning ends as before
+    sys.path.insert(0, ROOT)
+    from benchmarks.park import park, restore
+
+    os.remove(os.path.join(run["folder"], "result.json"))
+    park(str(tmp_path / "quick"), str(tmp_path / "parked"), min_minutes=0)
+    name = os.path.relpath(run["folder"], tmp_path / "quick")
+    parked_stage = sorted(os.listdir(tmp_path / "parked" / name / "pretrain"))
+    assert parked_stage == sorted(["result.json", os.path.basename(checkpoint)])
+    shutil.rmtree(tmp_path / "quick")
+    assert restore(str(tmp_path / "elsewhere" / "quick"), str(tmp_path / "parked")) == [name]
+    [fourth] = run_quick("baseline.py", "converge", tmp_path / "elsewhere", "baseline-converge", *chain)
+    moved = fourth["pretrain"].pop("pretrained_model_file")
+    assert moved == os.path.join(str(tmp_path / "elsewhere" / "quick"), name, "pretrain", os.path.basename(checkpoint))
+    assert fourth["pretrain"] == {k: v for k, v in stage.items() if k != "pretrained_model_file"}
+    assert (fourth["test"], fourth["best_epoch"]) == (run["test"], run["best_epoch"])
 
 
 def test_only_recorded_benchmarks_write_into_the_repository(tmp_path):
