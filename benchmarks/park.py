@@ -60,7 +60,7 @@ def trained_minutes(folder):
             points = [json.loads(line) for line in f if line.strip()]
         seconds += points[-1]["train_seconds"] if points else 0.0
     for last in glob.glob(os.path.join(glob.escape(folder), "**", "*-pretrain-last.pth"), recursive=True):
-        state = torch.load(last, map_location="cpu", weights_only=False).get("pretrain_state", {})
+        state = load_whole(last).get("pretrain_state", {})
         seconds += sum(p.get("seconds", 0.0) for p in state.get("curve", []))
     return seconds / 60
 
