@@ -413,7 +413,7 @@ def pretrain(model, job, config):
     With ``job["folder"]`` it is resumable: checkpoints go to <folder>/pretrain, a stage found finished there is
     reused, and one in progress resumes after its last completed epoch (``checkpoint_last``)."""
     from recbole_bt.quick_start import prepare
-    from recbole_bt.resume import beside, resume_state_saver
+    from recbole_bt.resume import resume_state_saver
 
     stage = dict(config, train_stage="pretrain")
     if job.get("pretrain_epochs"):
@@ -433,7 +433,5 @@ def pretrain(model, job, config):
                     pretrained_model_file=os.path.abspath(trainer.pretrain_result["pretrained_model_file"]))  # fmt: skip
 
     result = finished(folder, train)
-    if folder:  # a stage finished in a folder since moved (benchmarks/park.py): its model is beside its result
-        result["pretrained_model_file"] = os.path.abspath(beside(result["pretrained_model_file"], os.path.join(folder, "result.json")))
     print(json.dumps(result), flush=True)
     return dict(result, checkpoint=result["pretrained_model_file"])

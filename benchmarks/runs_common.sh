@@ -5,9 +5,7 @@
 #   number, which the script sets, starts first, and a run one script trains is never trained by another at once);
 # - finished runs travel with the repository (their small files, no checkpoints, in benchmarks/results/baseline-runs,
 #   and user_tasks.py's jobs in benchmarks/results/user_tasks-runs): they are restored into $OUT/<the same folder>
-#   on a fresh machine, and every finished run is archived back on exit (commit those folders afterwards); runs in
-#   progress travel too once parked (`python benchmarks/park.py park`, then commit benchmarks/results/parked): they
-#   are restored where their folder is missing and resume after their parked epoch;
+#   on a fresh machine, and every finished run is archived back on exit (commit those folders afterwards);
 # - BT_SR: ml-1m-realtime under BT-SR's temporal protocol and recipe (the preset), early stopping as the reference;
 #   LOO: ML-1M leave-one-out, seen items masked; RECIPE: the package's SASRec recipe on it (the study's d0.1).
 OUT=${OUT:-$PWD/benchmarks/out}
@@ -35,5 +33,4 @@ for kind in baseline-runs user_tasks-runs; do
         if [ -d "$run" ] && [ ! -e "$OUT/$kind/$(basename "$run")" ]; then cp -r "$run" "$OUT/$kind/"; fi
     done
 done
-python benchmarks/park.py restore --out "$OUT"
 trap archive_runs EXIT

@@ -3,7 +3,6 @@ import glob
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -414,40 +413,6 @@ def test_baseline_quick_reuses_and_resumes(tmp_path):
 
 
 @pytest.mark.spawns(several=True)
-def test_a_parked_run_resumes_in_another_folder(tmp_path):
-    """benchmarks/park.py: a run in progress (here: its result lost after its last epoch) is parked with its last
-    checkpoint whole and its best model without the optimizer, no lock; restored into an empty --out at another
-    path (the first one gone), the same command resumes it there to the same figures; a finished run is not
-    parked, and its parked copy goes once it has finished."""
-    sys.path.insert(0, ROOT)
-    from benchmarks.park import park, restore
-
-    first, second, parked = tmp_path / "first", tmp_path / "second", str(tmp_path / "parked")
-    runs = run_quick("baseline.py", "converge", first, "baseline-converge")
-    [stopped] = glob.glob(str(first / "quick" / "baseline-runs" / "defaults-seed2021-*"))
-    os.remove(os.path.join(stopped, "result.json"))
-    open(os.path.join(stopped, "training.lock"), "w").close()
-    done = park(str(first / "quick"), parked, min_minutes=0)
-    run = os.path.relpath(stopped, first / "quick")
-    assert list(done) == [run] and "parked" in done[run]  # the finished seed-2020 run is not
-    files = sorted(os.path.relpath(os.path.join(h, n), os.path.join(parked, run)) for h, _, ns in os.walk(os.path.join(parked, run)) for n in ns)
-    [last] = [f for f in files if f.endswith("-last.pth")]
-    assert files == sorted(["job.json", "defaults.json", "curve.jsonl", "per_user.json", last, last.replace("-last.pth", ".pth")])
-    best = torch.load(os.path.join(parked, run, last.replace("-last.pth", ".pth")), weights_only=False)
-    assert "optimizer" not in best and "state_dict" in best
-    assert park(str(first / "quick"), parked, min_minutes=1e9) == {run: "0 min trained: not parked"}  # kept as it was
-    for path in glob.glob(str(first / "quick" / "baseline-runs" / "defaults-seed2020-*")):  # as runs_common.sh restores
-        shutil.copytree(path, second / "quick" / "baseline-runs" / os.path.basename(path))
-    shutil.rmtree(first)
-    assert restore(str(second / "quick"), parked) == [run] and restore(str(second / "quick"), parked) == []
-    again = run_quick("baseline.py", "converge", second, "baseline-converge")
-    assert [r["resumed"] for r in again] == [False, True]
-    assert [(r["test"], r["best_epoch"], r["epochs"]) for r in again] == [(r["test"], r["best_epoch"], r["epochs"]) for r in runs]
-    assert park(str(second / "quick"), parked, min_minutes=0) == {run: "finished: parked copy removed"}
-    assert not os.path.exists(os.path.join(parked, run))
-
-
-@pytest.mark.spawns(several=True)
 def test_data_scale_quick(tmp_path):
     """RecBole's prefix rows and the rows from the interaction table: the same training rows, the same step losses
     and validation metrics (tests/test_rows.py compares the rows themselves), each phase timed with its peak RSS."""
@@ -489,23 +454,6 @@ def test_baseline_pretrains_then_fine_tunes_and_reuses_the_stage(tmp_path):
         os.remove(path)
     [third] = run_quick("baseline.py", "converge", tmp_path, "baseline-converge", *chain)
     assert third["pretrain"] == stage and os.stat(checkpoint).st_mtime_ns == stamp and third["test"] == run["test"]
-    # parked while fine-tuning (benchmarks/park.py), restored at another path: the finished stage travels as its
-    # result and model (no pretraining state), is reused there, and fine-tuning ends as before
-    sys.path.insert(0, ROOT)
-    from benchmarks.park import park, restore
-
-    os.remove(os.path.join(run["folder"], "result.json"))
-    park(str(tmp_path / "quick"), str(tmp_path / "parked"), min_minutes=0)
-    name = os.path.relpath(run["folder"], tmp_path / "quick")
-    parked_stage = sorted(os.listdir(tmp_path / "parked" / name / "pretrain"))
-    assert parked_stage == sorted(["result.json", os.path.basename(checkpoint)])
-    shutil.rmtree(tmp_path / "quick")
-    assert restore(str(tmp_path / "elsewhere" / "quick"), str(tmp_path / "parked")) == [name]
-    [fourth] = run_quick("baseline.py", "converge", tmp_path / "elsewhere", "baseline-converge", *chain)
-    moved = fourth["pretrain"].pop("pretrained_model_file")
-    assert moved == os.path.join(str(tmp_path / "elsewhere" / "quick"), name, "pretrain", os.path.basename(checkpoint))
-    assert fourth["pretrain"] == {k: v for k, v in stage.items() if k != "pretrained_model_file"}
-    assert (fourth["test"], fourth["best_epoch"]) == (run["test"], run["best_epoch"])
 
 
 def test_only_recorded_benchmarks_write_into_the_repository(tmp_path):
