@@ -38,7 +38,9 @@ Protocol: the config's split (ML-1M: RecBole's leave-one-out), full ranking, ``e
 validation and early stopping; the test figures are given masked (the literature's protocol) and unmasked
 (RecBole's), from the same best checkpoint. Each run also leaves its masked test's per-user NDCG@10 and HR@10 in
 its folder (per_user.json) and in the saved JSON; with ``--baseline`` the table adds, for each compared label, the
-relative change of the mean and the p-value of a Wilcoxon signed-rank test of per-user NDCG@10 (and HR@10) against
+relative change of the mean, the 95% t-interval of the mean paired difference (relative to the baseline's mean:
+a claimed gain outside it is rejected by these users, one inside it is not tested by them) and the p-value of a
+Wilcoxon signed-rank test of per-user NDCG@10 (and HR@10) against
 its baseline's runs, pairs pooled over the seeds both have, Holm-adjusted over the comparisons (``*``: below
 0.05). Every table comes with the learning curves (valid NDCG@10 after every epoch, one line per seed).
 
@@ -63,7 +65,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from recbole_bt.comparison import parse_select  # noqa: E402
-from recbole_bt.evaluator.significance import stars  # noqa: E402
+from recbole_bt.evaluator.significance import bracket, stars  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     HERE, RESULTS_MD, ROOT, add_common_arguments, data_spec, machine, mean_std, parse_run, parse_value, peak_rss_mb,
     guard_defaults, pretrain, rerun_argv, results_dir_of, run_folder, run_workers, runs_by_label, save, set_threads, shared_cores,
@@ -217,26 +219,28 @@ def per_user_of(result):
 
 
 def paired_p_values(results, pairs, metric="ndcg@10", test="wilcoxon"):
-    """{(label, baseline): Holm-adjusted p} for each pair of `pairs` whose runs have per-user values: the test
-    over the test users, pairs pooled over the seeds both labels have, Holm over all the pairs tested."""
-    from recbole_bt.evaluator.significance import compare_runs
+    """({(label, baseline): Holm-adjusted p}, {(label, baseline): (change, low, high)}) for each pair of `pairs`
+    whose runs have per-user values: the test over the test users, pairs pooled over the seeds both labels have,
+    Holm over all the pairs tested; and the 95% t-interval of the mean paired difference, relative to the
+    baseline's mean."""
+    from recbole_bt.evaluator.significance import compare_intervals, compare_runs
 
     per_seed = {}
     for r in results:
         values = per_user_of(r) if "failed" not in r else None
         if values:
             per_seed.setdefault(r["label"], {})[r["seed"]] = values[metric]
-    return compare_runs(per_seed, pairs, test)
+    return compare_runs(per_seed, pairs, test), compare_intervals(per_seed, pairs)
 
 
-def significance_cells(results, pairs, p_values, metric):
-    """{label: 'relative difference, p'} of each compared label against its baseline (`p_values` from
-    `paired_p_values`), 'baseline' for the others that are a baseline."""
+def significance_cells(results, pairs, p_values, metric, intervals=None):
+    """{label: 'relative difference [95% interval], p'} of each compared label against its baseline (`p_values`
+    and `intervals` from `paired_p_values`), 'baseline' for the others that are a baseline."""
     means = {label: statistics.mean(r["test"][metric] for r in runs) for label, runs in runs_by_label(results) if runs}
     cells = {base: "baseline" for _, base in pairs}
     for (label, base), p in p_values.items():
         change = (means[label] - means[base]) / means[base] * 100 if means.get(base) else float("nan")
-        cells[label] = f"{change:+.1f}% vs {base}, p {p:.2g}{stars(p)}"
+        cells[label] = f"{change:+.1f}%{bracket((intervals or {}).get((label, base)))} vs {base}, p {p:.2g}{stars(p)}"
     for label, base in pairs:
         cells.setdefault(label, f"n/a vs {base} (no per-user data)")
     return cells
@@ -282,11 +286,12 @@ def report(results, reference=None, baselines=None):
     pairs = comparisons([label for label, _ in runs_by_label(results)], baselines)
     significance = {}
     for metric in ("ndcg@10", "hit@10") if pairs else ():
-        p_values = paired_p_values(results, pairs, metric)  # the per-user files are read once per metric
-        significance[metric] = significance_cells(results, pairs, p_values, metric)
+        p_values, intervals = paired_p_values(results, pairs, metric)  # the per-user files are read once per metric
+        significance[metric] = significance_cells(results, pairs, p_values, metric, intervals)
         tested = len(p_values)
-        header.append(f"test {metric.replace('hit', 'HR').replace('ndcg', 'NDCG')} masked vs baseline: change, p "
-                      f"(Wilcoxon signed-rank over users x seeds, Holm over the {tested} tested)")  # fmt: skip
+        header.append(f"test {metric.replace('hit', 'HR').replace('ndcg', 'NDCG')} masked vs baseline: change [95% "
+                      f"t-interval of the paired difference], p (Wilcoxon signed-rank over users x seeds, Holm over "
+                      f"the {tested} tested)")  # fmt: skip
     if reference:
         header.append(f"train s to reach {reference[0]}'s best valid {reference[1]:.4f} ({reference[2]:.0f} s there)")
     rows = []

@@ -98,12 +98,13 @@ def _per_user(runs, task, protocol, ratio, metric):
 def report_main(results, batch):
     """Per task x protocol x label ratio: each method's mean +- std (main metric / second metric), and BTPretrain
     against DualEncoder: the relative difference and a paired test over test users x seeds (Holm over the rows)."""
-    from recbole_bt.evaluator.significance import compare_runs, stars
+    from recbole_bt.evaluator.significance import bracket, compare_intervals, compare_runs, stars
 
     ok = [r for r in results if "failed" not in r and r["batch"] == batch]
     methods = list(dict.fromkeys(r["method"] for r in ok))
     header = ["task", "protocol", "label ratio"] + methods + [
-        "BTPretrain vs DualEncoder: change, p (Wilcoxon signed-rank of the main metric over test users x seeds, Holm)"]
+        "BTPretrain vs DualEncoder: change [95% t-interval of the paired difference], p (Wilcoxon signed-rank of the "
+        "main metric over test users x seeds, Holm)"]
     rows, per_seed = [], {}
     first = ok[0]["user_tasks"] if ok else {}
     for task in [t for t in first if t != "users"]:
@@ -118,11 +119,12 @@ def report_main(results, batch):
                     per_seed[((task, protocol, ratio), m)] = _per_user(runs, task, protocol, ratio, MAIN_METRIC[task])
                 rows.append([task, protocol, ratio] + cells + [_relative(per.get("BTPretrain"), per.get("DualEncoder"))])
     keys = [(row[0], row[1], row[2]) for row in rows]
-    p_values = compare_runs(per_seed, [((k, "BTPretrain"), (k, "DualEncoder")) for k in keys])
-    for row, key in zip(rows, keys):
-        p = p_values.get(((key, "BTPretrain"), (key, "DualEncoder")))
+    pairs = [((k, "BTPretrain"), (k, "DualEncoder")) for k in keys]
+    p_values, intervals = compare_runs(per_seed, pairs), compare_intervals(per_seed, pairs)
+    for row, pair in zip(rows, pairs):
+        p = p_values.get(pair)
         if p is not None:
-            row[-1] += f", p {p:.2g}{stars(p)}"
+            row[-1] += f"{bracket(intervals.get(pair))}, p {p:.2g}{stars(p)}"
     failed = [r for r in results if "failed" in r]
     rows += [[f"**failed**: {r['label']}", r["failed"]] + [""] * (len(header) - 2) for r in failed]
     return header, rows

@@ -117,10 +117,14 @@ def test_user_tasks_table_tests_btpretrain_against_the_dual_encoder():
             results.append({"method": method, "batch": 256, "seed": seed, "label": method,
                             "user_tasks": {"users": {}, "next_item": {"probe": {"1.0": row}}}})  # fmt: skip
     header, rows = report_main(results, 256)
-    assert header[-1].startswith("BTPretrain vs DualEncoder: change, p (Wilcoxon")
+    assert header[-1].startswith("BTPretrain vs DualEncoder: change [95% t-interval of the paired difference], p (Wilcoxon")
     bt, de = values["BTPretrain"][1] + values["BTPretrain"][2], values["DualEncoder"][1] + values["DualEncoder"][2]
-    change, p = re.fullmatch(r"([+-][0-9.]+)%, p ([0-9.e-]+)\*", rows[0][-1]).groups()
+    change, low, high, p = re.fullmatch(r"([+-][0-9.]+)% \[([+-][0-9.]+)%, ([+-][0-9.]+)%\], p ([0-9.e-]+)\*",
+                                        rows[0][-1]).groups()  # fmt: skip
     assert float(change) == pytest.approx((sum(bt) - sum(de)) / sum(de) * 100, abs=0.05)
+    diff = [x - y for x, y in zip(bt, de)]
+    interval = stats.t.interval(0.95, 9, loc=sum(diff) / 10, scale=stats.sem(diff))
+    assert [float(low), float(high)] == pytest.approx([100 * v / (sum(de) / 10) for v in interval], abs=0.05)
     assert float(p) == pytest.approx(stats.wilcoxon(bt, de).pvalue, rel=0.05)
 
 
@@ -212,7 +216,8 @@ def test_baseline_table_tests_each_label_against_the_baseline(tmp_path):
                             "wall_seconds": 6.0, "curve": []})  # fmt: skip
     header, rows, _ = report(results, baselines=["base"])
     assert "test coverage@10 masked" in header
-    assert header[-2].startswith("test NDCG@10 masked vs baseline: change, p (Wilcoxon signed-rank over users x seeds, Holm over the 2 tested)")
+    assert header[-2].startswith("test NDCG@10 masked vs baseline: change [95% t-interval of the paired difference], "
+                                 "p (Wilcoxon signed-rank over users x seeds, Holm over the 2 tested)")
     pooled = lambda label: values[label][1] + values[label][2]  # noqa: E731
     p_up = stats.wilcoxon(pooled("up"), pooled("base")).pvalue
     p_same = stats.wilcoxon(pooled("same"), pooled("base")).pvalue
@@ -223,9 +228,13 @@ def test_baseline_table_tests_each_label_against_the_baseline(tmp_path):
     assert cells["base"] == "baseline"
     mean = lambda label: sum(pooled(label)) / 12  # noqa: E731
     for label in ("up", "same"):
-        change, p = re.fullmatch(r"([+-][0-9.]+)% vs base, p ([0-9.e-]+)\*?", cells[label]).groups()
+        change, low, high, p = re.fullmatch(r"([+-][0-9.]+)% \[([+-][0-9.]+)%, ([+-][0-9.]+)%\] vs base, p ([0-9.e-]+)\*?",
+                                            cells[label]).groups()  # fmt: skip
         assert float(p) == pytest.approx(min(expected[label], 1.0), rel=0.05)
         assert float(change) == pytest.approx((mean(label) - mean("base")) / mean("base") * 100, abs=0.05)
+        diff = [x - y for x, y in zip(pooled(label), pooled("base"))]
+        interval = stats.t.interval(0.95, 11, loc=sum(diff) / 12, scale=stats.sem(diff))
+        assert [float(low), float(high)] == pytest.approx([100 * v / mean("base") for v in interval], abs=0.05)
     assert cells["up"].endswith("*") and not cells["same"].endswith("*")
 
     # LABEL=BASE: only that pair is tested (Holm over 1: the raw p), the other label gets no cell

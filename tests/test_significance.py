@@ -4,7 +4,8 @@ import math
 import pytest
 from scipy import stats
 
-from recbole_bt.evaluator.significance import holm, paired_test, per_user_metrics, stars
+from recbole_bt.evaluator.significance import (
+    bracket, compare_intervals, holm, paired_interval, paired_test, per_user_metrics, stars)
 
 # 4 users, test-target ranks under a model and a baseline
 MODEL_RANKS = [1, 3, 12, 2]
@@ -30,6 +31,22 @@ def test_paired_tests_match_scipy():
     assert paired_test(a, a, "wilcoxon") == 1.0 and paired_test(a, a, "ttest") == 1.0
     with pytest.raises(NotImplementedError, match="test must be one of"):
         paired_test(a, b, "sign")
+
+
+def test_paired_interval_by_hand_and_against_scipy():
+    """Differences 0.3, 0.5, 0, 0.2: mean 0.25, sample std sqrt(0.13 / 3), 3 degrees of freedom, t(0.975) 3.1824."""
+    a, b = [0.5, 1.0, 0.0, 0.3], [0.2, 0.5, 0.0, 0.1]
+    mean, low, high = paired_interval(a, b)
+    half = 3.182446 * math.sqrt(0.13 / 3) / 2
+    assert (mean, low, high) == pytest.approx((0.25, 0.25 - half, 0.25 + half), abs=1e-6)
+    assert (low, high) == pytest.approx(stats.t.interval(0.95, 3, loc=0.25, scale=stats.sem([0.3, 0.5, 0, 0.2])))
+    assert paired_interval(a, a) == (0.0, 0.0, 0.0) and paired_interval([1.0, 2.0], [0.0, 1.0]) == (1.0, 1.0, 1.0)
+    # relative to the baseline's mean over the pooled (user, seed) pairs: b's mean is 0.2
+    per_seed = {"A": {1: dict(zip("wxyz", a))}, "B": {1: dict(zip("wxyz", b))}}
+    change, low_r, high_r = compare_intervals(per_seed, [("A", "B")])[("A", "B")]
+    assert (change, low_r, high_r) == pytest.approx((1.25, low / 0.2, high / 0.2))
+    assert bracket((change, low_r, high_r)) == f" [{100 * low / 0.2:+.1f}%, {100 * high / 0.2:+.1f}%]"
+    assert compare_intervals(per_seed, [("A", "C")]) == {} and bracket(None) == ""
 
 
 def test_holm_by_hand():

@@ -6,6 +6,8 @@
 - `paired_test(a, b, test)`: the two-sided p-value of the paired difference a - b over the same users:
   ``wilcoxon`` (signed-rank, zero differences dropped, scipy's default) or ``ttest`` (paired t-test).
 - `holm(p_values)`: Holm's step-down adjustment for several comparisons (family-wise error rate).
+- `paired_interval(a, b, level)`: the mean paired difference a - b and its t-interval; `compare_intervals` gives
+  it for labels against baselines, relative to the baseline's mean (what a claimed +x% must fall inside).
 - `per_user_record(per_user, ks)`: a run's per-user values as plain lists (for a result JSON);
   `pooled_pairs(runs, base)`, `compare_runs(per_seed, pairs, metric)`: the tests of labels against baselines.
 
@@ -69,6 +71,34 @@ def compare_runs(per_seed, pairs, test="wilcoxon"):
     return dict(zip(raw, holm(list(raw.values()))))
 
 
+def compare_intervals(per_seed, pairs, level=0.95):
+    """{(label, baseline): (change, low, high)} for the `pairs` that share test users (`per_seed` as in
+    `compare_runs`): the mean paired difference over the pooled (user, seed) pairs and its `level` t-interval,
+    each as a fraction of the baseline's mean over the same pairs (NaN when that mean is 0). Per comparison, not
+    adjusted for several."""
+    out = {}
+    for label, baseline in pairs:
+        a, b = pooled_pairs(per_seed.get(label, {}), per_seed.get(baseline, {}))
+        if a:
+            scale = float(np.mean(b))
+            interval = paired_interval(a, b, level)
+            out[(label, baseline)] = tuple(v / scale if scale else math.nan for v in interval)
+    return out
+
+
+def paired_interval(a, b, level=0.95):
+    """(mean, low, high) of the paired difference a - b [N]: its mean and the `level` t-interval of that mean
+    (N - 1 degrees of freedom); a difference that never varies has a zero-width interval."""
+    from scipy import stats
+
+    diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    mean = float(diff.mean())
+    if diff.size < 2 or not np.any(diff != diff[0]):
+        return mean, mean, mean
+    half = float(stats.t.ppf(0.5 + level / 2, diff.size - 1) * diff.std(ddof=1) / math.sqrt(diff.size))
+    return mean, mean - half, mean + half
+
+
 def paired_test(a, b, test="wilcoxon"):
     """Two-sided p-value that the paired values `a` and `b` [N] (the same users) differ; 1.0 when they never do."""
     from scipy import stats
@@ -99,6 +129,13 @@ def holm(p_values):
         running = max(running, min(1.0, (m - i) * p[index]))
         adjusted[index] = running
     return adjusted.tolist()
+
+
+def bracket(interval):
+    """' [low%, high%]' of a `compare_intervals` value (fractions), '' without one."""
+    if interval is None or any(math.isnan(v) for v in interval):
+        return ""
+    return f" [{100 * interval[1]:+.1f}%, {100 * interval[2]:+.1f}%]"
 
 
 def stars(p, alpha=0.05):
