@@ -129,10 +129,21 @@ def try_lock(path):
         return None
 
 
+def release(lock):
+    """Close a lock file of `try_lock`, its time set to now (a slot's release time, see `SharedCores`)."""
+    os.utime(lock.name)
+    lock.close()
+
+
 class SharedCores:
     """`slots` run slots shared by every process that uses the folder `path` (file locks, so a killed process
     frees its slots and its place in the queue). A process asks with `take()` without blocking: it joins the queue
-    (a ticket file named by its priority and arrival) and gets a slot only when its ticket is the first live one."""
+    (a ticket file named by its priority and arrival) and gets a slot only when its ticket is the first live one.
+    A slot given back with `release` stays `grace` seconds for its holder's priority or a lower one: a script that
+    runs one command after another has no waiting ticket between two commands, and a later issue's run must not
+    take the slot in that gap."""
+
+    grace = 300.0
 
     def __init__(self, path, slots, priority=0):
         os.makedirs(path, exist_ok=True)
@@ -159,10 +170,23 @@ class SharedCores:
                 pass
         for slot in range(self.slots):
             held = try_lock(os.path.join(self.path, f"slot{slot}"))
-            if held is not None:
+            if held is not None and self.kept_for_another(held.name):
+                held.close()
+            elif held is not None:
+                held.truncate(0)
+                held.write(str(self.priority))  # who holds it: read by the waiters once it is released
+                held.flush()
+                os.utime(held.name, (0, 0))  # no release time yet: a holder that dies keeps nobody waiting
                 self.leave()
                 return held
         return None
+
+    def kept_for_another(self, slot):
+        """Whether the free `slot` (a path) was released less than `grace` seconds ago by a run of a lower
+        priority number than ours (its file holds that priority; its time is the release's)."""
+        with open(slot) as f:
+            text = f.read().strip()
+        return text.lstrip("-").isdigit() and int(text) < self.priority and time.time() - os.path.getmtime(slot) < self.grace
 
     def leave(self):
         """Leave the queue (a process with nothing to start must not hold the others back)."""
@@ -215,7 +239,7 @@ def run_workers(script, jobs, parallel, threads, out_dir, cores=None):
             running.remove(entry)
             log.close()
             for lock in locks:
-                lock.close()
+                release(lock)
             if proc.returncode == 0 and os.path.exists(job["out"]):
                 with open(job["out"]) as f:
                     results[index] = json.load(f)

@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, ROOT)
-from benchmarks.harness import SharedCores, rerun_argv, run_workers, try_lock  # noqa: E402
+from benchmarks.harness import SharedCores, release, rerun_argv, run_workers, try_lock  # noqa: E402
 
 
 def test_a_slot_is_held_until_closed(tmp_path):
@@ -36,6 +36,27 @@ def test_a_waiting_lower_priority_goes_first_then_arrival_order(tmp_path):
     assert first is not None and late.take() is None  # early arrived before late
     first.close()
     assert late.take() is None and early.take() is not None
+
+
+def test_a_released_slot_waits_a_while_for_its_holders_priority(tmp_path):
+    """Between two commands of one script (priority 19) nothing of it waits; a priority-20 run does not take the
+    slot it just released until `grace` has passed, while a 19 (its next command) or an 18 takes it at once."""
+    release(SharedCores(str(tmp_path), 1, priority=19).take())
+    later = SharedCores(str(tmp_path), 1, priority=20)
+    assert later.take() is None
+    same = SharedCores(str(tmp_path), 1, priority=19).take()
+    assert same is not None
+    release(same)
+    urgent = SharedCores(str(tmp_path), 1, priority=18).take()
+    assert urgent is not None and later.take() is None
+    release(urgent)
+    assert later.take() is None  # released by 18 now
+    past = time.time() - SharedCores.grace - 1
+    os.utime(tmp_path / "slot0", (past, past))
+    held = later.take()
+    assert held is not None  # the grace has passed
+    held.close()  # a plain close (its process killed): no release time, nobody waits
+    assert SharedCores(str(tmp_path), 1, priority=30).take() is not None
 
 
 def test_a_dead_processs_ticket_and_slot_are_free(tmp_path):
