@@ -17,8 +17,9 @@ go on.
   run with every seed for the test figures. The table names the value each model got and the validation score of
   every candidate; the CSV and JSON list the selection runs (``phase: selection``).
 - Significance: every run keeps its test users' NDCG@K and HR@K (``test_per_user``); the table adds, for each row
-  against the strongest baseline row (the best row, or the best of ``--baselines``), the two-sided Wilcoxon
-  signed-rank test over (test user, seed) pairs pooled over the seeds both rows have, Holm-adjusted over the rows.
+  against the strongest baseline row (the best row, or the best of ``--baselines``), the mean paired difference
+  (relative to the baseline's mean) with its 95% t-interval and the two-sided Wilcoxon signed-rank test, over
+  (test user, seed) pairs pooled over the seeds both rows have, Holm-adjusted over the rows.
 - Reuse and resume: each finished run is saved under ``<out>/runs/``, keyed by what defines it (model, dataset,
   the shared config, the contents of the config files, seed, swept or selected value); a rerun reuses what is
   already computed. A run in progress keeps its checkpoints in its own folder there, the last completed epoch's
@@ -40,7 +41,7 @@ from recbole.evaluator import register
 
 from recbole_bt.config import resolve_config_file
 from recbole_bt.errors import ConfigError
-from recbole_bt.evaluator.significance import compare_runs, stars
+from recbole_bt.evaluator.significance import bracket, compare_intervals, compare_runs, stars
 
 # The auxiliary weight of each model and the train modes in which its package default was chosen on validation:
 # a comparison that runs the model in another mode without --select warns (`unvalidated_weights`).
@@ -398,10 +399,10 @@ def comparison_table(records, baselines=None):
              for name, g in groups.items()}  # fmt: skip
     best = {m: _best({n: mean[m] for n, mean in means.items() if m in mean}, m) for m in metrics}
     improvement = {m: _improvement({n: mean[m] for n, mean in means.items() if m in mean}, m, baselines) for m in metrics}
-    reference, tested, p_values = significance(records, means, baselines)
+    reference, tested, p_values, intervals = significance(records, means, baselines)
     protocols = list(dict.fromkeys(r["protocol"] for r in records if r.get("protocol")))
     lines = [f"Protocol: {'; '.join(protocols) if protocols else 'not recorded'}.", ""]
-    p_headers = [f"p {m} vs {reference}" for m in tested]
+    p_headers = [f"{m} vs {reference}: change [95% interval], p" for m in tested]
     lines += ["| model | runs | epochs (best) | " + " | ".join(metrics + p_headers) + " |",
               "|---|---|---|" + "---|" * (len(metrics) + len(p_headers))]  # fmt: skip
     for name, g in groups.items():
@@ -414,8 +415,9 @@ def comparison_table(records, baselines=None):
             text = f"{statistics.mean(values):.4f}" + (f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else "")
             cells.append(f"**{text}**" if best.get(m) == name else text)
         for m in tested:
-            p = p_values[m].get((name, reference))
-            cells.append("reference" if name == reference else "-" if p is None else f"{p:.3g}{stars(p)}")
+            p, interval = p_values[m].get((name, reference)), intervals[m].get((name, reference))
+            cells.append("reference" if name == reference else "-" if p is None else
+                         f"{100 * interval[0]:+.1f}%{bracket(interval)}, p {p:.3g}{stars(p)}")  # fmt: skip
         ok, total = g["runs"]
         runs = f"{ok}/{total}" if ok == total else f"{ok}/{total} ({total - ok} failed)"
         lines.append(f"| {name} | {runs} | {', '.join(g['epochs']) or '-'} | " + " | ".join(cells) + " |")
@@ -425,9 +427,11 @@ def comparison_table(records, baselines=None):
         + [""] * len(p_headers)) + " |")  # fmt: skip
     if tested:
         n = max(len(v) for v in p_values.values())
-        lines += ["", f"p: two-sided Wilcoxon signed-rank test of each row's per-user {' and '.join(tested)} against "
-                      f"{reference} ({'the strongest baseline' if baselines else 'the best row'}), over the (test user, "
-                      f"seed) pairs of the seeds both rows have, Holm-adjusted over the {n} rows tested; * p < 0.05."]  # fmt: skip
+        lines += ["", f"vs {reference} ({'the strongest baseline' if baselines else 'the best row'}): each row's "
+                      f"per-user {' and '.join(tested)} against {reference}'s over the (test user, seed) pairs of the "
+                      f"seeds both rows have; change: the mean paired difference relative to {reference}'s mean, with "
+                      f"its 95% t-interval; p: two-sided Wilcoxon signed-rank test, Holm-adjusted over the {n} rows "
+                      f"tested; * p < 0.05."]  # fmt: skip
     errors = [f"- {name}, {e}" for name, g in groups.items() for e in g["errors"]]
     if errors:
         lines += ["", "Failed runs:"] + errors
@@ -435,7 +439,8 @@ def comparison_table(records, baselines=None):
 
 
 def significance(records, means, baselines=None):
-    """(reference row, metrics tested, {metric: {(row, reference): Holm-adjusted p}}) from the runs' per-user test
+    """(reference row, metrics tested, {metric: {(row, reference): Holm-adjusted p}}, {metric: {(row, reference):
+    (change, low, high)}}) from the runs' per-user test
     values (``test_per_user``): every row against the reference row, the best row by NDCG@K (K = 10 when
     evaluated, else the largest), or the best of the `baselines` rows; (None, [], {}) without per-user values."""
     per_seed = {}
@@ -447,16 +452,17 @@ def significance(records, means, baselines=None):
                     per_seed.setdefault(metric, {}).setdefault(r["group"], {})[r["seed"]] = dict(zip(data["user"], values))
     ks = sorted({int(m.split("@")[1]) for m in per_seed if m.startswith("ndcg@")})
     if not ks:
-        return None, [], {}
+        return None, [], {}, {}
     k = 10 if 10 in ks else ks[-1]
     tested = [m for m in (f"ndcg@{k}", f"hit@{k}") if m in per_seed]
     rows = {name: mean[tested[0]] for name, mean in means.items() if tested[0] in mean
             and (not baselines or name.split(" ")[0] in baselines)}  # fmt: skip
     reference = _best(rows, tested[0])
     if reference is None:
-        return None, [], {}
+        return None, [], {}, {}
     pairs = [(name, reference) for name in means if name != reference]
-    return reference, tested, {m: compare_runs(per_seed[m], pairs) for m in tested}
+    return (reference, tested, {m: compare_runs(per_seed[m], pairs) for m in tested},
+            {m: compare_intervals(per_seed[m], pairs) for m in tested})
 
 
 def write_outputs(records, table, out_dir):

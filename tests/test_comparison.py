@@ -3,6 +3,7 @@ reported, reuse on rerun, and the command line."""
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -64,7 +65,8 @@ def test_two_tiny_runs_a_failure_and_reuse(workdir):
     assert protocol == ("Protocol: leave-one-out (last item test, second-to-last validation), full ranking of the "
                         "catalog, seen items not masked (RecBole's default).")  # fmt: skip
     best = max(("SASRec", "BTSRec"), key=lambda m: runs[m]["test_result"]["ndcg@10"])
-    assert table[0] == f"| model | runs | epochs (best) | hit@10 | ndcg@10 | p ndcg@10 vs {best} | p hit@10 vs {best} |"
+    assert table[0] == (f"| model | runs | epochs (best) | hit@10 | ndcg@10 | ndcg@10 vs {best}: change [95% interval], p "
+                        f"| hit@10 vs {best}: change [95% interval], p |")  # fmt: skip
     assert [row.split(" | ")[0] for row in table[2:5]] == ["| SASRec", "| BTSRec", "| NoSuchModel"]
     assert table[2].startswith("| SASRec | 1/1 | 1 (1) |")
     assert table[4].startswith("| NoSuchModel | 0/1 (1 failed) | - | - | - | - | - |")
@@ -148,20 +150,26 @@ def test_significance_by_hand_against_scipy():
 
     a, b, c = [0.2, 0.0, 0.5, 0.1], [1.0, 0.6, 0.7, 0.9], [0.9, 0.3, 0.0, 0.63]
     table = comparison_table([_per_user("A", 1, a), _per_user("B", 1, b), _per_user("C", 1, c)]).splitlines()
-    assert table[2] == "| model | runs | epochs (best) | ndcg@10 | p ndcg@10 vs B | p hit@10 vs B |"
+    assert table[2] == ("| model | runs | epochs (best) | ndcg@10 | ndcg@10 vs B: change [95% interval], p "
+                        "| hit@10 vs B: change [95% interval], p |")  # fmt: skip
     p_a, p_c = stats.wilcoxon(a, b).pvalue, stats.wilcoxon(c, b).pvalue
     low, high = sorted([p_a, p_c])
     holm = {p_a: 2 * p_a if p_a == low else max(2 * low, p_a), p_c: 2 * p_c if p_c == low else max(2 * low, p_c)}
     cells = {row.split(" | ")[0][2:]: row.split(" | ")[4] for row in table[4:7]}
     assert cells["B"] == "reference"
-    assert float(cells["A"].rstrip("*")) == pytest.approx(min(holm[p_a], 1.0), rel=0.01)
-    assert float(cells["C"].rstrip("*")) == pytest.approx(min(holm[p_c], 1.0), rel=0.01)
+    cell = r"([+-][0-9.]+)% \[([+-][0-9.]+)%, ([+-][0-9.]+)%\], p ([0-9.e-]+)\*?"
+    for name, values, p in (("A", a, p_a), ("C", c, p_c)):
+        change, lo, hi, p_cell = map(float, re.fullmatch(cell, cells[name]).groups())
+        assert p_cell == pytest.approx(min(holm[p], 1.0), rel=0.01)
+        diff = [x - y for x, y in zip(values, b)]
+        interval = stats.t.interval(0.95, 3, loc=sum(diff) / 4, scale=stats.sem(diff))
+        assert [change, lo, hi] == pytest.approx([100 * v / (sum(b) / 4) for v in (sum(diff) / 4, *interval)], abs=0.05)
     assert "Holm-adjusted over the 2 rows tested" in table[-1]
     # two models only: one test, no correction; --baselines picks the reference among the baselines
     two = comparison_table([_per_user("A", 1, a), _per_user("C", 1, c)], baselines=["A"]).splitlines()
     row_c = next(row for row in two if row.startswith("| C |"))
-    assert two[2].endswith("| p ndcg@10 vs A | p hit@10 vs A |")
-    assert float(row_c.split(" | ")[4].rstrip("*")) == pytest.approx(stats.wilcoxon(c, a).pvalue, rel=0.01)
+    assert two[2].endswith("| ndcg@10 vs A: change [95% interval], p | hit@10 vs A: change [95% interval], p |")
+    assert float(row_c.split(" | ")[4].split("p ")[1].rstrip("*")) == pytest.approx(stats.wilcoxon(c, a).pvalue, rel=0.01)
 
 
 def test_select_chooses_on_validation_then_runs_every_seed(workdir):
