@@ -130,8 +130,12 @@ def try_lock(path):
 
 
 def release(lock):
-    """Close a lock file of `try_lock`, its time set to now (a slot's release time, see `SharedCores`)."""
-    os.utime(lock.name)
+    """Close a lock file of `try_lock`, its time set to now (a slot's release time, see `SharedCores`); a file
+    removed meanwhile (a run folder moved away) is just closed."""
+    try:
+        os.utime(lock.name)
+    except FileNotFoundError:
+        pass
     lock.close()
 
 

@@ -57,6 +57,10 @@ def test_a_released_slot_waits_a_while_for_its_holders_priority(tmp_path):
     assert held is not None  # the grace has passed
     held.close()  # a plain close (its process killed): no release time, nobody waits
     assert SharedCores(str(tmp_path), 1, priority=30).take() is not None
+    gone = try_lock(str(tmp_path / "training.lock"))
+    os.unlink(gone.name)  # its folder moved away while the run trained
+    release(gone)
+    assert gone.closed
 
 
 def test_a_dead_processs_ticket_and_slot_are_free(tmp_path):
