@@ -223,24 +223,24 @@ def paired_p_values(results, pairs, metric="ndcg@10", test="wilcoxon"):
     whose runs have per-user values: the test over the test users, pairs pooled over the seeds both labels have,
     Holm over all the pairs tested; and the 95% t-interval of the mean paired difference, relative to the
     baseline's mean."""
-    from recbole_bt.evaluator.significance import compare_intervals, compare_runs
+    from recbole_bt.evaluator.significance import compare_runs
 
     per_seed = {}
     for r in results:
         values = per_user_of(r) if "failed" not in r else None
         if values:
             per_seed.setdefault(r["label"], {})[r["seed"]] = values[metric]
-    return compare_runs(per_seed, pairs, test), compare_intervals(per_seed, pairs)
+    return compare_runs(per_seed, pairs, test)
 
 
-def significance_cells(results, pairs, p_values, metric, intervals=None):
+def significance_cells(results, pairs, p_values, metric, intervals):
     """{label: 'relative difference [95% interval], p'} of each compared label against its baseline (`p_values`
     and `intervals` from `paired_p_values`), 'baseline' for the others that are a baseline."""
     means = {label: statistics.mean(r["test"][metric] for r in runs) for label, runs in runs_by_label(results) if runs}
     cells = {base: "baseline" for _, base in pairs}
     for (label, base), p in p_values.items():
         change = (means[label] - means[base]) / means[base] * 100 if means.get(base) else float("nan")
-        cells[label] = f"{change:+.1f}%{bracket((intervals or {}).get((label, base)))} vs {base}, p {p:.2g}{stars(p)}"
+        cells[label] = f"{change:+.1f}%{bracket(intervals.get((label, base)))} vs {base}, p {p:.2g}{stars(p)}"
     for label, base in pairs:
         cells.setdefault(label, f"n/a vs {base} (no per-user data)")
     return cells

@@ -98,7 +98,7 @@ def _per_user(runs, task, protocol, ratio, metric):
 def report_main(results, batch):
     """Per task x protocol x label ratio: each method's mean +- std (main metric / second metric), and BTPretrain
     against DualEncoder: the relative difference and a paired test over test users x seeds (Holm over the rows)."""
-    from recbole_bt.evaluator.significance import bracket, compare_intervals, compare_runs, stars
+    from recbole_bt.evaluator.significance import bracket, compare_runs, stars
 
     ok = [r for r in results if "failed" not in r and r["batch"] == batch]
     methods = list(dict.fromkeys(r["method"] for r in ok))
@@ -120,7 +120,7 @@ def report_main(results, batch):
                 rows.append([task, protocol, ratio] + cells + [_relative(per.get("BTPretrain"), per.get("DualEncoder"))])
     keys = [(row[0], row[1], row[2]) for row in rows]
     pairs = [((k, "BTPretrain"), (k, "DualEncoder")) for k in keys]
-    p_values, intervals = compare_runs(per_seed, pairs), compare_intervals(per_seed, pairs)
+    p_values, intervals = compare_runs(per_seed, pairs)
     for row, pair in zip(rows, pairs):
         p = p_values.get(pair)
         if p is not None:

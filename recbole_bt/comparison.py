@@ -41,7 +41,7 @@ from recbole.evaluator import register
 
 from recbole_bt.config import resolve_config_file
 from recbole_bt.errors import ConfigError
-from recbole_bt.evaluator.significance import bracket, compare_intervals, compare_runs, stars
+from recbole_bt.evaluator.significance import bracket, compare_runs, stars
 
 # The auxiliary weight of each model and the train modes in which its package default was chosen on validation:
 # a comparison that runs the model in another mode without --select warns (`unvalidated_weights`).
@@ -461,8 +461,8 @@ def significance(records, means, baselines=None):
     if reference is None:
         return None, [], {}, {}
     pairs = [(name, reference) for name in means if name != reference]
-    return (reference, tested, {m: compare_runs(per_seed[m], pairs) for m in tested},
-            {m: compare_intervals(per_seed[m], pairs) for m in tested})
+    compared = {m: compare_runs(per_seed[m], pairs) for m in tested}
+    return reference, tested, {m: c[0] for m, c in compared.items()}, {m: c[1] for m, c in compared.items()}
 
 
 def write_outputs(records, table, out_dir):

@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 from recbole_bt.evaluator.significance import (
-    bracket, compare_intervals, holm, paired_interval, paired_test, per_user_metrics, stars)
+    bracket, compare_runs, holm, paired_interval, paired_test, per_user_metrics, stars)
 
 # 4 users, test-target ranks under a model and a baseline
 MODEL_RANKS = [1, 3, 12, 2]
@@ -43,10 +43,10 @@ def test_paired_interval_by_hand_and_against_scipy():
     assert paired_interval(a, a) == (0.0, 0.0, 0.0) and paired_interval([1.0, 2.0], [0.0, 1.0]) == (1.0, 1.0, 1.0)
     # relative to the baseline's mean over the pooled (user, seed) pairs: b's mean is 0.2
     per_seed = {"A": {1: dict(zip("wxyz", a))}, "B": {1: dict(zip("wxyz", b))}}
-    change, low_r, high_r = compare_intervals(per_seed, [("A", "B")])[("A", "B")]
+    change, low_r, high_r = compare_runs(per_seed, [("A", "B")])[1][("A", "B")]
     assert (change, low_r, high_r) == pytest.approx((1.25, low / 0.2, high / 0.2))
     assert bracket((change, low_r, high_r)) == f" [{100 * low / 0.2:+.1f}%, {100 * high / 0.2:+.1f}%]"
-    assert compare_intervals(per_seed, [("A", "C")]) == {} and bracket(None) == ""
+    assert compare_runs(per_seed, [("A", "C")]) == ({}, {}) and bracket(None) == ""
 
 
 def test_holm_by_hand():

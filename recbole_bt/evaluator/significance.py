@@ -6,10 +6,10 @@
 - `paired_test(a, b, test)`: the two-sided p-value of the paired difference a - b over the same users:
   ``wilcoxon`` (signed-rank, zero differences dropped, scipy's default) or ``ttest`` (paired t-test).
 - `holm(p_values)`: Holm's step-down adjustment for several comparisons (family-wise error rate).
-- `paired_interval(a, b, level)`: the mean paired difference a - b and its t-interval; `compare_intervals` gives
-  it for labels against baselines, relative to the baseline's mean (what a claimed +x% must fall inside).
+- `paired_interval(a, b, level)`: the mean paired difference a - b and its t-interval; `compare_runs` gives it
+  for labels against baselines, relative to the baseline's mean (what a claimed +x% must fall inside).
 - `per_user_record(per_user, ks)`: a run's per-user values as plain lists (for a result JSON);
-  `pooled_pairs(runs, base)`, `compare_runs(per_seed, pairs, metric)`: the tests of labels against baselines.
+  `pooled_pairs(runs, base)`, `compare_runs(per_seed, pairs)`: the tests and intervals of labels against baselines.
 
 Runs over several seeds are pooled: the pairs are (user, seed), each seed's run of the model against the same
 seed's run of the baseline.
@@ -60,30 +60,20 @@ def pooled_pairs(runs, base):
     return tuple(map(list, zip(*pairs))) if pairs else ([], [])
 
 
-def compare_runs(per_seed, pairs, test="wilcoxon"):
-    """{(label, baseline): Holm-adjusted p} for the (label, baseline) `pairs` that share test users, where
-    `per_seed` is {label: {seed: {user: value}}}; Holm over all the pairs tested."""
-    raw = {}
+def compare_runs(per_seed, pairs, test="wilcoxon", level=0.95):
+    """({(label, baseline): Holm-adjusted p}, {(label, baseline): (change, low, high)}) for the (label, baseline)
+    `pairs` that share test users, where `per_seed` is {label: {seed: {user: value}}}, each pair's values pooled
+    once: the paired `test` (Holm over all the pairs tested), and the mean paired difference with its `level`
+    t-interval, each as a fraction of the baseline's mean over the same pairs (NaN when that mean is 0; per
+    comparison, not adjusted for several)."""
+    raw, intervals = {}, {}
     for label, baseline in pairs:
         a, b = pooled_pairs(per_seed.get(label, {}), per_seed.get(baseline, {}))
         if a:
             raw[(label, baseline)] = paired_test(a, b, test)
-    return dict(zip(raw, holm(list(raw.values()))))
-
-
-def compare_intervals(per_seed, pairs, level=0.95):
-    """{(label, baseline): (change, low, high)} for the `pairs` that share test users (`per_seed` as in
-    `compare_runs`): the mean paired difference over the pooled (user, seed) pairs and its `level` t-interval,
-    each as a fraction of the baseline's mean over the same pairs (NaN when that mean is 0). Per comparison, not
-    adjusted for several."""
-    out = {}
-    for label, baseline in pairs:
-        a, b = pooled_pairs(per_seed.get(label, {}), per_seed.get(baseline, {}))
-        if a:
             scale = float(np.mean(b))
-            interval = paired_interval(a, b, level)
-            out[(label, baseline)] = tuple(v / scale if scale else math.nan for v in interval)
-    return out
+            intervals[(label, baseline)] = tuple(v / scale if scale else math.nan for v in paired_interval(a, b, level))
+    return dict(zip(raw, holm(list(raw.values())))), intervals
 
 
 def paired_interval(a, b, level=0.95):
@@ -132,7 +122,7 @@ def holm(p_values):
 
 
 def bracket(interval):
-    """' [low%, high%]' of a `compare_intervals` value (fractions), '' without one."""
+    """' [low%, high%]' of a `compare_runs` interval (fractions), '' without one."""
     if interval is None or any(math.isnan(v) for v in interval):
         return ""
     return f" [{100 * interval[1]:+.1f}%, {100 * interval[2]:+.1f}%]"
