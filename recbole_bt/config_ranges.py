@@ -194,6 +194,7 @@ NUMERIC_KEYS = {
         "user_token": Choice(*USER_TOKENS),
         "pretrain_epochs": Range(int, "[1, inf)"),
         "pretrain_stopping_step": Range(int, "[0, inf)"),
+        "pretrain_min_delta": Range(float, "[0, 1)"),
         "save_step": Range(int, "[1, inf)"),
         "probe_epochs": Range(int, "[1, inf)"),
         "probe_learning_rate": Range(float, "[0, inf)"),

@@ -154,6 +154,7 @@ def resume(trainer, resume_file, train_data=None):
         state = dict(checkpoint["pretrain_state"])
         trainer.pretrain_curve = state.pop("curve")
         trainer.saved_model_file = beside(state.pop("pretrained_model_file"), resume_file)
+        state.setdefault("reference", state["best_loss"])  # saved before pretrain_min_delta: the same, at 0
         trainer.pretrain_state.update(state)
     if train_data is not None and "random_state" in checkpoint:
         set_random_state(trainer.model, train_data, checkpoint["random_state"])

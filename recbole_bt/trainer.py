@@ -193,6 +193,23 @@ class Trainer(EvaluationMixin, RecBoleTrainer):
     """RecBole's `Trainer` with recbole_bt's evaluation."""
 
 
+def plateau_step(state, loss, min_delta=0.0):
+    """One pretraining epoch's `loss` into the plateau `state` (best_loss, reference, stale), in place.
+
+    The epoch improves when its loss is below `reference` (the loss of the last improving epoch) by more than
+    ``min_delta x |reference|``; it then becomes the reference and `stale` restarts at 0, otherwise `stale` counts
+    one more epoch (Keras' `EarlyStopping(min_delta)`, relative). With min_delta 0 any lower loss improves; with
+    min_delta d, `stale` reaching n means the loss fell by less than d of its size over those n epochs, however
+    steadily. `best_loss` is the lowest loss seen, improving or not."""
+    reference = state["reference"]
+    if math.isinf(reference) or loss < reference - min_delta * abs(reference):
+        state["reference"], state["stale"] = loss, 0
+    else:
+        state["reference"], state["stale"] = reference, state["stale"] + 1
+    state["best_loss"] = min(state["best_loss"], loss)
+    return state
+
+
 class PretrainTrainer(Trainer):
     """`train_stage: pretrain`: `pretrain` instead of `fit`; `finetune`: RecBole's `fit`, with its evaluation.
 
@@ -200,8 +217,9 @@ class PretrainTrainer(Trainer):
     (`model.collapse_indicators` on a fixed sample of training sequences, in eval mode), saves a checkpoint every
     ``save_step`` epochs and after the last one (`{model}-{dataset}-{epoch}.pth` in ``checkpoint_dir``, as
     RecBole's S3Rec), and stops early when the loss has not improved for ``pretrain_stopping_step`` epochs
-    (RecBole's validation metrics do not exist before fine-tuning); the log and `pretrain_result` say why it
-    stopped. `fit`'s ``callback_fn(epoch_idx, loss)`` runs after each pretraining epoch: with ``checkpoint_last``,
+    (RecBole's validation metrics do not exist before fine-tuning; with ``pretrain_min_delta`` d > 0, when it has
+    not fallen below the last improvement's loss by more than d x its size: `plateau_step`); the log and
+    `pretrain_result` say why it stopped. `fit`'s ``callback_fn(epoch_idx, loss)`` runs after each pretraining epoch: with ``checkpoint_last``,
     `recbole_bt.resume.resume_state_saver` keeps the epoch's state in `pretrain_last_file`, from which a pretraining
     run resumes after its last completed epoch (``resume_file``) and ends as the uninterrupted one.
     """
@@ -213,10 +231,11 @@ class PretrainTrainer(Trainer):
         self.pretrain_epochs = config["pretrain_epochs"]
         self.save_step = config["save_step"]
         self.pretrain_stopping_step = config["pretrain_stopping_step"]
+        self.pretrain_min_delta = config["pretrain_min_delta"] or 0.0
         self.pretrain_curve = []  # one point per epoch: loss, collapse indicators, seconds
-        # what a resumed pretraining continues from (`recbole_bt.resume`): the lowest loss, the epochs since, why
-        # it stopped (None: not yet)
-        self.pretrain_state = {"best_loss": math.inf, "stale": 0, "stopped": None}
+        # what a resumed pretraining continues from (`recbole_bt.resume`): the lowest loss, the loss the stale
+        # epochs are counted against and how many there are (`plateau_step`), why it stopped (None: not yet)
+        self.pretrain_state = {"best_loss": math.inf, "reference": math.inf, "stale": 0, "stopped": None}
         self.pretrain_result = None
 
     @property
@@ -245,7 +264,8 @@ class PretrainTrainer(Trainer):
         config, state = self.config, self.pretrain_state
         if any("epochs" in d for d in (config.file_config_dict, config.variable_config_dict, config.cmd_config_dict)):
             self.logger.warning(f"pretraining runs at most pretrain_epochs = {self.pretrain_epochs} epochs (stopping "
-                                f"after pretrain_stopping_step = {self.pretrain_stopping_step} without a lower loss); "
+                                f"after pretrain_stopping_step = {self.pretrain_stopping_step} without a lower loss, "
+                                f"pretrain_min_delta = {self.pretrain_min_delta:g}); "
                                 f"the epochs = {config['epochs']} given here applies to fine-tuning only")  # fmt: skip
         if state["stopped"]:  # resumed from the last checkpoint of a pretraining that had ended
             self.logger.info(f"the resumed pretraining had ended after epoch {self.start_epoch} ({state['stopped']}): "
@@ -253,10 +273,11 @@ class PretrainTrainer(Trainer):
         probe, epochs = self._probe(train_data), range(self.start_epoch, self.pretrain_epochs)
         for epoch_idx in epochs if not state["stopped"] else ():
             loss = self._pretrain_epoch(train_data, epoch_idx, probe, verbose, show_progress)
-            state["stale"] = 0 if loss < state["best_loss"] else state["stale"] + 1
-            state["best_loss"] = min(state["best_loss"], loss)
+            plateau_step(state, loss, self.pretrain_min_delta)
             if self.pretrain_stopping_step and state["stale"] >= self.pretrain_stopping_step:
-                state["stopped"] = (f"no lower loss for {state['stale']} epochs (best {state['best_loss']:.4f}, "
+                lower = "no lower loss" if not self.pretrain_min_delta else (
+                    f"no loss {self.pretrain_min_delta:g} x |{state['reference']:.4f}| below {state['reference']:.4f}")
+                state["stopped"] = (f"{lower} for {state['stale']} epochs (best {state['best_loss']:.4f}, "
                                     f"pretrain_stopping_step {self.pretrain_stopping_step})")  # fmt: skip
             elif epoch_idx + 1 == self.pretrain_epochs:
                 state["stopped"] = (f"pretrain_epochs = {self.pretrain_epochs} reached (loss still " + (

@@ -117,7 +117,7 @@ def test_user_tasks_table_tests_btpretrain_against_the_dual_encoder():
             results.append({"method": method, "batch": 256, "seed": seed, "label": method,
                             "user_tasks": {"users": {}, "next_item": {"probe": {"1.0": row}}}})  # fmt: skip
     header, rows = report_main(results, 256)
-    assert header[-1].startswith("BTPretrain vs DualEncoder: change [95% t-interval of the paired difference], p (Wilcoxon")
+    assert header[-1].startswith("BTPretrain vs DualEncoder: change [95% t-interval of the paired difference, unadjusted], p (Wilcoxon")
     bt, de = values["BTPretrain"][1] + values["BTPretrain"][2], values["DualEncoder"][1] + values["DualEncoder"][2]
     change, low, high, p = re.fullmatch(r"([+-][0-9.]+)% \[([+-][0-9.]+)%, ([+-][0-9.]+)%\], p ([0-9.e-]+)\*",
                                         rows[0][-1]).groups()  # fmt: skip
@@ -216,7 +216,7 @@ def test_baseline_table_tests_each_label_against_the_baseline(tmp_path):
                             "wall_seconds": 6.0, "curve": []})  # fmt: skip
     header, rows, _ = report(results, baselines=["base"])
     assert "test coverage@10 masked" in header
-    assert header[-2].startswith("test NDCG@10 masked vs baseline: change [95% t-interval of the paired difference], "
+    assert header[-2].startswith("test NDCG@10 masked vs baseline: change [95% t-interval of the paired difference, unadjusted], "
                                  "p (Wilcoxon signed-rank over users x seeds, Holm over the 2 tested)")
     pooled = lambda label: values[label][1] + values[label][2]  # noqa: E731
     p_up = stats.wilcoxon(pooled("up"), pooled("base")).pvalue

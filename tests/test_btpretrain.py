@@ -174,8 +174,42 @@ def test_model_without_an_encoder_to_load_refuses_pre_model_path(workdir):
         ("BTPretrain", {"bt_scale": "sum"}, "'bt_scale' must be one of"),
         ("BTPretrain", {"projector_sizes": []}, "'projector_sizes' must be a non-empty list"),
         ("DualEncoder", {"temperature": 0}, r"'temperature' must be a finite number in \(0, inf\), got 0"),
+        ("BTPretrain", {"pretrain_min_delta": 1}, r"'pretrain_min_delta' must be a finite number in \[0, 1\), got 1"),
     ],
 )
 def test_bad_settings_are_one_line_errors(workdir, model, settings, message):
     with pytest.raises(ConfigError, match=message):
         prepare(model, "tiny", [TINY_YAML], tiny_config(**SMALL, **settings))
+
+
+def test_plateau_step_by_hand():
+    """min_delta d: an epoch improves only below the last improvement's loss by more than d of its size, so a loss
+    falling 0.5% an epoch is stale against d = 1% until its falls add up; d = 0: every lower loss improves."""
+    from recbole_bt.trainer import plateau_step
+
+    losses = [10.0, 9.95, 9.89, 9.85, 9.80, 9.795]
+    state = {"best_loss": math.inf, "reference": math.inf, "stale": 0}
+    stale, references = [], []
+    for loss in losses:
+        plateau_step(state, loss, 0.01)
+        stale.append(state["stale"])
+        references.append(state["reference"])
+    # 9.95 is not below 10 - 0.1; 9.89 is (ref 9.89); then 9.85, 9.80, 9.795 are not below 9.89 - 0.0989 = 9.7911
+    assert stale == [0, 1, 0, 1, 2, 3] and references == [10.0, 10.0, 9.89, 9.89, 9.89, 9.89]
+    assert state["best_loss"] == 9.795
+    state = {"best_loss": math.inf, "reference": math.inf, "stale": 0}
+    assert [plateau_step(state, loss)["stale"] for loss in losses] == [0] * 6
+    state = {"best_loss": -0.9, "reference": -0.9, "stale": 0}  # a negative loss (SimSiam's): |reference|
+    assert plateau_step(state, -0.905, 0.01)["stale"] == 1 and plateau_step(state, -0.91, 0.01)["stale"] == 0
+
+
+def test_pretraining_stops_on_a_relative_plateau(workdir, caplog):
+    """With learning rate 0 the BT loss only moves with the views' noise, never by half: the first epoch improves
+    (nothing before it), the next two do not, and the log says so."""
+    import logging
+
+    settings = dict(SMALL, pretrain_epochs=50, pretrain_stopping_step=2, pretrain_min_delta=0.5, learning_rate=0.0)
+    with caplog.at_level(logging.INFO):
+        result = run_recbole_bt("BTPretrain", "tiny", [TINY_YAML], tiny_config(**settings))["pretrain"]
+    assert result["epochs"] == 3 and result["stopped"].startswith("no loss 0.5 x |")
+    assert "for 2 epochs (best" in result["stopped"] and f"pretraining stopped: {result['stopped']}" in caplog.text
