@@ -494,3 +494,34 @@ def test_baseline_study_of_run_folders_unrecorded_stays_under_out(tmp_path):
     [row] = json.load(open(path))["results"]
     assert (row["label"], row["seed"], row["epochs"], row["best_epoch"]) == ("paused", 2020, 3, 2)
     assert row["train_s_per_epoch"] == 12  # median of 10, 3610, 12
+
+
+def test_loss_terms_split_the_gradient_by_the_weight(workdir):
+    """DuoRec's dropout views ('us', no partner sampling) draw only from torch's generator, so the same seed gives
+    the same masks: the auxiliary term and its gradient double with the weight, and the next-item part does not
+    move; at weight 0 there is no auxiliary part."""
+    from benchmarks.loss_terms import batch_terms
+    from conftest import TINY_YAML, tiny_config
+    from recbole_bt.quick_start import prepare
+
+    config = tiny_config(model="DuoRec", contrast="us", same_target_sampling=False, lmd=0.1, hidden_size=8,
+                         n_heads=2, inner_size=16)  # fmt: skip
+    _, train_data, _, _, trainer = prepare("DuoRec", "tiny", [TINY_YAML], config)
+    model, interaction = trainer.model, next(iter(train_data))
+    model.train()
+    l1, a1, g1, ga1, c1 = batch_terms(model, interaction, "lmd", seed=7)
+    model.lmd = 0.2
+    l2, a2, g2, ga2, c2 = batch_terms(model, interaction, "lmd", seed=7)
+    assert model.lmd == 0.2  # restored after the weight-0 pass
+    assert l1 == pytest.approx(l2, rel=1e-6) and g1 == pytest.approx(g2, rel=1e-5) and c1 == pytest.approx(c2, abs=1e-4)
+    assert a1 > 0 and a2 == pytest.approx(2 * a1, rel=1e-4) and ga2 == pytest.approx(2 * ga1, rel=1e-4)
+    model.lmd = 0
+    assert batch_terms(model, interaction, "lmd", seed=7)[1:4:2] == (0.0, 0.0)
+
+
+@pytest.mark.spawns
+def test_loss_terms_quick(tmp_path):
+    [run] = run_quick("loss_terms.py", "measure", tmp_path, "loss_terms")
+    assert run["label"] == "CL4SRec-quick" and set(run["states"]) == {"initial", "best checkpoint"}
+    for state in run["states"].values():
+        assert state["weight"] == "lmd 0.1" and state["aux"] > 0 and state["grad_aux"] > 0
