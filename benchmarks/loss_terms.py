@@ -124,7 +124,8 @@ def main():
     folders = [quick_folder(os.path.join(os.path.abspath(args.out), "quick"))] if args.quick else args.folders
     missing = [f for f in folders if not os.path.exists(os.path.join(f, "job.json"))]
     if not folders or missing:
-        raise SystemExit(f"no job.json in {', '.join(missing) or 'any folder given'}: pass benchmarks/baseline.py run folders")
+        raise SystemExit(f"no job.json in {', '.join(missing) or 'any folder given'}: pass benchmarks/baseline.py "
+                         f"run folders")
     results, rows = [], []
     for folder in folders:
         job, states = measure_folder(folder, args.batches)
@@ -136,11 +137,12 @@ def main():
                          f"{m['aux'] / m['L_pred']:.2%}", f"{m['grad_pred']:.4g}", f"{m['grad_aux']:.4g}",
                          f"{m['grad_ratio']:.3f}", f"{m['cosine']:+.3f}"])  # fmt: skip
     header = ["run", "seed", "weights", "auxiliary weight", "batches", "next-item loss", "weighted auxiliary term",
-              "term / loss", "|grad next-item|", "|grad auxiliary|", "gradient ratio", "cosine of the gradients"]  # fmt: skip
+              "term / loss", "gradient norm, next-item", "gradient norm, auxiliary", "gradient ratio",
+              "cosine of the gradients"]  # fmt: skip
     payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "argv": sys.argv,
                "results": results}  # fmt: skip
-    save(f"loss_terms-{results[0]['dataset']}", payload, record=not (args.quick or args.no_record), rows=rows, header=header,
-         results_dir=results_dir_of(args))
+    save(f"loss_terms-{results[0]['dataset']}", payload, record=not (args.quick or args.no_record), rows=rows,
+         header=header, results_dir=results_dir_of(args))
     return 0
 
 

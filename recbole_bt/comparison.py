@@ -430,8 +430,8 @@ def comparison_table(records, baselines=None):
         lines += ["", f"vs {reference} ({'the strongest baseline' if baselines else 'the best row'}): each row's "
                       f"per-user {' and '.join(tested)} against {reference}'s over the (test user, seed) pairs of the "
                       f"seeds both rows have; change: the mean paired difference relative to {reference}'s mean, with "
-                      f"its 95% t-interval (per row, not adjusted for the rows tested); p: two-sided Wilcoxon signed-rank test, Holm-adjusted over the {n} rows "
-                      f"tested; * p < 0.05."]  # fmt: skip
+                      f"its 95% t-interval (per row, not adjusted for the rows tested); p: two-sided Wilcoxon "
+                      f"signed-rank test, Holm-adjusted over the {n} rows tested; * p < 0.05."]  # fmt: skip
     errors = [f"- {name}, {e}" for name, g in groups.items() for e in g["errors"]]
     if errors:
         lines += ["", "Failed runs:"] + errors

@@ -219,9 +219,10 @@ class PretrainTrainer(Trainer):
     RecBole's S3Rec), and stops early when the loss has not improved for ``pretrain_stopping_step`` epochs
     (RecBole's validation metrics do not exist before fine-tuning; with ``pretrain_min_delta`` d > 0, when it has
     not fallen below the last improvement's loss by more than d x its size: `plateau_step`); the log and
-    `pretrain_result` say why it stopped. `fit`'s ``callback_fn(epoch_idx, loss)`` runs after each pretraining epoch: with ``checkpoint_last``,
-    `recbole_bt.resume.resume_state_saver` keeps the epoch's state in `pretrain_last_file`, from which a pretraining
-    run resumes after its last completed epoch (``resume_file``) and ends as the uninterrupted one.
+    `pretrain_result` say why it stopped. `fit`'s ``callback_fn(epoch_idx, loss)`` runs after each pretraining
+    epoch: with ``checkpoint_last``, `recbole_bt.resume.resume_state_saver` keeps the epoch's state in
+    `pretrain_last_file`, from which a pretraining run resumes after its last completed epoch (``resume_file``)
+    and ends as the uninterrupted one.
     """
 
     PROBE_ROWS = 2048
@@ -276,7 +277,7 @@ class PretrainTrainer(Trainer):
             plateau_step(state, loss, self.pretrain_min_delta)
             if self.pretrain_stopping_step and state["stale"] >= self.pretrain_stopping_step:
                 lower = "no lower loss" if not self.pretrain_min_delta else (
-                    f"no loss {self.pretrain_min_delta:g} x |{state['reference']:.4f}| below {state['reference']:.4f}")
+                    f"no loss {100 * self.pretrain_min_delta:g}% below {state['reference']:.4f}")
                 state["stopped"] = (f"{lower} for {state['stale']} epochs (best {state['best_loss']:.4f}, "
                                     f"pretrain_stopping_step {self.pretrain_stopping_step})")  # fmt: skip
             elif epoch_idx + 1 == self.pretrain_epochs:

@@ -211,5 +211,5 @@ def test_pretraining_stops_on_a_relative_plateau(workdir, caplog):
     settings = dict(SMALL, pretrain_epochs=50, pretrain_stopping_step=2, pretrain_min_delta=0.5, learning_rate=0.0)
     with caplog.at_level(logging.INFO):
         result = run_recbole_bt("BTPretrain", "tiny", [TINY_YAML], tiny_config(**settings))["pretrain"]
-    assert result["epochs"] == 3 and result["stopped"].startswith("no loss 0.5 x |")
+    assert result["epochs"] == 3 and result["stopped"].startswith("no loss 50% below ")
     assert "for 2 epochs (best" in result["stopped"] and f"pretraining stopped: {result['stopped']}" in caplog.text
