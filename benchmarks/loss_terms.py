@@ -90,12 +90,21 @@ def measure_folder(folder, batches):
     checkpoints = best_checkpoints(folder)
     if checkpoints:
         trainer.model.load_state_dict(torch.load(checkpoints[-1], map_location="cpu", weights_only=False)["state_dict"])
-        states["best checkpoint"] = measure(trainer.model, train_data, batches)
+        states[checkpoint_state(folder)] = measure(trainer.model, train_data, batches)
     return job, states
 
 
+def checkpoint_state(folder):
+    """'best checkpoint' of a finished run; of a run still training (no result.json), how far it had got."""
+    if os.path.exists(os.path.join(folder, "result.json")):
+        return "best checkpoint"
+    curve = os.path.join(folder, "curve.jsonl")
+    epochs = sum(1 for _ in open(curve)) if os.path.exists(curve) else 0
+    return f"best checkpoint so far (in progress, {epochs} epochs run)"
+
+
 def quick_folder(out):
-    """A tiny CL4SRec run (2 epochs) in a baseline-style folder: job.json and saved/."""
+    """A tiny CL4SRec run (2 epochs) in a baseline-style folder: job.json, saved/ and result.json."""
     from recbole_bt.quick_start import run_recbole_bt
 
     data = dict(QUICK_DATA)
@@ -105,8 +114,10 @@ def quick_folder(out):
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "job.json"), "w") as f:
         json.dump(dict(data, label="CL4SRec-quick", config=config), f)
-    run_recbole_bt("CL4SRec", data["dataset"], data.get("config_files"),
-                   dict(config, checkpoint_dir=os.path.join(folder, "saved")))  # fmt: skip
+    result = run_recbole_bt("CL4SRec", data["dataset"], data.get("config_files"),
+                            dict(config, checkpoint_dir=os.path.join(folder, "saved")))  # fmt: skip
+    with open(os.path.join(folder, "result.json"), "w") as f:  # finished, as baseline.py marks its runs
+        json.dump({"test": result["test_result"]}, f, default=float)
     return folder
 
 

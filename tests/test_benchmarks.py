@@ -525,3 +525,12 @@ def test_loss_terms_quick(tmp_path):
     assert run["label"] == "CL4SRec-quick" and set(run["states"]) == {"initial", "best checkpoint"}
     for state in run["states"].values():
         assert state["weight"] == "lmd 0.1" and state["aux"] > 0 and state["grad_aux"] > 0
+
+
+def test_loss_terms_names_a_run_in_progress(tmp_path):
+    from benchmarks.loss_terms import checkpoint_state
+
+    (tmp_path / "curve.jsonl").write_text('{"epoch": 1}\n{"epoch": 2}\n{"epoch": 3}\n')
+    assert checkpoint_state(str(tmp_path)) == "best checkpoint so far (in progress, 3 epochs run)"
+    (tmp_path / "result.json").write_text("{}")
+    assert checkpoint_state(str(tmp_path)) == "best checkpoint"
