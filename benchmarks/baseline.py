@@ -290,8 +290,8 @@ def report(results, reference=None, baselines=None):
         significance[metric] = significance_cells(results, pairs, p_values, metric, intervals)
         tested = len(p_values)
         header.append(f"test {metric.replace('hit', 'HR').replace('ndcg', 'NDCG')} masked vs baseline: change [95% "
-                      f"t-interval of the paired difference, unadjusted], p (Wilcoxon signed-rank over users x seeds, Holm over "
-                      f"the {tested} tested)")  # fmt: skip
+                      f"t-interval of the paired difference, unadjusted], p (Wilcoxon signed-rank over users x seeds, "
+                      f"Holm over the {tested} tested)")  # fmt: skip
     if reference:
         header.append(f"train s to reach {reference[0]}'s best valid {reference[1]:.4f} ({reference[2]:.0f} s there)")
     rows = []

@@ -190,7 +190,8 @@ class SharedCores:
         priority number than ours (its file holds that priority; its time is the release's)."""
         with open(slot) as f:
             text = f.read().strip()
-        return text.lstrip("-").isdigit() and int(text) < self.priority and time.time() - os.path.getmtime(slot) < self.grace
+        released = time.time() - os.path.getmtime(slot)
+        return text.lstrip("-").isdigit() and int(text) < self.priority and released < self.grace
 
     def leave(self):
         """Leave the queue (a process with nothing to start must not hold the others back)."""

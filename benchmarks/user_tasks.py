@@ -3,8 +3,9 @@ pretraining batch size (Liu et al. 2025's claim, SPEC section 2; recbole_bt/task
 
     # every method x seed x batch size: pretraining at train_batch_size B to the plateau of its own loss (at most
     # pretrain_epochs 100, stopped once the loss has fallen by less than 1% over pretrain_stopping_step 10 epochs:
-    # PLATEAU below; --pretrain-epochs N caps it), then train_stage: user_tasks on its checkpoint (no pretraining: random weights). At --main-batch
-    # every protocol (linear probe and fine-tuning) x label ratio x task; at the other batch sizes --batch-protocols.
+    # PLATEAU below; --pretrain-epochs N caps it), then train_stage: user_tasks on its checkpoint (no pretraining:
+    # random weights). At --main-batch every protocol (linear probe and fine-tuning) x label ratio x task; at the
+    # other batch sizes --batch-protocols.
     python benchmarks/user_tasks.py study --dataset ml-1m --data_path ../shared/datasets --batch-sizes 32 64 256 1024
 
     # interrupted (a killed process, the end of a session)? The same command again reuses every finished job and
@@ -109,8 +110,8 @@ def report_main(results, batch):
     ok = [r for r in results if "failed" not in r and r["batch"] == batch]
     methods = list(dict.fromkeys(r["method"] for r in ok))
     header = ["task", "protocol", "label ratio"] + methods + [
-        "BTPretrain vs DualEncoder: change [95% t-interval of the paired difference, unadjusted], p (Wilcoxon signed-rank of the "
-        "main metric over test users x seeds, Holm)"]
+        "BTPretrain vs DualEncoder: change [95% t-interval of the paired difference, unadjusted], p (Wilcoxon "
+        "signed-rank of the main metric over test users x seeds, Holm)"]
     rows, per_seed = [], {}
     first = ok[0]["user_tasks"] if ok else {}
     for task in [t for t in first if t != "users"]:
