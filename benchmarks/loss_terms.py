@@ -98,8 +98,10 @@ def checkpoint_state(folder):
     """'best checkpoint' of a finished run; of a run still training (no result.json), how far it had got."""
     if os.path.exists(os.path.join(folder, "result.json")):
         return "best checkpoint"
-    curve = os.path.join(folder, "curve.jsonl")
-    epochs = sum(1 for _ in open(curve)) if os.path.exists(curve) else 0
+    curve, epochs = os.path.join(folder, "curve.jsonl"), 0
+    if os.path.exists(curve):
+        with open(curve) as f:
+            epochs = sum(1 for _ in f)
     return f"best checkpoint so far (in progress, {epochs} epochs run)"
 
 
