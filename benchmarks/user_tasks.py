@@ -9,7 +9,8 @@ pretraining batch size (Liu et al. 2025's claim, SPEC section 2; recbole_bt/task
     python benchmarks/user_tasks.py study --dataset ml-1m --data_path ../shared/datasets --batch-sizes 32 64 256 1024
 
     # interrupted (a killed process, the end of a session)? The same command again reuses every finished job and
-    # pretraining stage (folders under --out/user_tasks-runs) and resumes a pretraining after its last epoch
+    # pretraining stage (folders under --out/user_tasks-runs) and resumes a pretraining after its last epoch; the
+    # same command + --finished-only trains nothing: the tables of the jobs finished so far, the others listed
 
     # record a finished run's JSON (e.g. one run with --no-record from another checkout) in RESULTS.md
     python benchmarks/user_tasks.py record path/to/user_tasks-study-ml-1m-STAMP.json
@@ -233,6 +234,8 @@ def main():
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 256, 1024])
     parser.add_argument("--main-batch", type=int, default=256, help="the batch size of the full task grid")
     parser.add_argument("--batch-protocols", default="probe", help="protocols at the other batch sizes")
+    parser.add_argument("--finished-only", action="store_true",
+                        help="train nothing: the tables of the jobs that have finished (the others are listed)")
     args = parser.parse_args()
     status = subcommand(args, worker, record)
     if status is not None:
@@ -245,18 +248,29 @@ def main():
         base.update(hidden_size=8, n_heads=2, inner_size=16, MAX_ITEM_LIST_LENGTH=10, probe_epochs=3, task_epochs=1,
                     user_split=[0.5, 0.25, 0.25])  # fmt: skip
     jobs, out = [], os.path.join(os.path.abspath(args.out), "quick" if args.quick else "")
-    for batch in sorted(args.batch_sizes, key=lambda b: b != args.main_batch):  # the main grid first
-        for method in args.methods:
-            if method == "none" and batch != args.main_batch:
-                continue  # no pretraining: nothing depends on the batch size
-            protocols = {} if batch == args.main_batch else {"user_task_protocols": args.batch_protocols}
-            for seed in args.seeds:
+    # the main grid first, then the other batch sizes; seed by seed within each, so that a study stopped part-way
+    # (several sessions on 2 cores) holds every method's run of its first seeds: paired comparisons, not one method
+    for batch in sorted(args.batch_sizes, key=lambda b: b != args.main_batch):
+        protocols = {} if batch == args.main_batch else {"user_task_protocols": args.batch_protocols}
+        for seed in args.seeds:
+            for method in args.methods:
+                if method == "none" and batch != args.main_batch:
+                    continue  # no pretraining: nothing depends on the batch size
                 job = dict(data, label=f"{method} batch {batch} seed {seed}", method=method, batch=batch,
                            pretrain_epochs=args.pretrain_epochs,
                            config=dict(base, seed=seed, train_batch_size=batch, **protocols))  # fmt: skip
                 job["folder"] = run_folder(out, "user_tasks", f"{method}-batch{batch}", seed, job, FOLDER_KEYS)
                 jobs.append(job)
-    return run_and_save(os.path.abspath(__file__), "user_tasks", args, data, jobs, lambda results, plot: tables(args.bench, results, plot, args.main_batch))
+    waiting = []
+    if args.finished_only:  # a study spans several sessions: its tables so far, read back
+        waiting = [job["label"] for job in jobs if not os.path.exists(os.path.join(job["folder"], "result.json"))]
+        jobs = [job for job in jobs if job["label"] not in waiting]
+
+    def report(results, plot):
+        header, rows, extra = tables(args.bench, results, plot, args.main_batch)
+        return header, rows, extra + ("\n\nNot finished yet (left out): " + ", ".join(waiting) if waiting else "")
+
+    return run_and_save(os.path.abspath(__file__), "user_tasks", args, data, jobs, report)
 
 
 if __name__ == "__main__":
