@@ -97,6 +97,8 @@ def converge(job):
             per_user_of_checkpoint(job, checkpoints[-1])
         with open(done) as f:
             result = json.load(f)
+        if result.get("curve"):  # runs saved before best_point named the first of equal scores
+            result["best_epoch"] = best_point(result["curve"])["epoch"]
         if "per_user" not in result and os.path.exists(per_user_path):
             with open(per_user_path) as f:
                 result["per_user"] = json.load(f)
@@ -142,7 +144,7 @@ def converge(job):
     per_user = save_per_user(folder, trainer.eval_collector.per_user)
     unmasked_data = FullSortEvalDataLoader(config, test_data._dataset, test_data._sampler, shuffle=False)
     unmasked = trainer.evaluate(unmasked_data, load_best_model=False, show_progress=False)
-    best_epoch = max(curve, key=lambda p: p["valid_ndcg@10"])["epoch"]
+    best_epoch = best_point(curve)["epoch"]
     result = {"valid": dict(best_valid), "test": dict(test), "test_unmasked": dict(unmasked), "epochs": len(curve),
               "best_epoch": best_epoch, "wall_seconds": clock["wall"], "train_seconds": round(trained + trainer.train_seconds, 1),
               "setup_seconds": round(setup, 1), "resumed": bool(checkpoints), "protocol": describe_protocol(config),
@@ -265,6 +267,13 @@ def reference_level(path):
     best = max(runs, key=lambda r: max(p["valid_ndcg@10"] for p in r["curve"]))
     level = max(p["valid_ndcg@10"] for p in best["curve"])
     return best["label"], level, next(p["train_seconds"] for p in best["curve"] if p["valid_ndcg@10"] >= level)
+
+
+def best_point(curve):
+    """The curve's point of the best valid NDCG@10, the later of equal scores: RecBole's early stopping counts a
+    score equal to the best (its metrics have 4 decimals) as a new best and saves that model, which is the one the
+    test evaluates."""
+    return max(reversed(curve), key=lambda p: p["valid_ndcg@10"])
 
 
 def per_epoch(run, key):
@@ -445,7 +454,7 @@ def study(out, labels=None):
             curve = [json.loads(line) for line in f]
         if not curve:
             continue
-        best = max(curve, key=lambda p: p["valid_ndcg@10"])
+        best = best_point(curve)
         done = os.path.exists(os.path.join(folder, "result.json"))
         status = "early-stopped" if done else f"not finished (stopped or running after {len(curve)} epochs)"
         rows.append({"label": label, "seed": seed, "status": status, "recipe": recipe_of(folder),

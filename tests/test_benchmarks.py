@@ -253,6 +253,17 @@ def test_baseline_table_tests_each_label_against_the_baseline(tmp_path):
     assert float(cells["up"].split("p ")[1].rstrip("*")) == pytest.approx(p_up, rel=0.05)
 
 
+def test_baseline_best_epoch_is_the_later_of_equal_scores():
+    """RecBole's early stopping takes a score equal to the best as a new best and saves that model (the tested one):
+    the run's best epoch is the later of the two 0.1620s, not the first."""
+    sys.path.insert(0, ROOT)
+    from benchmarks.baseline import best_point
+
+    curve = [{"epoch": e, "valid_ndcg@10": v} for e, v in enumerate([0.15, 0.162, 0.161, 0.162, 0.159], start=1)]
+    assert best_point(curve)["epoch"] == 4
+    assert best_point(curve[:3])["epoch"] == 2
+
+
 def test_baseline_table_times_an_epoch_by_its_median():
     """A run paused for an hour in its second epoch (SIGSTOP, or stopped and resumed later) keeps its typical epoch
     time: train s / epoch is the median over the label's epochs, wall minutes are epochs x the median epoch."""
