@@ -64,8 +64,7 @@ def quality(job):
     best_score, best_valid = trainer.fit(train_data, valid_data, saved=True, show_progress=False, callback_fn=record_point)
     fit_seconds = time.perf_counter() - start
     test = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
-    best_epoch = max(reversed(curve), key=lambda p: p["valid_ndcg@10"])["epoch"]  # RecBole keeps the later of ties
-    return {"valid": dict(best_valid), "test": dict(test), "epochs": len(curve), "best_epoch": best_epoch,
+    return {"valid": dict(best_valid), "test": dict(test), "epochs": len(curve), "best_epoch": trainer.best_epoch,
             "fit_seconds": round(fit_seconds, 1), "train_seconds": round(trainer.train_seconds, 1),
             "setup_seconds": round(setup, 1), "curve": curve}  # fmt: skip
 
