@@ -370,11 +370,24 @@ def run_and_save(script, prefix, args, data, jobs, tables, parallel=2):
     return 1 if any("failed" in r for r in results) else 0
 
 
+def run_key(job, keys):
+    """What a run folder stands for: the job's `keys`, less where this checkout keeps things (config.data_path,
+    and a config file's absolute path inside the repository, keyed relative to it). The dataset's name and the
+    config files name the data, so a run archived on one machine is found from a checkout anywhere else."""
+    key = {k: job.get(k) for k in keys}
+    if isinstance(key.get("config"), dict):
+        key["config"] = {k: v for k, v in key["config"].items() if k != "data_path"}
+    inside = [os.path.relpath(f, ROOT) if os.path.isabs(f) else f for f in key.get("config_files") or []]
+    if inside:
+        key["config_files"] = [r if not r.startswith("..") else f for r, f in zip(inside, key["config_files"])]
+    return key
+
+
 def run_folder(out, kind, label, seed, job, keys=("dataset", "config_files", "config")):
     """<out>/<kind>-runs/<label>-seed<seed>-<digest of the job's `keys`>: where a resumable run keeps its
     checkpoints and result. The same command finds it again, and so does any command that runs the same job under
     another label (the first folder of that seed and digest)."""
-    digest = hashlib.sha1(json.dumps({k: job.get(k) for k in keys}, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    digest = hashlib.sha1(json.dumps(run_key(job, keys), sort_keys=True, default=str).encode()).hexdigest()[:10]
     found = sorted(glob.glob(os.path.join(glob.escape(out), f"{kind}-runs", f"*-seed{seed}-{digest}")))
     slug = "".join(c if c.isalnum() or c in ".=-" else "-" for c in label)
     return found[0] if found else os.path.join(out, f"{kind}-runs", f"{slug}-seed{seed}-{digest}")

@@ -497,6 +497,42 @@ def test_only_recorded_benchmarks_write_into_the_repository(tmp_path):
     assert results_dir_of(Namespace(quick=True, no_record=False, out=out)) == os.path.join(out, "quick")
 
 
+def test_a_run_folder_is_keyed_without_where_the_data_and_config_files_lie(tmp_path, monkeypatch):
+    """The same job from two checkouts (another data path, a config file given by its absolute path in each) gets
+    one folder name; another config value gets another."""
+    from benchmarks import harness
+    from benchmarks.harness import ROOT as HARNESS_ROOT
+    from benchmarks.harness import run_folder
+
+    def job(data_path, root, **config):
+        return {"dataset": "ml-1m", "config_files": [os.path.join(root, "benchmarks", "x.yaml"), "protocol/p.yaml"],
+                "config": {"data_path": data_path, "model": "SASRec", **config}}
+
+    here = run_folder(str(tmp_path), "baseline", "SASRec", 2020, job("/work/shared/datasets", HARNESS_ROOT))
+    os.makedirs(here)
+    with monkeypatch.context() as m:
+        m.setattr(harness, "ROOT", "/home/u/recbole-bt")  # the other checkout's harness
+        there = run_folder("/elsewhere", "baseline", "SASRec", 2020, job("/home/u/data", "/home/u/recbole-bt"))
+    assert os.path.basename(there) == os.path.basename(here)
+    assert run_folder(str(tmp_path), "baseline", "again", 2020, job("/d", HARNESS_ROOT)) == here  # found by its key
+    other = run_folder(str(tmp_path), "baseline", "SASRec", 2020, job("/d", HARNESS_ROOT, lmd=0.1))
+    assert other != here and run_folder(str(tmp_path), "baseline", "SASRec", 2021, job("/d", HARNESS_ROOT)) != here
+
+
+def test_every_archived_run_is_found_by_its_own_job():
+    """Each archived run folder (benchmarks/results/<kind>-runs) is named by its job.json's key, so a checkout
+    anywhere reads it back instead of training it again."""
+    from benchmarks.harness import run_folder
+
+    folders = glob.glob(os.path.join(ROOT, "benchmarks", "results", "baseline-runs", "*"))
+    assert folders
+    for folder in folders:
+        with open(os.path.join(folder, "job.json")) as f:
+            job = json.load(f)
+        seed = job["config"]["seed"]
+        assert os.path.basename(run_folder("/nowhere", "baseline", job["label"], seed, job)) == os.path.basename(folder)
+
+
 @pytest.mark.spawns
 def test_baseline_study_of_run_folders_unrecorded_stays_under_out(tmp_path):
     """`baseline.py study --no-record` lists the run folders (a run paused in epoch 2 keeps its median epoch time)
