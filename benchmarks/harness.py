@@ -476,4 +476,7 @@ def pretrain(model, job, config):
 
     result = finished(folder, train)
     print(json.dumps(result), flush=True)
+    inside = os.path.join(folder, os.path.basename(result["pretrained_model_file"])) if folder else None
+    if inside and os.path.exists(inside):  # a finished stage's folder may have moved since (renamed, another checkout)
+        return dict(result, checkpoint=inside)
     return dict(result, checkpoint=result["pretrained_model_file"])

@@ -485,6 +485,22 @@ def test_baseline_pretrains_then_fine_tunes_and_reuses_the_stage(tmp_path):
     assert third["pretrain"] == stage and os.stat(checkpoint).st_mtime_ns == stamp and third["test"] == run["test"]
 
 
+def test_a_finished_pretraining_stage_is_found_in_its_moved_folder(tmp_path):
+    """A stage's result names its checkpoint by the path it had; after its run folder moved (renamed, another
+    checkout) the fine-tuning starts from the checkpoint in the folder, not from the old path."""
+    from benchmarks.harness import pretrain
+
+    stage = tmp_path / "CLUE-seed2020-new" / "pretrain"
+    stage.mkdir(parents=True)
+    (stage / "CLUE-ml-1m-26.pth").write_bytes(b"")
+    old = "/elsewhere/CLUE-seed2020-old/pretrain/CLUE-ml-1m-26.pth"
+    (stage / "result.json").write_text(json.dumps({"epochs": 26, "pretrained_model_file": old}))
+    job = {"folder": str(stage.parent), "dataset": "ml-1m"}
+    assert pretrain("CLUE", job, {})["checkpoint"] == str(stage / "CLUE-ml-1m-26.pth")
+    os.remove(stage / "CLUE-ml-1m-26.pth")  # nothing there: the path it had (checkpoint.py's one line if missing)
+    assert pretrain("CLUE", job, {})["checkpoint"] == old
+
+
 def test_only_recorded_benchmarks_write_into_the_repository(tmp_path):
     """A benchmark's JSON goes to benchmarks/results (None: the default) only when its table goes into RESULTS.md."""
     from argparse import Namespace
