@@ -384,7 +384,7 @@ def run_key(job, keys):
 
 
 def run_folder(out, kind, label, seed, job, keys=("dataset", "config_files", "config")):
-    """<out>/<kind>-runs/<label>-seed<seed>-<digest of the job's `keys`>: where a resumable run keeps its
+    """<out>/<kind>-runs/<label>-seed<seed>-<digest of the job's `run_key`>: where a resumable run keeps its
     checkpoints and result. The same command finds it again, and so does any command that runs the same job under
     another label (the first folder of that seed and digest)."""
     digest = hashlib.sha1(json.dumps(run_key(job, keys), sort_keys=True, default=str).encode()).hexdigest()[:10]
