@@ -68,8 +68,8 @@ from recbole_bt.comparison import parse_select  # noqa: E402
 from recbole_bt.evaluator.significance import bracket, stars  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     HERE, RESULTS_MD, ROOT, add_common_arguments, data_spec, machine, mean_std, parse_run, parse_value, peak_rss_mb,
-    guard_defaults, pretrain, rerun_argv, results_dir_of, run_folder, run_workers, runs_by_label, save, set_threads, shared_cores,
-    subcommand,
+    guard_defaults, job_config, pretrain, rerun_argv, results_dir_of, run_folder, run_workers, runs_by_label, save,
+    set_threads, shared_cores, subcommand,
 )  # fmt: skip
 
 METRICS = {"metrics": ["Hit", "NDCG"], "topk": [10], "valid_metric": "NDCG@10", "eval_mask_seen": True}
@@ -257,6 +257,24 @@ def worker(job):
         json.dump(result, f)
 
 
+def read_back(job):
+    """A finished run's result as its worker returns it, read from its folder in this process (no worker to start,
+    no data to load), or None when the run still has to train, or to test its best checkpoint per user (a run from
+    before per_user.json). A run whose package defaults changed since is a failed row, as in its worker."""
+    folder = job["folder"]
+    if not os.path.exists(os.path.join(folder, "result.json")):
+        return None
+    if best_checkpoints(folder) and not os.path.exists(os.path.join(folder, "per_user.json")):
+        return None
+    try:
+        result = converge(job)  # trains nothing: the folder holds its result
+        result.update(label=job["label"], seed=job["config"]["seed"], config=job["config"], folder=folder,
+                      settings=settings_of(job))  # fmt: skip
+    except Exception as e:  # noqa: BLE001 - its one line, as a worker's failure
+        return {"label": job["label"], "failed": f"{type(e).__name__}: {e}"}
+    return result
+
+
 def reference_level(path):
     """(label, best validation NDCG@10, train seconds to reach it) of the best run of a saved
     `train_modes.py quality` JSON (e.g. RecBole's SASRec at its defaults for an hour), or None."""
@@ -415,8 +433,6 @@ def trained_config(folder, job=None):
     """The config a run trained with: the one inside its checkpoint, or, for a finished run kept without
     checkpoints (restored from benchmarks/results), the one its job builds (`job`, else the folder's job.json);
     None when neither exists."""
-    from recbole_bt.quick_start import build_config
-
     config = checkpoint_config(folder) if folder else None
     if config is not None:
         return config
@@ -425,7 +441,7 @@ def trained_config(folder, job=None):
             return None
         with open(os.path.join(folder, "job.json")) as f:
             job = json.load(f)
-    return build_config(job["config"]["model"], job["dataset"], job.get("config_files"), job["config"])
+    return job_config(job["config"]["model"], job["dataset"], job.get("config_files"), job["config"])
 
 
 def recipe_of(folder):
@@ -499,16 +515,19 @@ def parser():
 
 
 def launch(args, jobs, out, name):
-    """Run `jobs` (`--finished-only`: only the finished ones, read back without training); their results, in order.
-    Jobs that share a folder (one config under two labels) run one after the other: the later ones reuse it."""
+    """Run `jobs` (`--finished-only`: only the finished ones); their results, in order. A finished run is read
+    back here (`read_back`), the others go to workers; jobs that share a folder (one config under two labels) run
+    one after the other: the later ones reuse it."""
     if args.finished_only:
         jobs = [job for job in jobs if os.path.exists(os.path.join(job["folder"], "result.json"))]
+    results = {i: read_back(job) for i, job in enumerate(jobs)}
+    results = {i: result for i, result in results.items() if result is not None}
     first_of = {}
     for i, job in enumerate(jobs):
-        first_of.setdefault(job["folder"], i)
+        if i not in results:
+            first_of.setdefault(job["folder"], i)
     firsts = sorted(first_of.values())
-    later = [i for i in range(len(jobs)) if i not in first_of.values()]
-    results = {}
+    later = [i for i in range(len(jobs)) if i not in first_of.values() and i not in results]
     for part, suffix in ((firsts, ""), (later, "-reused")):
         if part:
             done = run_workers(os.path.abspath(__file__), [jobs[i] for i in part], args.parallel or 2, args.threads,
@@ -519,9 +538,7 @@ def launch(args, jobs, out, name):
 
 def model_default(data, config, key):
     """The value `key` takes in a run of `config` when the run does not set it (the model's YAML, the package's)."""
-    from recbole_bt.quick_start import build_config
-
-    return build_config(config["model"], data["dataset"], data.get("config_files"), config)[key]
+    return job_config(config["model"], data["dataset"], data.get("config_files"), config)[key]
 
 
 def choose(selection, select):

@@ -413,15 +413,26 @@ NEUTRAL_KEYS = {"fused_last_position", "partner_chunk_rows", "row_builder", "mem
                 "resume_file", "test_per_user"}
 
 
+def job_config(model, dataset, config_files, config):
+    """recbole_bt's `build_config`, in whichever process asks: RecBole's Config also reads `--key=value` off the
+    command line, and a benchmark's own options there are not the job's."""
+    from recbole_bt.quick_start import build_config
+
+    argv, sys.argv = sys.argv, sys.argv[:1]
+    try:
+        return build_config(model, dataset, config_files, config)
+    finally:
+        sys.argv = argv
+
+
 def package_defaults(model, job):
     """{key: value} of the package defaults a run of `model` leaves to the YAML files: every key recbole_bt's
     properties/ declare, but `SPEED_KEYS`, `NEUTRAL_KEYS` and the keys the job's config sets. A run folder's digest is the job as
-    given (`run_folder`): these are what it does not pin."""
+    given (`run_key`): these are what it does not pin."""
     from recbole_bt.config import package_config_keys
     from recbole_bt.config_ranges import SPEED_KEYS
-    from recbole_bt.quick_start import build_config
 
-    config = build_config(model, job["dataset"], job.get("config_files"), job["config"])
+    config = job_config(model, job["dataset"], job.get("config_files"), job["config"])
     keys = sorted(package_config_keys() - set(SPEED_KEYS) - NEUTRAL_KEYS - set(job["config"]))
     values = {key: config[key] for key in keys if key in config.final_config_dict}
     return json.loads(json.dumps(values, default=str))  # as the JSON file holds them

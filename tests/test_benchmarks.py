@@ -483,6 +483,25 @@ def test_baseline_pretrains_then_fine_tunes_and_reuses_the_stage(tmp_path):
         os.remove(path)
     [third] = run_quick("baseline.py", "converge", tmp_path, "baseline-converge", *chain)
     assert third["pretrain"] == stage and os.stat(checkpoint).st_mtime_ns == stamp and third["test"] == run["test"]
+    # all of it finished: read back in the command's own process, no worker started
+    workers = glob.glob(str(tmp_path / "baseline-converge-*" / "run0.log"))
+    for path in glob.glob(str(tmp_path / "quick" / "baseline-converge-tiny-*.json")):
+        os.remove(path)
+    [fourth] = run_quick("baseline.py", "converge", tmp_path, "baseline-converge", *chain)
+    assert glob.glob(str(tmp_path / "baseline-converge-*" / "run0.log")) == workers
+    assert (fourth["test"], fourth["pretrain"], fourth["folder"]) == (run["test"], stage, run["folder"])
+
+
+def test_a_job_config_built_in_a_benchmark_process_ignores_its_command_line(monkeypatch):
+    """RecBole's Config reads `--key=value` off sys.argv; a benchmark's own options there (`--epochs=7`) must not
+    become the config of a job it reads back, and its command line stays as it was (it is recorded)."""
+    from benchmarks.harness import job_config
+
+    argv = ["baseline.py", "converge", "--epochs=7", "--learning_rate=0.5"]
+    monkeypatch.setattr(sys, "argv", list(argv))
+    fixtures = os.path.join(ROOT, "tests", "fixtures")
+    config = job_config("SASRec", "tiny", None, {"data_path": fixtures, "epochs": 3})
+    assert (config["epochs"], config["learning_rate"]) == (3, 0.001) and sys.argv == argv
 
 
 def test_a_finished_pretraining_stage_is_found_in_its_moved_folder(tmp_path):
