@@ -248,11 +248,15 @@ def significance_cells(results, pairs, p_values, metric, intervals):
     return cells
 
 
+def described(job, result):
+    """A run's `converge` result with what the tables need of its job."""
+    return dict(result, label=job["label"], seed=job["config"]["seed"], config=job["config"], folder=job["folder"],
+                settings=settings_of(job))  # fmt: skip
+
+
 def worker(job):
     set_threads(job["threads"])
-    result = converge(job)
-    result.update(label=job["label"], seed=job["config"]["seed"], config=job["config"], peak_rss_mb=round(peak_rss_mb()),
-                  folder=job["folder"], settings=settings_of(job))  # fmt: skip
+    result = dict(described(job, converge(job)), peak_rss_mb=round(peak_rss_mb()))
     with open(job["out"], "w") as f:
         json.dump(result, f)
 
@@ -267,12 +271,9 @@ def read_back(job):
     if best_checkpoints(folder) and not os.path.exists(os.path.join(folder, "per_user.json")):
         return None
     try:
-        result = converge(job)  # trains nothing: the folder holds its result
-        result.update(label=job["label"], seed=job["config"]["seed"], config=job["config"], folder=folder,
-                      settings=settings_of(job))  # fmt: skip
+        return described(job, converge(job))  # trains nothing: the folder holds its result
     except Exception as e:  # noqa: BLE001 - its one line, as a worker's failure
         return {"label": job["label"], "failed": f"{type(e).__name__}: {e}"}
-    return result
 
 
 def reference_level(path):

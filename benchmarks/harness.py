@@ -466,7 +466,7 @@ def pretrain(model, job, config):
     With ``job["folder"]`` it is resumable: checkpoints go to <folder>/pretrain, a stage found finished there is
     reused, and one in progress resumes after its last completed epoch (``checkpoint_last``)."""
     from recbole_bt.quick_start import prepare
-    from recbole_bt.resume import resume_state_saver
+    from recbole_bt.resume import beside, resume_state_saver
 
     stage = dict(config, train_stage="pretrain")
     if job.get("pretrain_epochs"):
@@ -487,7 +487,7 @@ def pretrain(model, job, config):
 
     result = finished(folder, train)
     print(json.dumps(result), flush=True)
-    inside = os.path.join(folder, os.path.basename(result["pretrained_model_file"])) if folder else None
-    if inside and os.path.exists(inside):  # a finished stage's folder may have moved since (renamed, another checkout)
-        return dict(result, checkpoint=inside)
-    return dict(result, checkpoint=result["pretrained_model_file"])
+    checkpoint = result["pretrained_model_file"]
+    if folder:  # the stage's folder may have moved since it finished (renamed, another checkout)
+        checkpoint = beside(checkpoint, os.path.join(folder, "result.json"))
+    return dict(result, checkpoint=checkpoint)

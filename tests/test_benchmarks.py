@@ -512,7 +512,8 @@ def test_a_finished_pretraining_stage_is_found_in_its_moved_folder(tmp_path):
     stage = tmp_path / "CLUE-seed2020-new" / "pretrain"
     stage.mkdir(parents=True)
     (stage / "CLUE-ml-1m-26.pth").write_bytes(b"")
-    old = "/elsewhere/CLUE-seed2020-old/pretrain/CLUE-ml-1m-26.pth"
+    (tmp_path / "CLUE-seed2020-old" / "pretrain").mkdir(parents=True)  # the folder it had, still there
+    old = str(tmp_path / "CLUE-seed2020-old" / "pretrain" / "CLUE-ml-1m-26.pth")
     (stage / "result.json").write_text(json.dumps({"epochs": 26, "pretrained_model_file": old}))
     job = {"folder": str(stage.parent), "dataset": "ml-1m"}
     assert pretrain("CLUE", job, {})["checkpoint"] == str(stage / "CLUE-ml-1m-26.pth")
