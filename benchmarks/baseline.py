@@ -555,6 +555,15 @@ def choose(selection, select):
     return chosen, pending
 
 
+def name_chosen(rows, chosen):
+    """Rows of the main table whose first cell (a --run label) names the value chosen for it on validation, e.g.
+    'DuoRec (lmd=0.01, chosen on validation)'."""
+    for row in rows:
+        if row[0] in chosen:
+            row[0] = f"{row[0]} ({chosen[row[0]][len(row[0]) + 1:]}, chosen on validation)"
+    return rows
+
+
 def selection_table(selection, chosen):
     """Markdown: each --select candidate's masked valid NDCG@10 (first seed), the chosen one marked."""
     from benchmarks.harness import markdown_table
@@ -576,6 +585,7 @@ def record(path):
     name = f"baseline-{args.bench}-{payload['dataset']}"
     header, rows, extra = sections(payload["results"], args, os.path.join(HERE, f"{name}-{stamp}"))
     if payload.get("selection"):
+        rows = name_chosen(rows, payload["chosen"])
         extra += "\n\n" + selection_table(payload["selection"], payload["chosen"])
     save(name, payload, record=True, rows=rows, header=header, argv=rerun_argv(payload["argv"]), extra=extra)
     return 0
@@ -638,6 +648,7 @@ def main():
     stem = os.path.join(HERE if recorded else out, f"{name}-{stamp}")
     header, rows, extra = sections(results, args, stem)
     if selection:
+        rows = name_chosen(rows, chosen)
         extra += "\n\n" + selection_table(selection, chosen)
     if args.finished_only and unfinished:
         extra += "\n\nNot finished yet (left out): " + ", ".join(f"{j['label']} seed {j['config']['seed']}" for j in unfinished)

@@ -302,10 +302,12 @@ def record_saved(path, prefix, tables):
 
 
 def mean_std(values):
-    """'mean ± sample std' of a list of numbers (std 0 for one value)."""
+    """'mean ± sample std' of a list of numbers; the value alone for one number (one seed has no spread)."""
     import statistics
 
-    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0:.4f}"
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
 def runs_by_label(results):

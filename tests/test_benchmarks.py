@@ -294,6 +294,17 @@ def test_comparisons_from_baseline_options():
     assert comparisons(labels, []) == []
 
 
+def test_main_table_names_the_value_chosen_on_validation():
+    """A --run label whose weight was chosen on validation names the value in the table; others stay as they are."""
+    sys.path.insert(0, ROOT)
+    from benchmarks.baseline import name_chosen
+
+    rows = [["SASRec", 3], ["DuoRec", 3], ["BTSRec-CE", 3]]
+    chosen = {"DuoRec": "DuoRec-lmd=0.01", "BTSRec-CE": "BTSRec-CE-alpha=0.2"}
+    assert [row[0] for row in name_chosen(rows, chosen)] == [
+        "SASRec", "DuoRec (lmd=0.01, chosen on validation)", "BTSRec-CE (alpha=0.2, chosen on validation)"]
+
+
 def test_sweep_table_pools_labels_by_value(tmp_path):
     """The sweep table has one row per value of the key: a label's override, else the value its checkpoint
     trained with (`settings`), else --sweep-absent; the trade-off plot and learning curves are drawn."""
@@ -313,6 +324,7 @@ def test_sweep_table_pools_labels_by_value(tmp_path):
     assert header[:4] == ["alpha", "runs (label)", "test ndcg@10 masked", "test hit@1 masked"]
     assert [row[:2] for row in rows] == [[0, "2 (SASRec)"], [0.2, "1 (BTSRec)"], [0.5, "1 (a0.5)"]]
     assert rows[0][header.index("test hit@10 masked")] == "0.3000 ± 0.1414"
+    assert rows[1][header.index("test hit@10 masked")] == "0.1000"  # one run: no spread to print
     pytest.importorskip("matplotlib")
     assert plot_sweep(records, "alpha", str(tmp_path / "sweep.png")) and (tmp_path / "sweep.png").stat().st_size > 0
     assert plot_curves({"A": [[0.1, 0.2], [0.1, 0.3, 0.2]]}, str(tmp_path / "c.png")) and (tmp_path / "c.png").exists()
