@@ -350,18 +350,25 @@ def results_dir_of(args):
     return os.path.abspath(args.out) if args.no_record else None
 
 
-def run_and_save(script, prefix, args, data, jobs, tables, parallel=2):
+def run_and_save(script, prefix, args, data, jobs, tables, parallel=2, read_back=None):
     """Run `jobs` (`run_workers`, `--parallel` at once, else `parallel`), save their JSON (benchmarks/results, or
     under --out with --quick or --no-record) and, unless --quick or --no-record, record the table in RESULTS.md;
     `tables(results, plot)` -> (header, rows, extra markdown[, more
     payload]), where `plot` is the path for a figure next to RESULTS.md (None when nothing is recorded). The
-    section is named <prefix>-<bench>-<dataset> (no prefix: <bench>-<dataset>). Returns the exit status: 1 when a
+    section is named <prefix>-<bench>-<dataset> (no prefix: <bench>-<dataset>). `read_back(job)`: a finished
+    job's result read in this process (no worker for it), or None to run it. Returns the exit status: 1 when a
     run failed."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     name = "-".join(filter(None, (prefix, args.bench)))
     parallel = args.parallel or parallel
-    results = run_workers(script, jobs, parallel, args.threads, os.path.join(args.out, f"{name}-{stamp}"),
-                          shared_cores(args, parallel))  # fmt: skip
+    read = {i: read_back(job) for i, job in enumerate(jobs)} if read_back else {}
+    read = {i: result for i, result in read.items() if result is not None}
+    todo = [i for i in range(len(jobs)) if i not in read]
+    if todo:
+        done = run_workers(script, [jobs[i] for i in todo], parallel, args.threads,
+                           os.path.join(args.out, f"{name}-{stamp}"), shared_cores(args, parallel))  # fmt: skip
+        read.update(zip(todo, done))
+    results = [read[i] for i in range(len(jobs))]
     payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
                "argv": sys.argv, "results": results}  # fmt: skip
     record_it = not (args.quick or args.no_record)

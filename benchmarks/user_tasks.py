@@ -65,14 +65,30 @@ def pipeline(job):
     return out
 
 
+def described(job, result):
+    """A job's result with what the tables need of the job."""
+    return dict(result, label=job["label"], method=job["method"], batch=job["batch"], seed=job["config"]["seed"])
+
+
 def worker(job):
     set_threads(job["threads"])
     guard_defaults(job["folder"], "BTPretrain" if job["method"] == "none" else job["method"], job)
-    result = finished(job["folder"], lambda: pipeline(job))
-    result.update(label=job["label"], method=job["method"], batch=job["batch"], seed=job["config"]["seed"],
-                  peak_rss_mb=round(peak_rss_mb()))  # fmt: skip
+    result = dict(described(job, finished(job["folder"], lambda: pipeline(job))), peak_rss_mb=round(peak_rss_mb()))
     with open(job["out"], "w") as f:
         json.dump(result, f)
+
+
+def read_back(job):
+    """A finished job's result as its worker returns it (but its memory), read from its folder in this process: no
+    worker to start, no data to load; None when the job still has to run. A job whose package defaults changed
+    since is a failed row, as in its worker."""
+    if not os.path.exists(os.path.join(job["folder"], "result.json")):
+        return None
+    try:
+        guard_defaults(job["folder"], "BTPretrain" if job["method"] == "none" else job["method"], job)
+        return described(job, finished(job["folder"], None))
+    except Exception as e:  # noqa: BLE001 - its one line, as a worker's failure
+        return {"label": job["label"], "failed": f"{type(e).__name__}: {e}"}
 
 
 # ----------------------------------------------------------------------------------------------- reports
@@ -270,7 +286,7 @@ def main():
         header, rows, extra = tables(args.bench, results, plot, args.main_batch)
         return header, rows, extra + ("\n\nNot finished yet (left out): " + ", ".join(waiting) if waiting else "")
 
-    return run_and_save(os.path.abspath(__file__), "user_tasks", args, data, jobs, report)
+    return run_and_save(os.path.abspath(__file__), "user_tasks", args, data, jobs, report, read_back=read_back)
 
 
 if __name__ == "__main__":

@@ -98,6 +98,8 @@ def test_user_tasks_quick(tmp_path):
     again = run_quick("user_tasks.py", "study", tmp_path, "user_tasks-study", "--methods", "BTPretrain", "DualEncoder", "none")
     assert [dict(r, peak_rss_mb=0) for r in again] == [dict(r, peak_rss_mb=0) for r in runs]
     assert {path: os.stat(path).st_mtime_ns for path in done} == done
+    workers = lambda: [p for p in glob.glob(str(tmp_path / "user_tasks-study-*")) if os.path.isdir(p)]  # noqa: E731
+    assert len(workers()) == 1  # the finished jobs were read back in process: no worker (nor its logs) the second time
     # --finished-only (a study that spans sessions, read back so far): the unfinished job is left out, not trained
     [unfinished] = glob.glob(str(tmp_path / "quick" / "user_tasks-runs" / "DualEncoder-batch4-*" / "result.json"))
     os.remove(unfinished)
@@ -106,7 +108,7 @@ def test_user_tasks_quick(tmp_path):
     so_far = run_quick("user_tasks.py", "study", tmp_path, "user_tasks-study", "--methods", "BTPretrain", "DualEncoder",
                        "none", "--finished-only")  # fmt: skip
     assert [dict(r, peak_rss_mb=0) for r in so_far] == [dict(r, peak_rss_mb=0) for r in runs[:4]]
-    assert not os.path.exists(unfinished)
+    assert not os.path.exists(unfinished) and len(workers()) == 1
 
 
 def test_user_tasks_table_tests_btpretrain_against_the_dual_encoder():
