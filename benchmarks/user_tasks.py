@@ -51,11 +51,16 @@ FOLDER_KEYS = ("dataset", "config_files", "config", "method", "pretrain_epochs")
 
 
 # ----------------------------------------------------------------------------------------------- worker
+def model_of(job):
+    """The model a job trains: its method's, BTPretrain's encoder for no pretraining."""
+    return "BTPretrain" if job["method"] == "none" else job["method"]
+
+
 def pipeline(job):
     from recbole_bt.quick_start import run_recbole_bt
 
     config, out = dict(job["config"]), {}
-    model = "BTPretrain" if job["method"] == "none" else job["method"]
+    model = model_of(job)
     if job["method"] != "none":
         out["pretrain"] = pretrain(model, job, config)
         config["pre_model_path"] = out["pretrain"].pop("checkpoint")
@@ -72,7 +77,7 @@ def described(job, result):
 
 def worker(job):
     set_threads(job["threads"])
-    guard_defaults(job["folder"], "BTPretrain" if job["method"] == "none" else job["method"], job)
+    guard_defaults(job["folder"], model_of(job), job)
     result = dict(described(job, finished(job["folder"], lambda: pipeline(job))), peak_rss_mb=round(peak_rss_mb()))
     with open(job["out"], "w") as f:
         json.dump(result, f)
@@ -85,7 +90,7 @@ def read_back(job):
     if not os.path.exists(os.path.join(job["folder"], "result.json")):
         return None
     try:
-        guard_defaults(job["folder"], "BTPretrain" if job["method"] == "none" else job["method"], job)
+        guard_defaults(job["folder"], model_of(job), job)
         return described(job, finished(job["folder"], None))
     except Exception as e:  # noqa: BLE001 - its one line, as a worker's failure
         return {"label": job["label"], "failed": f"{type(e).__name__}: {e}"}
