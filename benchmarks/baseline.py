@@ -237,15 +237,21 @@ def paired_p_values(results, pairs, metric="ndcg@10", test="wilcoxon"):
 
 def significance_cells(results, pairs, p_values, metric, intervals):
     """{label: 'relative difference [95% interval], p'} of each compared label against its baseline (`p_values`
-    and `intervals` from `paired_p_values`), 'baseline' for the others that are a baseline."""
+    and `intervals` from `paired_p_values`; a label tested against several baselines lists each, '; ' between),
+    'baseline' for the others that are a baseline."""
     means = {label: statistics.mean(r["test"][metric] for r in runs) for label, runs in runs_by_label(results) if runs}
-    cells = {base: "baseline" for _, base in pairs}
-    for (label, base), p in p_values.items():
-        change = (means[label] - means[base]) / means[base] * 100 if means.get(base) else float("nan")
-        cells[label] = f"{change:+.1f}%{bracket(intervals.get((label, base)))} vs {base}, p {p:.2g}{stars(p)}"
+    cells = {}
     for label, base in pairs:
-        cells.setdefault(label, f"n/a vs {base} (no per-user data)")
-    return cells
+        p = p_values.get((label, base))
+        if p is None:
+            text = f"n/a vs {base} (no per-user data)"
+        else:
+            change = (means[label] - means[base]) / means[base] * 100 if means.get(base) else float("nan")
+            text = f"{change:+.1f}%{bracket(intervals.get((label, base)))} vs {base}, p {p:.2g}{stars(p)}"
+        cells.setdefault(label, []).append(text)
+    for _, base in pairs:
+        cells.setdefault(base, ["baseline"])
+    return {label: "; ".join(texts) for label, texts in cells.items()}
 
 
 def described(job, result):

@@ -254,6 +254,17 @@ def test_baseline_table_tests_each_label_against_the_baseline(tmp_path):
     assert cells["same"] == "" and cells["base"] == "baseline"
     assert float(cells["up"].split("p ")[1].rstrip("*")) == pytest.approx(p_up, rel=0.05)
 
+    # a label tested against two baselines lists both comparisons (Holm over the 2), in the order they were asked
+    header, rows, _ = report(results, baselines=["up=base", "up=same"])
+    cells = {row[0]: row[-2] for row in rows}
+    assert cells["base"] == cells["same"] == "baseline"
+    against_base, against_same = cells["up"].split("; ")
+    assert " vs base, p " in against_base and " vs same, p " in against_same
+    p_up_same = stats.wilcoxon(pooled("up"), pooled("same")).pvalue
+    low = min(p_up, p_up_same)
+    assert float(against_same.split("p ")[1].rstrip("*")) == pytest.approx(
+        min(2 * p_up_same if p_up_same == low else max(2 * low, p_up_same), 1.0), rel=0.05)
+
 
 def test_baseline_best_epoch_is_the_later_of_equal_scores():
     """RecBole's early stopping takes a score equal to the best as a new best and saves that model (the tested one):
