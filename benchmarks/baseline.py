@@ -68,7 +68,7 @@ from recbole_bt.comparison import parse_select  # noqa: E402
 from recbole_bt.evaluator.significance import bracket, stars  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     HERE, RESULTS_MD, ROOT, add_common_arguments, data_spec, machine, mean_std, parse_run, parse_value, peak_rss_mb,
-    guard_defaults, job_config, pretrain, rerun_argv, results_dir_of, run_folder, run_workers, runs_by_label, save,
+    guard_defaults, job_config, pretrain, rerun_argv, results_dir_of, run_folder, read_or_run, runs_by_label, save,
     set_threads, shared_cores, subcommand,
 )  # fmt: skip
 
@@ -522,25 +522,11 @@ def parser():
 
 
 def launch(args, jobs, out, name):
-    """Run `jobs` (`--finished-only`: only the finished ones); their results, in order. A finished run is read
-    back here (`read_back`), the others go to workers; jobs that share a folder (one config under two labels) run
-    one after the other: the later ones reuse it."""
+    """Run `jobs` (`--finished-only`: only the finished ones); their results, in order (`read_or_run`)."""
     if args.finished_only:
         jobs = [job for job in jobs if os.path.exists(os.path.join(job["folder"], "result.json"))]
-    results = {i: read_back(job) for i, job in enumerate(jobs)}
-    results = {i: result for i, result in results.items() if result is not None}
-    first_of = {}
-    for i, job in enumerate(jobs):
-        if i not in results:
-            first_of.setdefault(job["folder"], i)
-    firsts = sorted(first_of.values())
-    later = [i for i in range(len(jobs)) if i not in first_of.values() and i not in results]
-    for part, suffix in ((firsts, ""), (later, "-reused")):
-        if part:
-            done = run_workers(os.path.abspath(__file__), [jobs[i] for i in part], args.parallel or 2, args.threads,
-                               os.path.join(out, name + suffix), shared_cores(args, args.parallel or 2))  # fmt: skip
-            results.update(zip(part, done))
-    return [results[i] for i in range(len(jobs))]
+    return read_or_run(os.path.abspath(__file__), jobs, read_back, args.parallel or 2, args.threads,
+                       os.path.join(out, name), shared_cores(args, args.parallel or 2))  # fmt: skip
 
 
 def model_default(data, config, key):

@@ -350,6 +350,25 @@ def results_dir_of(args):
     return os.path.abspath(args.out) if args.no_record else None
 
 
+def read_or_run(script, jobs, read_back, parallel, threads, out_dir, cores=None):
+    """The results of `jobs`, in order. A finished job is read back in this process (`read_back(job)`: its result,
+    or None to run it), the others go to `run_workers`; jobs that share a `folder` (one run under two labels) run
+    one after the other: the later ones, logged under <out_dir>-reused, reuse the first's run."""
+    results = {i: read_back(job) for i, job in enumerate(jobs)} if read_back else {}
+    results = {i: result for i, result in results.items() if result is not None}
+    first_of = {}
+    for i, job in enumerate(jobs):
+        if i not in results:
+            first_of.setdefault(job.get("folder") or ("no folder", i), i)
+    firsts = sorted(first_of.values())
+    later = [i for i in range(len(jobs)) if i not in results and i not in firsts]
+    for part, suffix in ((firsts, ""), (later, "-reused")):
+        if part:
+            done = run_workers(script, [jobs[i] for i in part], parallel, threads, out_dir + suffix, cores)
+            results.update(zip(part, done))
+    return [results[i] for i in range(len(jobs))]
+
+
 def run_and_save(script, prefix, args, data, jobs, tables, parallel=2, read_back=None):
     """Run `jobs` (`run_workers`, `--parallel` at once, else `parallel`), save their JSON (benchmarks/results, or
     under --out with --quick or --no-record) and, unless --quick or --no-record, record the table in RESULTS.md;
@@ -361,14 +380,8 @@ def run_and_save(script, prefix, args, data, jobs, tables, parallel=2, read_back
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     name = "-".join(filter(None, (prefix, args.bench)))
     parallel = args.parallel or parallel
-    read = {i: read_back(job) for i, job in enumerate(jobs)} if read_back else {}
-    read = {i: result for i, result in read.items() if result is not None}
-    todo = [i for i in range(len(jobs)) if i not in read]
-    if todo:
-        done = run_workers(script, [jobs[i] for i in todo], parallel, args.threads,
-                           os.path.join(args.out, f"{name}-{stamp}"), shared_cores(args, parallel))  # fmt: skip
-        read.update(zip(todo, done))
-    results = [read[i] for i in range(len(jobs))]
+    results = read_or_run(script, jobs, read_back, parallel, args.threads, os.path.join(args.out, f"{name}-{stamp}"),
+                          shared_cores(args, parallel))  # fmt: skip
     payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
                "argv": sys.argv, "results": results}  # fmt: skip
     record_it = not (args.quick or args.no_record)

@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, ROOT)
-from benchmarks.harness import SharedCores, release, rerun_argv, run_workers, try_lock  # noqa: E402
+from benchmarks.harness import SharedCores, read_or_run, release, rerun_argv, run_workers, try_lock  # noqa: E402
 
 
 def test_a_slot_is_held_until_closed(tmp_path):
@@ -114,6 +114,36 @@ def test_run_workers_waits_for_a_slot_and_for_a_folder_another_process_trains(tm
         "done", "free", "theirs"]
     assert [r["label"] for r in results["done"]] == ["done", "free", "theirs"]
     assert os.listdir(cores) == ["slot0"]  # no ticket left behind
+
+
+SHARING = """import json, os, sys
+job = json.loads(sys.argv[2])
+done = os.path.join(job.get("folder") or ".", "result.json")  # no folder: its own working directory
+reused = os.path.exists(done)
+if not reused:
+    json.dump({"trained by": job["label"]}, open(done, "w"))
+json.dump(dict(json.load(open(done)), label=job["label"], reused=reused), open(job["out"], "w"))
+"""
+
+
+@pytest.mark.spawns  # three short workers (no torch)
+def test_read_or_run_reads_finished_jobs_back_and_runs_a_shared_folder_once(tmp_path):
+    """A job read back needs no worker; two labels of one folder run one after the other, the later one (logged
+    under <logs>-reused) reusing the first's run; a job without a folder runs with the first pass."""
+    script = tmp_path / "worker.py"
+    script.write_text(SHARING)
+    shared, mine = tmp_path / "shared", tmp_path / "mine"
+    shared.mkdir()
+    mine.mkdir()
+    jobs = [{"label": "read", "folder": str(mine)}, {"label": "A", "folder": str(shared)},
+            {"label": "B", "folder": str(shared)}, {"label": "C"}]  # fmt: skip
+    results = read_or_run(str(script), jobs, lambda job: {"label": "read back"} if job["label"] == "read" else None,
+                          2, 1, str(tmp_path / "logs"))  # fmt: skip
+    assert [r["label"] for r in results] == ["read back", "A", "B", "C"]
+    assert [r.get("reused") for r in results[1:]] == [False, True, False]
+    assert results[2]["trained by"] == "A"
+    assert sorted(os.listdir(tmp_path / "logs")) == ["run0", "run0.json", "run0.log", "run1", "run1.json", "run1.log"]
+    assert sorted(os.listdir(tmp_path / "logs-reused")) == ["run0", "run0.json", "run0.log"]
 
 
 def test_where_and_when_a_run_went_is_not_part_of_its_command():
