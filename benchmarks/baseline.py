@@ -633,8 +633,10 @@ def main():
             for label, config in runs if label not in pending for seed in args.seeds]  # fmt: skip
     results = launch(args, jobs, out, f"baseline-{args.bench}-{stamp}")
     unfinished = [job for job in candidates + jobs if not os.path.exists(os.path.join(job["folder"], "result.json"))]
+    # the selection's per-user rows stay in its runs' folders: no test reads them, and the JSON would double in size
     payload = {"date": datetime.date.today().isoformat(), "machine": machine(args.threads), "dataset": data["dataset"],
-               "argv": sys.argv, "results": results, "selection": selection, "chosen": chosen}  # fmt: skip
+               "argv": sys.argv, "results": results, "chosen": chosen,
+               "selection": [{k: v for k, v in r.items() if k != "per_user"} for r in selection]}  # fmt: skip
     recorded = not (args.quick or args.no_record)
     name = f"baseline-{args.bench}-{data['dataset']}"
     stem = os.path.join(HERE if recorded else out, f"{name}-{stamp}")

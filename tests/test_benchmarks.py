@@ -318,6 +318,21 @@ def test_main_table_names_the_value_chosen_on_validation():
         "SASRec", "DuoRec (lmd=0.01, chosen on validation)", "BTSRec-CE (alpha=0.2, chosen on validation)"]
 
 
+def test_saved_json_puts_a_list_of_values_on_one_line(tmp_path):
+    """A run's per-user rows take a line each in the saved JSON, which reads back as what was saved."""
+    sys.path.insert(0, ROOT)
+    from benchmarks.harness import to_json
+
+    payload = {"results": [{"label": "a", "per_user": {"user": list(range(1000)), "ndcg@10": [0.25] * 1000},
+                            "curve": [{"epoch": 1}, {"epoch": 2}], "config": {}}], 2020: None, "argv": []}  # fmt: skip
+    text = to_json(payload)
+    assert json.loads(text) == json.loads(json.dumps(payload))  # the int key as json.dumps writes it
+    lines = text.splitlines()
+    assert f'    "user": {json.dumps(list(range(1000)))},' in lines and '    "ndcg@10": [0.25, 0.25, ' in text
+    assert '     "epoch": 1' in lines  # a list of objects: one line per key, as before
+    assert len(text) < len(json.dumps(payload, indent=1)) / 1.8
+
+
 def test_sweep_table_pools_labels_by_value(tmp_path):
     """The sweep table has one row per value of the key: a label's override, else the value its checkpoint
     trained with (`settings`), else --sweep-absent; the trade-off plot and learning curves are drawn."""
@@ -432,6 +447,7 @@ def test_baseline_select_chooses_on_validation_and_reuses_runs_of_any_label(tmp_
     runs = payload["results"]
     assert [(r["label"], r["seed"], r["config"].get("alpha")) for r in runs] == [("BT", s, best["config"].get("alpha")) for s in (2020, 2021)]
     assert runs[0]["folder"] == best["folder"]  # the chosen candidate is the first seed's run
+    assert all("per_user" in r for r in runs) and not any("per_user" in r for r in selection.values())
     left = os.listdir(tmp_path / "cores")
     assert "slot0" in left and not [f for f in left if f.startswith("wait-")]  # slots used, no ticket left behind
 
