@@ -382,14 +382,15 @@ def read_or_run(script, jobs, read_back, parallel, threads, out_dir, cores=None)
     return [results[i] for i in range(len(jobs))]
 
 
-def run_and_save(script, prefix, args, data, jobs, tables, parallel=2, read_back=None):
+def run_and_save(script, prefix, args, data, jobs, tables, parallel=2, read_back=None, keep=None):
     """Run `jobs` (`run_workers`, `--parallel` at once, else `parallel`), save their JSON (benchmarks/results, or
     under --out with --quick or --no-record) and, unless --quick or --no-record, record the table in RESULTS.md;
     `tables(results, plot)` -> (header, rows, extra markdown[, more
     payload]), where `plot` is the path for a figure next to RESULTS.md (None when nothing is recorded). The
     section is named <prefix>-<bench>-<dataset> (no prefix: <bench>-<dataset>). `read_back(job)`: a finished
-    job's result read in this process (no worker for it), or None to run it. Returns the exit status: 1 when a
-    run failed."""
+    job's result read in this process (no worker for it), or None to run it. `keep(result)`: what of a result the
+    JSON holds (default: all of it; the tables see every result whole). Returns the exit status: 1 when a run
+    failed."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     name = "-".join(filter(None, (prefix, args.bench)))
     parallel = args.parallel or parallel
@@ -401,6 +402,8 @@ def run_and_save(script, prefix, args, data, jobs, tables, parallel=2, read_back
     name = f"{name}-{data['dataset']}"
     header, rows, extra, *more = tables(results, os.path.join(HERE, f"{name}-{stamp}.png") if record_it else None)
     payload.update(*more)
+    if keep:
+        payload["results"] = [keep(r) for r in results]
     save(name, payload, record=record_it, rows=rows, header=header, results_dir=results_dir_of(args), extra=extra)
     return 1 if any("failed" in r for r in results) else 0
 

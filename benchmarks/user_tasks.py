@@ -96,6 +96,18 @@ def read_back(job):
         return {"label": job["label"], "failed": f"{type(e).__name__}: {e}"}
 
 
+def lean(result, main_batch):
+    """A job's result as the study's JSON keeps it: the test users' rows (`per_user`) only where the tables test them,
+    BTPretrain's and DualEncoder's at the main batch (every job's folder keeps all of them); the whole study's
+    rows would take several MiB."""
+    if "failed" in result or (result["method"] in ("BTPretrain", "DualEncoder") and result["batch"] == main_batch):
+        return result
+    tasks = {task: rows if task == "users" else {
+        protocol: {ratio: {k: v for k, v in row.items() if k != "per_user"} for ratio, row in by_ratio.items()}
+        for protocol, by_ratio in rows.items()} for task, rows in result["user_tasks"].items()}  # fmt: skip
+    return dict(result, user_tasks=tasks)
+
+
 # ----------------------------------------------------------------------------------------------- reports
 def _values(runs, task, protocol, ratio, metric):
     out = []
@@ -291,7 +303,8 @@ def main():
         header, rows, extra = tables(args.bench, results, plot, args.main_batch)
         return header, rows, extra + ("\n\nNot finished yet (left out): " + ", ".join(waiting) if waiting else "")
 
-    return run_and_save(os.path.abspath(__file__), "user_tasks", args, data, jobs, report, read_back=read_back)
+    return run_and_save(os.path.abspath(__file__), "user_tasks", args, data, jobs, report, read_back=read_back,
+                        keep=lambda result: lean(result, args.main_batch))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -89,6 +89,9 @@ def test_user_tasks_quick(tmp_path):
         assert {t: set(p) for t, p in r["user_tasks"].items() if t != "users"} == dict.fromkeys(
             ["gender", "age", "next_item"], protocols)
         assert ("pretrain" in r) == (r["method"] != "none")
+        tested = r["method"] in ("BTPretrain", "DualEncoder") and r["batch"] == 16  # the JSON keeps their test users
+        rows = [row for t in ("gender", "age", "next_item") for row in r["user_tasks"][t]["probe"].values()]
+        assert {"per_user" in row for row in rows} == {tested}
     # the same command again (an interrupted study restarted) reuses every finished job: nothing recomputed
     done = {path: os.stat(path).st_mtime_ns for path in glob.glob(str(tmp_path / "quick" / "user_tasks-runs" / "*" / "**" / "result.json"), recursive=True)}
     assert len(done) == 5 + 4  # the jobs and their pretraining stages
