@@ -172,21 +172,32 @@ def report_main(results, batch):
 
 
 def report_batch(results, protocol, ratios):
-    """Per method x batch size: the main metric of every task at each label ratio, and the pretraining cost."""
+    """Per method x batch size: the main metric of every task at each label ratio, and the pretraining's epochs, how
+    many stopped at the plateau of their loss (not at the pretrain_epochs cap), cost and collapse indicators."""
     ok = [r for r in results if "failed" not in r and r["method"] != "none"]
     tasks = [t for t in (ok[0]["user_tasks"] if ok else {}) if t != "users"]
     header = ["method", "batch"] + [f"{t} {MAIN_METRIC[t]} @{ratio}" for ratio in ratios for t in tasks] + [
-        "pretrain epochs (per seed)", "pretrain s", "best loss"]  # fmt: skip
+        "pretrain epochs (per seed)", "stopped at the plateau (seeds)", "pretrain s", "best loss",
+        "embedding std / projection std at the end"]  # fmt: skip
     rows = []
     for method in dict.fromkeys(r["method"] for r in ok):
         for batch in sorted({r["batch"] for r in ok if r["method"] == method}):
             runs = [r for r in ok if r["method"] == method and r["batch"] == batch]
             cells = [mean_std(_values(runs, t, protocol, ratio, MAIN_METRIC[t])) for ratio in ratios for t in tasks]
             pre = [r["pretrain"] for r in runs]
-            rows.append([method, batch] + cells + [", ".join(str(p["epochs"]) for p in pre),
-                                                   f"{statistics.mean(p['seconds'] for p in pre):.0f}",
-                                                   f"{statistics.mean(p['pretrain_loss'] for p in pre):.3f}"])  # fmt: skip
+            plateau = sum(bool(p.get("stopped")) and not p["stopped"].startswith("pretrain_epochs") for p in pre)
+            stds = " / ".join(_mean_of(pre, k) for k in ("embedding_std", "projection_std"))
+            rows.append([method, batch] + cells + [
+                ", ".join(str(p["epochs"]) for p in pre), f"{plateau} of {len(pre)}",
+                f"{statistics.mean(p['seconds'] for p in pre):.0f}",
+                f"{statistics.mean(p['pretrain_loss'] for p in pre):.3f}", stds])  # fmt: skip
     return header, rows
+
+
+def _mean_of(pretrainings, key):
+    """The mean of `key` over the pretrainings that report it ('-' when none does: DualEncoder has no projector)."""
+    values = [p[key] for p in pretrainings if p.get(key) is not None]
+    return f"{statistics.mean(values):.3f}" if values else "-"
 
 
 def baselines(results):

@@ -142,6 +142,30 @@ def test_user_tasks_table_tests_btpretrain_against_the_dual_encoder():
     assert float(p) == pytest.approx(stats.wilcoxon(bt, de).pvalue, rel=0.05)
 
 
+def test_user_tasks_batch_table_says_how_each_pretraining_ended():
+    """Per method x batch: the seeds that stopped at the plateau (not at the cap), the mean wall time, best loss and
+    collapse indicators at the end ('-' for an indicator the method does not report)."""
+    sys.path.insert(0, ROOT)
+    from benchmarks.user_tasks import report_batch
+
+    def run(method, seed, stopped, seconds, loss, stds):
+        row = {"accuracy": 0.7 + seed / 100}
+        pretraining = {"epochs": seconds // 10, "stopped": stopped, "seconds": seconds, "pretrain_loss": loss, **stds}
+        return {"method": method, "batch": 32, "seed": seed, "pretrain": pretraining,
+                "user_tasks": {"users": {}, "gender": {"probe": {"1.0": row}}}}  # fmt: skip
+
+    plateau = "no loss 1% below 20.1 for 10 epochs (best 20.0, pretrain_stopping_step 10)"
+    cap = "pretrain_epochs = 100 reached (loss still falling)"
+    results = [run("BTPretrain", 1, plateau, 300, 20.0, {"embedding_std": 0.1, "projection_std": 0.05}),
+               run("BTPretrain", 2, cap, 1000, 22.0, {"embedding_std": 0.2, "projection_std": 0.07}),
+               run("DualEncoder", 1, cap, 500, 4.5, {"embedding_std": 0.3})]  # fmt: skip
+    header, rows = report_batch(results, "probe", ["1.0"])
+    assert header[-4:] == ["stopped at the plateau (seeds)", "pretrain s", "best loss",
+                           "embedding std / projection std at the end"]  # fmt: skip
+    assert rows == [["BTPretrain", 32, "0.7150 ± 0.0071", "30, 100", "1 of 2", "650", "21.000", "0.150 / 0.060"],
+                    ["DualEncoder", 32, "0.7100", "50", "0 of 1", "500", "4.500", "0.300 / -"]]  # fmt: skip
+
+
 @pytest.mark.spawns(several=True)
 def test_scale_quick(tmp_path):
     """BTSRec on a synthetic catalog (every id present), SCE and CE under a memory cap: SCE and chunked CE train,
