@@ -163,15 +163,19 @@ def pretrains_first(config):
 
 
 def pretraining_lines(results):
-    """One markdown line per label with a pretraining stage: epochs, why it stopped, its loss and time."""
+    """One markdown line per label with a pretraining stage: epochs, why it stopped, its loss, time and collapse
+    indicators at its end (mean ± std over seeds)."""
     lines = []
     for label, runs in runs_by_label(results):
         stages = [r["pretrain"] for r in runs if "pretrain" in r]
         if stages:
+            stds = [f"{key.replace('_', ' ')} " + mean_std([p[key] for p in stages if key in p])
+                    for key in ("embedding_std", "projection_std") if any(key in p for p in stages)]  # fmt: skip
             lines.append(f"- pretraining of {label} (then fine-tuned from it): epochs " + ", ".join(str(p["epochs"]) for p in stages)
                          + f"; stopped: {'; '.join(dict.fromkeys(str(p.get('stopped')) for p in stages))}; lowest loss "
                          + mean_std([p["pretrain_loss"] for p in stages])
-                         + f"; {statistics.mean(p['seconds'] for p in stages) / 60:.1f} min per run")  # fmt: skip
+                         + f"; {statistics.mean(p['seconds'] for p in stages) / 60:.1f} min per run"
+                         + "".join(f"; {s}" for s in stds) + (" at the end" if stds else ""))  # fmt: skip
     return lines
 
 

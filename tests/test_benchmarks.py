@@ -345,6 +345,22 @@ def test_main_table_names_the_value_chosen_on_validation():
         "SASRec", "DuoRec (lmd=0.01, chosen on validation)", "BTSRec-CE (alpha=0.2, chosen on validation)"]
 
 
+def test_pretraining_line_gives_epochs_stop_loss_time_and_collapse_indicators():
+    sys.path.insert(0, ROOT)
+    from benchmarks.baseline import pretraining_lines
+
+    stop = "no lower loss for 10 epochs (best -0.9620, pretrain_stopping_step 10)"
+    stages = [{"epochs": 17, "stopped": stop, "pretrain_loss": -0.962, "seconds": 494.0, "embedding_std": 0.112,
+               "projection_std": 0.061},
+              {"epochs": 26, "stopped": stop, "pretrain_loss": -0.964, "seconds": 869.0, "embedding_std": 0.116,
+               "projection_std": 0.061}]  # fmt: skip
+    results = [{"label": "CLUE", "seed": s, "pretrain": p} for s, p in zip((2020, 2021), stages)]
+    results.append({"label": "SASRec", "seed": 2020})
+    assert pretraining_lines(results) == [
+        f"- pretraining of CLUE (then fine-tuned from it): epochs 17, 26; stopped: {stop}; "
+        "lowest loss -0.9630 ± 0.0014; 11.4 min per run; embedding std 0.1140 ± 0.0028; projection std 0.0610 ± 0.0000 at the end"]
+
+
 def test_saved_json_puts_a_list_of_values_on_one_line(tmp_path):
     """A run's per-user rows take a line each in the saved JSON, which reads back as what was saved."""
     sys.path.insert(0, ROOT)
