@@ -9,9 +9,10 @@ cd "$(dirname "$0")/.."
 PRIORITY=20  # its runs before those of later issues when the scripts run side by side
 . benchmarks/runs_common.sh  # OUT, the protocols' options; restores the archived finished runs, archives on exit
 # 1. CLUE (pretrained, then fine-tuned) vs CLUEZero (the same fine-tuning from random weights) vs SASRec, ML-1M
-#    leave-one-out, seen items masked, the package recipe for every stage (SASRec's runs are the recipe study's d0.1)
+#    leave-one-out, seen items masked, the package recipe for every stage (SASRec's runs are the recipe study's d0.1);
+#    CLUE against CLUEZero is the test of "pretraining helps" (the same model and fine-tuning, random weights)
 python benchmarks/baseline.py converge $LOO --run SASRec:$RECIPE --run CLUE:model=CLUE,train_stage=finetune,$RECIPE \
-    --run CLUEZero:model=CLUEZero,$RECIPE --baseline SASRec
+    --run CLUEZero:model=CLUEZero,$RECIPE --baseline SASRec --baseline CLUE=CLUEZero
 # 2. the user tasks (gender, age, next item; probe and fine-tune; label ratios 1/10/100%) of BTPretrain, DualEncoder,
 #    CLUE and random weights, each pretrained at batch 32 / 64 / 256 / 1024 (the full grid at 256, probes elsewhere)
 python benchmarks/user_tasks.py study --dataset ml-1m --data_path ../shared/datasets --out "$OUT" \
