@@ -1,8 +1,10 @@
 #!/bin/bash
 # Issue 20: the pretraining claims at real budgets. Every stage runs to its plateau (pretraining: no lower loss for
-# pretrain_stopping_step epochs; fine-tuning: early stopping on masked valid NDCG@10), 3 seeds, two runs at a time at
-# one thread each. Rerunning reuses finished runs and pretraining stages and resumes a pretraining or (in step 1) a
-# fine-tuning after its last completed epoch; finished runs are archived into benchmarks/results on exit.
+# pretrain_stopping_step epochs, in the user-task study no loss 1% lower, its PLATEAU; fine-tuning: early stopping
+# on masked valid NDCG@10), 3 seeds, two runs at a time at one thread each. Rerunning reuses finished runs and
+# pretraining stages and resumes a pretraining or (in step 1) a fine-tuning after its last completed epoch; finished
+# runs are archived into benchmarks/results on exit. Add --finished-only to a line for its tables so far (it reads
+# the finished runs back and trains nothing).
 #   OUT=$PWD/benchmarks/out bash benchmarks/pretraining_runs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
