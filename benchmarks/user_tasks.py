@@ -31,10 +31,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.btsrec import mean_std  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
-    HERE, add_common_arguments, data_spec, finished, parse_run, peak_rss_mb, pretrain, record_saved, run_and_save,
-    guard_defaults, run_folder, set_threads, subcommand,
+    HERE, add_common_arguments, data_spec, finished, mean_std, parse_run, peak_rss_mb, pretrain, record_saved,
+    run_and_save, guard_defaults, run_folder, set_threads, subcommand,
 )  # fmt: skip
 
 METHODS = ["BTPretrain", "DualEncoder", "CLUE", "none"]  # none: BTPretrain's encoder, random weights
