@@ -67,8 +67,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from recbole_bt.comparison import parse_select  # noqa: E402
 from recbole_bt.evaluator.significance import bracket, stars  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
-    HERE, RESULTS_MD, ROOT, add_common_arguments, data_spec, machine, mean_std, parse_run, parse_value, peak_rss_mb,
-    guard_defaults, job_config, pretrain, rerun_argv, results_dir_of, run_folder, read_or_run, runs_by_label, save,
+    HERE, RESULTS_MD, ROOT, add_common_arguments, best_point, data_spec, machine, mean_std, parse_run, parse_value,
+    peak_rss_mb, guard_defaults, job_config, pretrain, rerun_argv, results_dir_of, run_folder, read_or_run, runs_by_label, save,
     set_threads, shared_cores, subcommand,
 )  # fmt: skip
 
@@ -296,13 +296,6 @@ def reference_level(path):
     best = max(runs, key=lambda r: max(p["valid_ndcg@10"] for p in r["curve"]))
     level = max(p["valid_ndcg@10"] for p in best["curve"])
     return best["label"], level, next(p["train_seconds"] for p in best["curve"] if p["valid_ndcg@10"] >= level)
-
-
-def best_point(curve):
-    """The curve's point of the best valid NDCG@10, the later of equal scores: RecBole's early stopping counts a
-    score equal to the best (its metrics have 4 decimals) as a new best and saves that model, which is the one the
-    test evaluates."""
-    return max(reversed(curve), key=lambda p: p["valid_ndcg@10"])
 
 
 def per_epoch(run, key):

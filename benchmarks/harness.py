@@ -320,6 +320,13 @@ def markdown_table(header, rows):
     return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
 
 
+def best_point(curve):
+    """The curve's point of the best valid NDCG@10, the later of equal scores: RecBole's early stopping counts a
+    score equal to the best (its metrics have 4 decimals) as a new best and saves that model, which is the one the
+    test evaluates."""
+    return max(reversed(curve), key=lambda p: p["valid_ndcg@10"])
+
+
 def to_json(obj, level=0):
     """JSON text of `obj` with one key per line (indent 1) and each list of numbers or strings on one line: the
     per-user rows of a run (6,040 values on ML-1M) are a line each, not a line per value (half the size)."""

@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.harness import HERE, markdown_table, try_lock  # noqa: E402
+from benchmarks.harness import HERE, best_point, markdown_table, try_lock  # noqa: E402
 
 KINDS = ("baseline-runs", "user_tasks-runs")
 HEADER = ["run", "state", "pretraining", "epochs (best)", "best valid NDCG@10", "last epoch s", "changed"]
@@ -80,7 +80,7 @@ def status(folder, now=None):
     if result is not None and "epochs" in result:
         epochs, best = f"{result['epochs']} ({result['best_epoch']})", f"{result['valid']['ndcg@10']:.4f}"
     elif curve:
-        top = max(reversed(curve), key=lambda p: p["valid_ndcg@10"])  # the later of equal scores, as RecBole keeps
+        top = best_point(curve)
         epochs, best = f"{len(curve)} ({top['epoch']})", f"{top['valid_ndcg@10']:.4f}"
     if len(curve) > 1:
         last = f"{curve[-1]['wall_seconds'] - curve[-2]['wall_seconds']:.0f}"
