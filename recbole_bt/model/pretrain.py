@@ -16,8 +16,8 @@ runs it: ``train_stage: pretrain | finetune`` and ``pre_model_path``.
 
 User representation ``user_token``: ``UR`` appends a [UR] token after the last item and takes its output
 (CLUE); ``last`` takes the last item's output (SASRec). With ``UR``, every position of an all-positions window
-gets the [UR] output of its own prefix (`encode`: items and [UR] tokens interleaved, each [UR] seeing the items up
-to its own), exactly what appending [UR] to each prefix gives. Token ids: [MASK] = n_items, [UR] = n_items + 1;
+gets the [UR] output of its own prefix (`encode`: each [UR] sees the items up to its own, in the two streams of
+`recbole_bt.model.ur_stream`), exactly what appending [UR] to each prefix gives. Token ids: [MASK] = n_items, [UR] = n_items + 1;
 the item table has two more rows than the catalog, and items are scored against the catalog's rows only.
 """
 from logging import getLogger
@@ -31,6 +31,7 @@ from recbole_bt.data.augment import Augmenter
 from recbole_bt.errors import CheckpointError
 from recbole_bt.model.sasrec import SASRec
 from recbole_bt.model.mixins import SeededGenerator
+from recbole_bt.model.ur_stream import encode_two_streams
 
 TRAIN_STAGES = ("pretrain", "finetune", "user_tasks")
 USER_TOKENS = ("UR", "last")
@@ -69,10 +70,6 @@ class SequencePretrainer(SeededGenerator, SASRec):
             self.load_pretrained_encoder(self.pre_model_path)
 
     # ------------------------------------------------------------------------------------------- encoder
-    def _transformer(self, tokens, positions, attention_mask):
-        """RecBole SASRec's embedding -> LayerNorm -> dropout -> transformer, on given tokens and positions."""
-        return self.trm_encoder(self.embed(tokens, positions), attention_mask, output_all_encoded_layers=True)[-1]  # [B T H]
-
     def _forward(self, item_seq, item_seq_len):
         """User representation [B H]: the [UR] token's output after the last item, or the last item's."""
         if self.user_token == "last":
@@ -86,16 +83,10 @@ class SequencePretrainer(SeededGenerator, SASRec):
         """Representation of every prefix [B L H]: item outputs (`last`), or the [UR] output of each prefix."""
         if self.user_token == "last":
             return super().encode(item_seq, item_seq_len)
-        batch, length = item_seq.shape
-        ur = torch.where(item_seq > 0, self.UR_ID, 0)
-        tokens = torch.stack([item_seq, ur], dim=2).view(batch, 2 * length)  # i0 UR i1 UR ... [B 2L]
-        pos = torch.arange(length, device=item_seq.device)
-        positions = torch.stack([pos, pos + 1], dim=1).view(1, 2 * length).expand(batch, -1)  # [B 2L]
-        slot = torch.arange(2 * length, device=item_seq.device)
-        sees = ((slot % 2 == 0) & (slot // 2 <= slot.unsqueeze(1) // 2)) | (slot == slot.unsqueeze(1))  # [2L 2L]
-        allowed = sees.unsqueeze(0).unsqueeze(0) & (tokens != 0).unsqueeze(1).unsqueeze(2)  # [B 1 2L 2L]
-        output = self._transformer(tokens, positions, torch.where(allowed, 0.0, -10000.0))  # [B 2L H]
-        return output[:, 1::2]  # [B L H]
+        positions = torch.arange(item_seq.size(1), device=item_seq.device).expand_as(item_seq)  # [B L]
+        items = self.embed(item_seq, positions)  # [B L H]
+        urs = self.embed(torch.full_like(item_seq, self.UR_ID), positions + 1)  # the [UR] after each item [B L H]
+        return encode_two_streams(self.trm_encoder, items, urs, self.get_attention_mask(item_seq))  # [B L H]
 
     # ------------------------------------------------------------------------------------------- pretraining
     def views(self, interaction):
