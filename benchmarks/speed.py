@@ -24,6 +24,13 @@ A run reports:
   Interaction), and the seconds of one validation (full ranking of every validation user); `--profile` adds
   the top operators of one training step.
 
+A run's `malloc=glibc` (not a config key) leaves glibc's malloc its defaults, against the workers' `MALLOC_CACHE`
+(`benchmarks/harness.py`): e.g. BTPretrain's pretraining at batch 1024, each way:
+
+    python benchmarks/speed.py epoch --dataset ml-1m --data_path ../shared/datasets --threads 1 --batches 6 \
+        --set model=BTPretrain,train_stage=pretrain,MAX_ITEM_LIST_LENGTH=200,n_heads=1 \
+        --run cache:train_batch_size=1024 --run glibc:train_batch_size=1024,malloc=glibc
+
     # the loss alone, forward + backward, per catalog size: plain CE, chunked CE, SCE (max, union)
     python benchmarks/speed.py loss --threads 1 --positions 14400 --items 1000,3706,10000,30000,100000,300000
 
@@ -47,9 +54,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.harness import (  # noqa: E402
-    add_common_arguments, data_spec, machine, parse_run, peak_rss_mb, results_dir_of, run_workers, save,
-    set_threads,
+    GLIBC_MALLOC, add_common_arguments, data_spec, machine, parse_run, peak_rss_mb, results_dir_of, run_workers,
+    save, set_threads,
 )  # fmt: skip
+
+MALLOC_ENVS = {"cache": {}, "glibc": GLIBC_MALLOC}  # a run's `malloc`: the workers' MALLOC_CACHE, or glibc's own
 
 WARMUP_BATCHES = 2
 
@@ -436,8 +445,9 @@ def main():
         label, overrides = parse_run(text)
         config = dict(base, model=args.model)
         config.update(overrides)  # a run may name its own model
+        env = MALLOC_ENVS[config.pop("malloc", "cache")]
         jobs.append(dict(data, label=label or "default", config=config, batches=args.batches, profile=args.profile,
-                         bench=args.bench))  # fmt: skip
+                         bench=args.bench, env=env))  # fmt: skip
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     results = run_workers(__file__, jobs, args.parallel or 1, args.threads, os.path.join(os.path.abspath(args.out), f"speed-{stamp}"))
     data = dict(data, dataset="synthetic") if args.bench in ("loss", "compile") else data

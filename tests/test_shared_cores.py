@@ -13,7 +13,9 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, ROOT)
-from benchmarks.harness import SharedCores, read_or_run, release, rerun_argv, run_workers, try_lock  # noqa: E402
+from benchmarks.harness import (  # noqa: E402
+    GLIBC_MALLOC, SharedCores, read_or_run, release, rerun_argv, run_workers, try_lock,
+)  # fmt: skip
 
 
 def test_a_slot_is_held_until_closed(tmp_path):
@@ -150,3 +152,22 @@ def test_where_and_when_a_run_went_is_not_part_of_its_command():
     argv = ["baseline.py", "converge", "--out", "o", "--share-cores", "o/cores", "--priority", "18", "--no-record",
             "--seeds", "2020"]
     assert rerun_argv(argv) == ["baseline.py", "converge", "--seeds", "2020"]
+
+
+ENV_WORKER = """import json, os, sys
+job = json.loads(sys.argv[2])
+json.dump({k: os.environ.get(k) for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")},
+          open(job["out"], "w"))
+"""
+
+
+@pytest.mark.spawns  # two short workers (no torch)
+def test_workers_keep_freed_memory_unless_a_job_asks_for_glibc_defaults(tmp_path, monkeypatch):
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    script = tmp_path / "worker.py"
+    script.write_text(ENV_WORKER)
+    jobs = [{"label": "cache"}, {"label": "glibc", "env": GLIBC_MALLOC}]
+    cache, glibc = run_workers(str(script), jobs, 1, 3, str(tmp_path / "logs"))
+    assert cache == {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "4294967296", "OMP_NUM_THREADS": "3"}
+    assert glibc == {"MALLOC_MMAP_THRESHOLD_": None, "MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "3"}
