@@ -445,7 +445,10 @@ def main():
         label, overrides = parse_run(text)
         config = dict(base, model=args.model)
         config.update(overrides)  # a run may name its own model
-        env = MALLOC_ENVS[config.pop("malloc", "cache")]
+        malloc = config.pop("malloc", "cache")
+        if malloc not in MALLOC_ENVS:
+            parser.error(f"run {text!r}: malloc must be one of {sorted(MALLOC_ENVS)}, got {malloc!r}")
+        env = MALLOC_ENVS[malloc]
         jobs.append(dict(data, label=label or "default", config=config, batches=args.batches, profile=args.profile,
                          bench=args.bench, env=env))  # fmt: skip
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

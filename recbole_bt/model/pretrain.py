@@ -17,8 +17,9 @@ runs it: ``train_stage: pretrain | finetune`` and ``pre_model_path``.
 User representation ``user_token``: ``UR`` appends a [UR] token after the last item and takes its output
 (CLUE); ``last`` takes the last item's output (SASRec). With ``UR``, every position of an all-positions window
 gets the [UR] output of its own prefix (`encode`: each [UR] sees the items up to its own, in the two streams of
-`recbole_bt.model.ur_stream`), exactly what appending [UR] to each prefix gives. Token ids: [MASK] = n_items, [UR] = n_items + 1;
-the item table has two more rows than the catalog, and items are scored against the catalog's rows only.
+`recbole_bt.model.ur_stream`), exactly what appending [UR] to each prefix gives. Token ids: [MASK] = n_items,
+[UR] = n_items + 1; the item table has two more rows than the catalog, and items are scored against the catalog's
+rows only.
 """
 from logging import getLogger
 
