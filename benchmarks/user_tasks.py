@@ -19,8 +19,10 @@ Every method uses the same encoder (ENCODER below: the SASRec-family recipe's le
 YAML otherwise (CLUE: a [UR] token, dropout views;
 BTPretrain: crop / mask / reorder views, BT on a 256-256 projector; DualEncoder: in-batch softmax, temperature 0.1).
 The main tables give, per task x protocol x label ratio, the test users' mean +- std over seeds and BTPretrain's
-relative difference to DualEncoder ((BT - DE) / DE), the figure the 8-20% claim is about. A plot of the probe
-metrics against the batch size goes next to RESULTS.md (matplotlib). `--quick`: the tiny test dataset, seconds.
+relative difference to DualEncoder ((BT - DE) / DE), the figure the 8-20% claim is about, with a paired test over
+test users x seeds; a second table gives that difference at every pretraining batch size (linear probe), for
+"most with small batches and few labels". A plot of the probe metrics against the batch size goes next to
+RESULTS.md (matplotlib). `--quick`: the tiny test dataset, seconds.
 """
 import argparse
 import json
@@ -32,8 +34,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.harness import (  # noqa: E402
-    HERE, add_common_arguments, data_spec, finished, mean_std, parse_run, peak_rss_mb, pretrain, record_saved,
-    run_and_save, guard_defaults, run_folder, set_threads, subcommand,
+    HERE, add_common_arguments, data_spec, finished, markdown_table, mean_std, parse_run, peak_rss_mb, pretrain,
+    record_saved, run_and_save, guard_defaults, run_folder, set_threads, subcommand,
 )  # fmt: skip
 
 METHODS = ["BTPretrain", "DualEncoder", "CLUE", "none"]  # none: BTPretrain's encoder, random weights
@@ -95,11 +97,11 @@ def read_back(job):
         return {"label": job["label"], "failed": f"{type(e).__name__}: {e}"}
 
 
-def lean(result, main_batch):
-    """A job's result as the study's JSON keeps it: the test users' rows (`per_user`) only where the tables test them,
-    BTPretrain's and DualEncoder's at the main batch (every job's folder keeps all of them); the whole study's
-    rows would take several MiB."""
-    if "failed" in result or (result["method"] in ("BTPretrain", "DualEncoder") and result["batch"] == main_batch):
+def lean(result):
+    """A job's result as the study's JSON keeps it: without the test users' rows (`per_user`). The whole study's
+    rows would take several MiB; every job's folder keeps them, and the JSON keeps the paired tests they gave
+    (`bt_vs_de`)."""
+    if "failed" in result:
         return result
     tasks = {task: rows if task == "users" else {
         protocol: {ratio: {k: v for k, v in row.items() if k != "per_user"} for ratio, row in by_ratio.items()}
@@ -124,49 +126,80 @@ def _relative(bt, de):
     return f"{100 * (statistics.mean(bt) - statistics.mean(de)) / statistics.mean(de):+.1f}%"
 
 
-def _per_user(runs, task, protocol, ratio, metric):
-    """{seed: {test user: value}} of `metric` (per-user rows of runs since they were kept)."""
-    out = {}
-    for r in runs:
-        row = r["user_tasks"].get(task, {}).get(protocol, {})
-        row = row.get(str(ratio), row.get(ratio))
-        if row is not None and "per_user" in row:
-            out[r["seed"]] = dict(zip(row["per_user"]["user"], row["per_user"][metric]))
-    return out
+def bt_vs_de(results):
+    """{"<batch> <task> <protocol> <label ratio>": [p, change, low, high]}: BTPretrain against DualEncoder on each
+    task's main metric wherever both kept the test users' rows (`per_user`): the paired Wilcoxon signed-rank test
+    over test users x seeds (pooled), Holm-adjusted over every such comparison of the study (batch sizes,
+    protocols, label ratios, tasks), and the mean paired difference with its 95% t-interval, as fractions of
+    DualEncoder's mean (unadjusted)."""
+    from recbole_bt.evaluator.significance import compare_runs
+
+    per_seed, keys = {}, []
+    for r in results:
+        if "failed" in r or r["method"] not in ("BTPretrain", "DualEncoder"):
+            continue
+        for task, rows in r["user_tasks"].items():
+            for protocol, by_ratio in (rows.items() if task != "users" else ()):
+                for ratio, row in by_ratio.items():
+                    if "per_user" in row:
+                        key, users = f"{r['batch']} {task} {protocol} {ratio}", row["per_user"]
+                        values = dict(zip(users["user"], users[MAIN_METRIC[task]]))
+                        per_seed.setdefault((key, r["method"]), {})[r["seed"]] = values
+                        keys.append(key)
+    pairs = {key: ((key, "BTPretrain"), (key, "DualEncoder")) for key in dict.fromkeys(keys)}
+    p_values, intervals = compare_runs(per_seed, list(pairs.values()))
+    return {key: [p_values[pair], *intervals[pair]] for key, pair in pairs.items() if pair in p_values}
 
 
-def report_main(results, batch):
+def _compared(runs, task, protocol, ratio, batch, tests):
+    """BTPretrain's change over DualEncoder (means over seeds), then its interval and Holm p where tested."""
+    bt, de = ([r for r in runs if r["method"] == m and r["batch"] == batch] for m in ("BTPretrain", "DualEncoder"))
+    metric = MAIN_METRIC[task]
+    cell = _relative(_values(bt, task, protocol, ratio, metric), _values(de, task, protocol, ratio, metric))
+    test = tests.get(f"{batch} {task} {protocol} {ratio}")
+    if test is None:
+        return cell
+    from recbole_bt.evaluator.significance import bracket, stars
+
+    return f"{cell}{bracket(tuple(test[1:]))}, p {test[0]:.2g}{stars(test[0])}"
+
+
+def report_main(results, batch, tests=None):
     """Per task x protocol x label ratio: each method's mean +- std (main metric / second metric), and BTPretrain
-    against DualEncoder: the relative difference and a paired test over test users x seeds (Holm over the rows)."""
-    from recbole_bt.evaluator.significance import bracket, compare_runs, stars
-
+    against DualEncoder: the relative difference and the paired test (`bt_vs_de`; None: computed from `results`)."""
+    tests = bt_vs_de(results) if tests is None else tests
     ok = [r for r in results if "failed" not in r and r["batch"] == batch]
     methods = list(dict.fromkeys(r["method"] for r in ok))
     header = ["task", "protocol", "label ratio"] + methods + [
         "BTPretrain vs DualEncoder: change [95% t-interval of the paired difference, unadjusted], p (Wilcoxon "
-        "signed-rank of the main metric over test users x seeds, Holm)"]
-    rows, per_seed = [], {}
+        "signed-rank of the main metric over test users x seeds, Holm over the study's comparisons)"]
+    rows = []
     first = ok[0]["user_tasks"] if ok else {}
     for task in [t for t in first if t != "users"]:
         for protocol in first[task]:
             for ratio in first[task][protocol]:
-                cells, per = [], {}
+                cells = []
                 for m in methods:
                     runs = [r for r in ok if r["method"] == m]
-                    per[m] = _values(runs, task, protocol, ratio, MAIN_METRIC[task])
+                    main = _values(runs, task, protocol, ratio, MAIN_METRIC[task])
                     second = _values(runs, task, protocol, ratio, SECOND_METRIC[task])
-                    cells.append(f"{mean_std(per[m])} / {mean_std(second)}" if per[m] else "-")
-                    per_seed[((task, protocol, ratio), m)] = _per_user(runs, task, protocol, ratio, MAIN_METRIC[task])
-                rows.append([task, protocol, ratio] + cells + [_relative(per.get("BTPretrain"), per.get("DualEncoder"))])
-    keys = [(row[0], row[1], row[2]) for row in rows]
-    pairs = [((k, "BTPretrain"), (k, "DualEncoder")) for k in keys]
-    p_values, intervals = compare_runs(per_seed, pairs)
-    for row, pair in zip(rows, pairs):
-        p = p_values.get(pair)
-        if p is not None:
-            row[-1] += f"{bracket(intervals.get(pair))}, p {p:.2g}{stars(p)}"
+                    cells.append(f"{mean_std(main)} / {mean_std(second)}" if main else "-")
+                rows.append([task, protocol, ratio] + cells + [_compared(ok, task, protocol, ratio, batch, tests)])
     failed = [r for r in results if "failed" in r]
     rows += [[f"**failed**: {r['label']}", r["failed"]] + [""] * (len(header) - 2) for r in failed]
+    return header, rows
+
+
+def report_bt_vs_de_by_batch(results, protocol, ratios, tests=None):
+    """Per task x label ratio, one column per pretraining batch size: BTPretrain's change over DualEncoder with its
+    interval and Holm p (`bt_vs_de`), the figure of "most with small batches and few labels"."""
+    tests = bt_vs_de(results) if tests is None else tests
+    ok = [r for r in results if "failed" not in r]
+    batches = sorted({r["batch"] for r in ok if r["method"] in ("BTPretrain", "DualEncoder")})
+    tasks = [t for t in (ok[0]["user_tasks"] if ok else {}) if t != "users"]
+    header = ["task", "label ratio"] + [f"pretraining batch {b}" for b in batches]
+    rows = [[task, ratio] + [_compared(ok, task, protocol, ratio, b, tests) for b in batches]
+            for task in tasks for ratio in ratios]  # fmt: skip
     return header, rows
 
 
@@ -243,26 +276,34 @@ def plot_batch(results, protocol, ratio, path):
     return path
 
 
-def tables(bench, results, plot=None, main_batch=None):
+def tables(bench, results, plot=None, main_batch=None, tests=None):
+    """(header, rows, extra markdown, {"bt_vs_de": the paired tests}) of the study; `tests`: those a saved JSON
+    kept (its results no longer have the test users' rows), else computed from `results`."""
+    tests = bt_vs_de(results) if tests is None else tests
     ok = [r for r in results if "failed" not in r]
     batches = sorted({r["batch"] for r in ok})
     main_batch = main_batch or (256 if 256 in batches else (batches[0] if batches else None))
-    header, rows = report_main(results, main_batch)
+    header, rows = report_main(results, main_batch, tests)
     ratios = list(next((r["user_tasks"]["gender"]["probe"] for r in ok if "gender" in r["user_tasks"]), {"1.0": 0}))
-    b_header, b_rows = report_batch(results, "probe", ratios)
-    extra = [baselines(results), f"Cells: mean ± std over seeds, {' / '.join(f'{t} {MAIN_METRIC[t]} / {SECOND_METRIC[t]}' for t in MAIN_METRIC)}; "
-             f"pretraining batch {main_batch}.", "Batch-size study (linear probe, test users):",
-             "\n".join(["| " + " | ".join(b_header) + " |", "|" + "---|" * len(b_header)] + ["| " + " | ".join(map(str, r)) + " |" for r in b_rows])]  # fmt: skip
+    cells = " / ".join(f"{t} {MAIN_METRIC[t]} / {SECOND_METRIC[t]}" for t in MAIN_METRIC)
+    extra = [baselines(results), f"Cells: mean ± std over seeds, {cells}; pretraining batch {main_batch}.",
+             "Batch-size study (linear probe, test users):", markdown_table(*report_batch(results, "probe", ratios)),
+             "BTPretrain vs DualEncoder at each pretraining batch size (linear probe, each task's main metric): change "
+             "of the mean [95% t-interval of the paired difference, unadjusted], p (Wilcoxon signed-rank over test "
+             "users x seeds, Holm over the study's comparisons):",
+             markdown_table(*report_bt_vs_de_by_batch(results, "probe", ratios, tests))]  # fmt: skip
     if plot and len(batches) > 1:
         plot = plot_batch(results, "probe", ratios[-1], plot)
         if plot:
             extra.append(f"![batch-size study]({os.path.relpath(plot, HERE)})")
-    return header, rows, "\n\n".join(extra)
+    return header, rows, "\n\n".join(extra), {"bt_vs_de": tests}
 
 
 def record(path):
     plot = os.path.join(HERE, os.path.basename(path).replace(".json", ".png"))
-    return record_saved(path, "user_tasks", lambda bench, results: tables(bench, results, plot))
+    with open(path) as f:
+        tests = json.load(f).get("bt_vs_de")  # None in a JSON from before the tests were kept: from its results
+    return record_saved(path, "user_tasks", lambda bench, results: tables(bench, results, plot, tests=tests)[:3])
 
 
 # ----------------------------------------------------------------------------------------------- main
@@ -310,11 +351,12 @@ def main():
         jobs = [job for job in jobs if job["label"] not in waiting]
 
     def report(results, plot):
-        header, rows, extra = tables(args.bench, results, plot, args.main_batch)
-        return header, rows, extra + ("\n\nNot finished yet (left out): " + ", ".join(waiting) if waiting else "")
+        header, rows, extra, tests = tables(args.bench, results, plot, args.main_batch)
+        left_out = "\n\nNot finished yet (left out): " + ", ".join(waiting) if waiting else ""
+        return header, rows, extra + left_out, tests
 
     return run_and_save(os.path.abspath(__file__), "user_tasks", args, data, jobs, report, read_back=read_back,
-                        keep=lambda result: lean(result, args.main_batch))  # fmt: skip
+                        keep=lean)
 
 
 if __name__ == "__main__":

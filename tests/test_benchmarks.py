@@ -89,9 +89,17 @@ def test_user_tasks_quick(tmp_path):
         assert {t: set(p) for t, p in r["user_tasks"].items() if t != "users"} == dict.fromkeys(
             ["gender", "age", "next_item"], protocols)
         assert ("pretrain" in r) == (r["method"] != "none")
-        tested = r["method"] in ("BTPretrain", "DualEncoder") and r["batch"] == 16  # the JSON keeps their test users
         rows = [row for t in ("gender", "age", "next_item") for row in r["user_tasks"][t]["probe"].values()]
-        assert {"per_user" in row for row in rows} == {tested}
+        assert not any("per_user" in row for row in rows)  # the job folders keep the test users' rows, not the JSON
+    # the JSON keeps BTPretrain vs DualEncoder's paired tests, from those rows: every protocol at the main batch,
+    # the probe at the other, per task and label ratio
+    [path] = glob.glob(str(tmp_path / "quick" / "user_tasks-study-tiny-*.json"))
+    with open(path) as f:
+        tests = json.load(f)["bt_vs_de"]
+    assert sorted(tests) == sorted(f"{batch} {task} {protocol} {ratio}" for task in ("gender", "age", "next_item")
+                                   for batch, protocols in ((16, ("probe", "finetune")), (4, ("probe",)))
+                                   for protocol in protocols for ratio in ("0.01", "0.1", "1.0"))  # fmt: skip
+    assert all(0 < p <= 1 and not low > change > high for p, change, low, high in tests.values())  # NaN: DE's mean 0
     # the same command again (an interrupted study restarted) reuses every finished job: nothing recomputed
     done = {path: os.stat(path).st_mtime_ns for path in glob.glob(str(tmp_path / "quick" / "user_tasks-runs" / "*" / "**" / "result.json"), recursive=True)}
     assert len(done) == 5 + 4  # the jobs and their pretraining stages
@@ -140,6 +148,44 @@ def test_user_tasks_table_tests_btpretrain_against_the_dual_encoder():
     interval = stats.t.interval(0.95, 9, loc=sum(diff) / 10, scale=stats.sem(diff))
     assert [float(low), float(high)] == pytest.approx([100 * v / (sum(de) / 10) for v in interval], abs=0.05)
     assert float(p) == pytest.approx(stats.wilcoxon(bt, de).pvalue, rel=0.05)
+
+
+def test_user_tasks_compares_btpretrain_with_the_dual_encoder_at_every_batch_size():
+    """Probe next-item NDCG@10 at batch 32 and 256, two seeds x 5 test users: each batch's cell is the change of the
+    means, then scipy's Wilcoxon over its 10 pooled pairs, Holm over the study's two comparisons; the study's JSON
+    (no test users' rows, the tests kept) gives the same tables."""
+    sys.path.insert(0, ROOT)
+    from scipy import stats
+
+    from benchmarks.user_tasks import bt_vs_de, lean, report_bt_vs_de_by_batch, tables
+
+    values = {(32, "BTPretrain"): [[0.5, 0.6, 0.9, 0.3, 0.8], [0.4, 0.7, 0.8, 0.5, 0.6]],
+              (32, "DualEncoder"): [[0.1, 0.2, 0.3, 0.0, 0.5], [0.2, 0.1, 0.0, 0.3, 0.1]],
+              (256, "BTPretrain"): [[0.5, 0.1, 0.4, 0.3, 0.2], [0.3, 0.2, 0.0, 0.5, 0.6]],
+              (256, "DualEncoder"): [[0.4, 0.3, 0.3, 0.1, 0.5], [0.2, 0.1, 0.2, 0.3, 0.4]]}  # fmt: skip
+    results = []
+    for (batch, method), seeds in values.items():
+        for seed, v in zip((1, 2), seeds):
+            row = {"ndcg@10": sum(v) / 5, "hit@10": 0.5, "per_user": {"user": [3, 1, 4, 5, 9], "ndcg@10": v}}
+            results.append({"method": method, "batch": batch, "seed": seed, "label": f"{method} {batch}",
+                            "pretrain": {"epochs": 9, "stopped": "", "seconds": 90, "pretrain_loss": 1.0},
+                            "user_tasks": {"users": {}, "next_item": {"probe": {"1.0": row}}}})  # fmt: skip
+    header, rows = report_bt_vs_de_by_batch(results, "probe", ["1.0"])
+    assert header == ["task", "label ratio", "pretraining batch 32", "pretraining batch 256"]
+    pooled = {k: v[0] + v[1] for k, v in values.items()}
+    raw = [stats.wilcoxon(pooled[(b, "BTPretrain")], pooled[(b, "DualEncoder")]).pvalue for b in (32, 256)]
+    small = min(raw)
+    holm = [2 * small if p == small else max(p, 2 * small) for p in raw]
+    for batch, cell, p in zip((32, 256), rows[0][2:], holm):
+        change, adjusted = re.fullmatch(r"([+-][0-9.]+)% \[[^]]+\], p ([0-9.e-]+)\*?", cell).groups()
+        bt, de = sum(pooled[(batch, "BTPretrain")]), sum(pooled[(batch, "DualEncoder")])
+        assert float(change) == pytest.approx(100 * (bt - de) / de, abs=0.05)
+        assert float(adjusted) == pytest.approx(min(p, 1), rel=0.05)
+    assert rows[0][2].endswith("*") and not rows[0][3].endswith("*")  # batch 32's gap is clear, 256's is not
+    # what the study's JSON holds: its results without the rows, the tests JSON-encoded; the same tables from it
+    saved = json.loads(json.dumps({"results": [lean(r) for r in results], "bt_vs_de": bt_vs_de(results)}))
+    assert not any("per_user" in r["user_tasks"]["next_item"]["probe"]["1.0"] for r in saved["results"])
+    assert tables("study", saved["results"], tests=saved["bt_vs_de"])[:3] == tables("study", results)[:3]
 
 
 def test_user_tasks_batch_table_says_how_each_pretraining_ended():
