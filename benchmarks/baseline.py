@@ -384,6 +384,27 @@ def sweep_report(results, key, absent=None):
     return header, rows, records
 
 
+CURVE_EPOCHS = (1, 5, 10, 20, 40, 80)
+
+
+def curve_report(results, epochs=CURVE_EPOCHS):
+    """(header, rows) of the learning curves in numbers: per label, valid NDCG@10 after each of `epochs` (those some
+    run reached), mean ± std over the seeds that trained that far (their count when not all did); how soon a
+    model learns, e.g. a pretrained start against random weights."""
+    labelled = [(label, runs) for label, runs in runs_by_label(results) if runs]
+    epochs = [e for e in epochs if any(r["epochs"] >= e for _, runs in labelled for r in runs)]
+    header = ["run"] + [f"valid NDCG@10 after epoch {e}" for e in epochs]
+    rows = []
+    for label, runs in labelled:
+        cells = []
+        for e in epochs:
+            values = [r["curve"][e - 1]["valid_ndcg@10"] for r in runs if len(r["curve"]) >= e]
+            cells.append("-" if not values else mean_std(values) + ("" if len(values) == len(runs) else
+                                                                    f" ({len(values)} of {len(runs)} seeds)"))
+        rows.append([label] + cells)
+    return header, rows
+
+
 def sections(results, args, stem):
     """The main table and, as extra markdown, the sweep table and the figures (`stem`-curves.png,
     `stem`-sweep-KEY.png: learning curves, trade-off plot) of a converge run with options `args`."""
@@ -392,6 +413,8 @@ def sections(results, args, stem):
 
     header, rows, extra = report(results, reference_level(args.reference), args.baseline)
     curves = {label: [[p["valid_ndcg@10"] for p in r["curve"]] for r in runs] for label, runs in runs_by_label(results)}
+    extra += "\n\nLearning curves in numbers (valid NDCG@10 masked; mean ± std over seeds):\n\n"
+    extra += markdown_table(*curve_report(results))
     figures = [("learning curves (valid NDCG@10 masked, after every epoch)", plot_curves(curves, f"{stem}-curves.png"))]
     if args.sweep:
         sweep_header, sweep_rows, records = sweep_report(results, args.sweep, args.sweep_absent)

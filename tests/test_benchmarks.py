@@ -368,6 +368,26 @@ def test_baseline_table_times_an_epoch_by_its_median():
     assert row[header.index("wall min per run (epochs x median epoch)")] == f"{(3 * 13 + 2 * 16) / 2 / 60:.1f}"
 
 
+def test_baseline_curves_in_numbers_at_equal_epochs():
+    """Valid NDCG@10 after epochs 1, 5 and 10 (later ones no run reached are left out): the mean ± std over the seeds
+    that trained that far, their count when not all did; a failed run is not a seed."""
+    sys.path.insert(0, ROOT)
+    from benchmarks.baseline import curve_report
+
+    def run(label, seed, values):
+        return {"label": label, "seed": seed, "epochs": len(values),
+                "curve": [{"epoch": e, "valid_ndcg@10": v} for e, v in enumerate(values, start=1)]}  # fmt: skip
+    pretrained = [0.1, 0.2, 0.2, 0.3, 0.4, 0.4, 0.4, 0.4, 0.4, 0.5]
+    results = [run("CLUE", 1, pretrained), run("CLUE", 2, [v + 0.1 for v in pretrained]),
+               run("CLUEZero", 1, [0.0, 0.1, 0.1, 0.1, 0.2, 0.3]), {"label": "CLUEZero", "failed": "MemoryError"}]
+    header, rows = curve_report(results)
+    assert header == ["run", "valid NDCG@10 after epoch 1", "valid NDCG@10 after epoch 5", "valid NDCG@10 after epoch 10"]
+    assert rows == [["CLUE", "0.1500 ± 0.0707", "0.4500 ± 0.0707", "0.5500 ± 0.0707"],
+                    ["CLUEZero", "0.0000", "0.2000", "-"]]  # fmt: skip
+    results.append(run("CLUEZero", 2, [0.1] * 12))
+    assert curve_report(results)[1][1] == ["CLUEZero", "0.0500 ± 0.0707", "0.1500 ± 0.0707", "0.1000 (1 of 2 seeds)"]
+
+
 def test_comparisons_from_baseline_options():
     sys.path.insert(0, ROOT)
     from benchmarks.baseline import comparisons
