@@ -345,6 +345,8 @@ def main():
                            config=dict(base, seed=seed, train_batch_size=batch, **protocols))  # fmt: skip
                 job["folder"] = run_folder(out, "user_tasks", f"{method}-batch{batch}", seed, job, FOLDER_KEYS)
                 jobs.append(job)
+    # at the other batch sizes BTPretrain and DualEncoder (the paper's comparison) before CLUE's probes
+    jobs.sort(key=lambda job: job["batch"] != args.main_batch and job["method"] not in ("BTPretrain", "DualEncoder"))
     waiting = []
     if args.finished_only:  # a study spans several sessions: its tables so far, read back
         waiting = [job["label"] for job in jobs if not os.path.exists(os.path.join(job["folder"], "result.json"))]
