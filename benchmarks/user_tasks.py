@@ -12,6 +12,11 @@ pretraining batch size (Liu et al. 2025's claim, SPEC section 2; recbole_bt/task
     # pretraining stage (folders under --out/user_tasks-runs) and resumes a pretraining after its last epoch; the
     # same command + --finished-only trains nothing: the tables of the jobs finished so far, the others listed
 
+    # a probe of the next_item task: each finished job's encoder scored with no labelled user (its own item scores,
+    # label ratio 0) beside the heads the study trained from that start; the study's arguments, trains no encoder
+    python benchmarks/user_tasks.py zero-shot --dataset ml-1m --data_path ../shared/datasets \
+        --batch-sizes 32 64 256 1024
+
     # record a finished run's JSON (e.g. one run with --no-record from another checkout) in RESULTS.md
     python benchmarks/user_tasks.py record path/to/user_tasks-study-ml-1m-STAMP.json
 
@@ -48,6 +53,11 @@ ENCODER = {"n_layers": 2, "n_heads": 1, "hidden_size": 64, "inner_size": 256, "M
 PLATEAU = {"pretrain_min_delta": 0.01}
 MAIN_METRIC = {"gender": "accuracy", "age": "accuracy", "next_item": "ndcg@10"}
 SECOND_METRIC = {"gender": "macro_f1", "age": "macro_f1", "next_item": "hit@10"}
+ZERO_SHOT_NOTE = (
+    "Zero-shot: the next_item task with label ratio 0 (nothing trained; the encoder's user vector times its own item "
+    "table, the start of every next_item head in the study), on the study's test users; the other columns: the "
+    "study's heads trained from that start (probe: frozen encoder; finetune: encoder and head); mean ± std over "
+    "seeds.")
 FOLDER_KEYS = ("dataset", "config_files", "config", "method", "pretrain_epochs")  # what a job's folder stands for
 
 
@@ -71,6 +81,19 @@ def pipeline(job):
     return out
 
 
+def zero_shot_pipeline(job):
+    """The next_item task's zero-shot score of a finished study job's encoder: label ratio 0, nothing trained, the
+    model's own item scores (`h(s)` times its item table) on the study's test users."""
+    from recbole_bt.quick_start import run_recbole_bt
+
+    config, model = dict(job["config"]), model_of(job)
+    if job["method"] != "none":  # the study's finished pretraining stage, reused (its checkpoint must be here)
+        config["pre_model_path"] = pretrain(model, dict(job, folder=job["study_folder"]), config)["checkpoint"]
+    config.update(train_stage="user_tasks", user_tasks="next_item", user_task_protocols="probe", label_ratios=[0])
+    row = run_recbole_bt(model, job["dataset"], job.get("config_files"), config)["user_tasks"]["next_item"]["probe"][0]
+    return {"zero_shot": {k: v for k, v in row.items() if k != "per_user"}}
+
+
 def described(job, result):
     """A job's result with what the tables need of the job."""
     return dict(result, label=job["label"], method=job["method"], batch=job["batch"], seed=job["config"]["seed"])
@@ -79,7 +102,8 @@ def described(job, result):
 def worker(job):
     set_threads(job["threads"])
     guard_defaults(job["folder"], model_of(job), job)
-    result = dict(described(job, finished(job["folder"], lambda: pipeline(job))), peak_rss_mb=round(peak_rss_mb()))
+    compute = zero_shot_pipeline if job.get("bench") == "zero-shot" else pipeline
+    result = dict(described(job, finished(job["folder"], lambda: compute(job))), peak_rss_mb=round(peak_rss_mb()))
     with open(job["out"], "w") as f:
         json.dump(result, f)
 
@@ -299,6 +323,27 @@ def tables(bench, results, plot=None, main_batch=None, tests=None):
     return header, rows, "\n\n".join(extra), {"bt_vs_de": tests}
 
 
+def report_zero_shot(results, studies):
+    """Per method x batch size: the next_item task's zero-shot NDCG@10 / HR@10 (label ratio 0, `results`) beside
+    what the study's heads reached from it (`studies`: the study jobs' results, in the same order), NDCG@10."""
+    trained = [(protocol, ratio) for protocol in ("probe", "finetune") for ratio in ("0.01", "0.1", "1.0")]
+    header = ["method", "batch", "seeds", "zero-shot NDCG@10 / HR@10 (no label)"] + [
+        f"{protocol} NDCG@10 @{ratio}" for protocol, ratio in trained]
+    pairs = [(z, s) for z, s in zip(results, studies) if "failed" not in z and "failed" not in s]
+    rows = []
+    for method, batch in dict.fromkeys((z["method"], z["batch"]) for z, _ in pairs):
+        group = [(z, s) for z, s in pairs if (z["method"], z["batch"]) == (method, batch)]
+        zero = [z["zero_shot"] for z, _ in group]
+        studied = [s for _, s in group]
+        rows.append([method, batch, len(group), f"{mean_std([r['ndcg@10'] for r in zero])} / "
+                     f"{mean_std([r['hit@10'] for r in zero])}"] + [
+            mean_std(v) if (v := _values(studied, "next_item", protocol, ratio, "ndcg@10")) else "-"
+            for protocol, ratio in trained])  # fmt: skip
+    failed = [z for z in results if "failed" in z]
+    rows += [[f"**failed**: {z['label']}", z["failed"]] + [""] * (len(header) - 2) for z in failed]
+    return header, rows
+
+
 def record(path):
     plot = os.path.join(HERE, os.path.basename(path).replace(".json", ".png"))
     with open(path) as f:
@@ -307,9 +352,46 @@ def record(path):
 
 
 # ----------------------------------------------------------------------------------------------- main
+def study_jobs(args, data, base):
+    """The study's jobs (method x batch size x seed), each with its run folder, in the order they run."""
+    jobs, out = [], os.path.join(os.path.abspath(args.out), "quick" if args.quick else "")
+    # the main grid first, then the other batch sizes; seed by seed within each, so that a study stopped part-way
+    # (several sessions on 2 cores) holds every method's run of its first seeds: paired comparisons, not one method
+    for batch in sorted(args.batch_sizes, key=lambda b: b != args.main_batch):
+        protocols = {} if batch == args.main_batch else {"user_task_protocols": args.batch_protocols}
+        for seed in args.seeds:
+            for method in args.methods:
+                if method == "none" and batch != args.main_batch:
+                    continue  # no pretraining: nothing depends on the batch size
+                job = dict(data, label=f"{method} batch {batch} seed {seed}", method=method, batch=batch,
+                           pretrain_epochs=args.pretrain_epochs,
+                           config=dict(base, seed=seed, train_batch_size=batch, **protocols))  # fmt: skip
+                job["folder"] = run_folder(out, "user_tasks", f"{method}-batch{batch}", seed, job, FOLDER_KEYS)
+                jobs.append(job)
+    # at the other batch sizes BTPretrain and DualEncoder (the paper's comparison) before CLUE's probes
+    jobs.sort(key=lambda job: job["batch"] != args.main_batch and job["method"] not in ("BTPretrain", "DualEncoder"))
+    return jobs
+
+
+def zero_shot(args, data, jobs):
+    """The `zero-shot` probe: for every finished job of the study, the next_item task with no labelled user (the
+    encoder's own item scores), beside the heads the study trained from it. Trains no encoder."""
+    done = [job for job in jobs if os.path.exists(os.path.join(job["folder"], "result.json"))]
+    waiting = [job["label"] for job in jobs if job not in done]
+    probes = [dict(job, bench="zero-shot", study_folder=job["folder"], folder=os.path.join(job["folder"], "zero-shot"))
+              for job in done]  # fmt: skip
+
+    def report(results, plot):
+        header, rows = report_zero_shot(results, [read_back(job) for job in done])
+        left_out = "\n\nStudy jobs not finished yet (left out): " + ", ".join(waiting) if waiting else ""
+        return header, rows, ZERO_SHOT_NOTE + left_out
+
+    return run_and_save(os.path.abspath(__file__), "user_tasks", args, data, probes, report, read_back=read_back)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("bench", choices=["study", "record", "_worker"])
+    parser.add_argument("bench", choices=["study", "zero-shot", "record", "_worker"])
     add_common_arguments(parser, dataset="ml-1m")
     parser.add_argument("--seeds", type=int, nargs="+", default=[2020, 2021, 2022])
     parser.add_argument("--methods", nargs="+", default=METHODS)
@@ -331,22 +413,9 @@ def main():
         args.pretrain_epochs, args.seeds, args.batch_sizes, args.main_batch = 1, args.seeds[:1], [4, 16], 16
         base.update(hidden_size=8, n_heads=2, inner_size=16, MAX_ITEM_LIST_LENGTH=10, probe_epochs=3, task_epochs=1,
                     user_split=[0.5, 0.25, 0.25])  # fmt: skip
-    jobs, out = [], os.path.join(os.path.abspath(args.out), "quick" if args.quick else "")
-    # the main grid first, then the other batch sizes; seed by seed within each, so that a study stopped part-way
-    # (several sessions on 2 cores) holds every method's run of its first seeds: paired comparisons, not one method
-    for batch in sorted(args.batch_sizes, key=lambda b: b != args.main_batch):
-        protocols = {} if batch == args.main_batch else {"user_task_protocols": args.batch_protocols}
-        for seed in args.seeds:
-            for method in args.methods:
-                if method == "none" and batch != args.main_batch:
-                    continue  # no pretraining: nothing depends on the batch size
-                job = dict(data, label=f"{method} batch {batch} seed {seed}", method=method, batch=batch,
-                           pretrain_epochs=args.pretrain_epochs,
-                           config=dict(base, seed=seed, train_batch_size=batch, **protocols))  # fmt: skip
-                job["folder"] = run_folder(out, "user_tasks", f"{method}-batch{batch}", seed, job, FOLDER_KEYS)
-                jobs.append(job)
-    # at the other batch sizes BTPretrain and DualEncoder (the paper's comparison) before CLUE's probes
-    jobs.sort(key=lambda job: job["batch"] != args.main_batch and job["method"] not in ("BTPretrain", "DualEncoder"))
+    jobs = study_jobs(args, data, base)
+    if args.bench == "zero-shot":
+        return zero_shot(args, data, jobs)
     waiting = []
     if args.finished_only:  # a study spans several sessions: its tables so far, read back
         waiting = [job["label"] for job in jobs if not os.path.exists(os.path.join(job["folder"], "result.json"))]

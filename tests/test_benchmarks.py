@@ -111,6 +111,12 @@ def test_user_tasks_quick(tmp_path):
     assert {path: os.stat(path).st_mtime_ns for path in done} == done
     workers = lambda: [p for p in glob.glob(str(tmp_path / "user_tasks-study-*")) if os.path.isdir(p)]  # noqa: E731
     assert len(workers()) == 1  # the finished jobs were read back in process: no worker (nor its logs) the second time
+    # the zero-shot probe: every finished job's encoder on next_item with no label, nothing of the study retrained
+    zero = run_quick("user_tasks.py", "zero-shot", tmp_path, "user_tasks-zero-shot", "--methods", "BTPretrain",
+                     "DualEncoder", "none")  # fmt: skip
+    assert [(r["method"], r["batch"]) for r in zero] == [(r["method"], r["batch"]) for r in runs]
+    assert all(r["zero_shot"]["labelled_users"] == r["zero_shot"]["epochs"] == 0 for r in zero)
+    assert {path: os.stat(path).st_mtime_ns for path in done} == done
     # --finished-only (a study that spans sessions, read back so far): the unfinished job is left out, not trained
     [unfinished] = glob.glob(str(tmp_path / "quick" / "user_tasks-runs" / "DualEncoder-batch4-*" / "result.json"))
     os.remove(unfinished)

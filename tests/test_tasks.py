@@ -75,10 +75,14 @@ def test_label_ratio_subset_is_stratified_seeded_nested_and_disjoint_from_test()
     assert len(labelled_subset(train, 0.1, seed=0)) == 8  # unstratified: round(0.1 * 80)
 
 
-@pytest.mark.parametrize("bad", [0, 1.5, -0.1, "x", True])
+@pytest.mark.parametrize("bad", [1.5, -0.1, "x", True])
 def test_bad_label_ratio_is_refused(bad):
     with pytest.raises(ConfigError, match="label_ratios"):
         labelled_subset(np.arange(10), bad, seed=0)
+
+
+def test_label_ratio_zero_keeps_no_label():
+    assert labelled_subset(np.arange(10), 0, seed=0, labels=np.arange(10) % 2).tolist() == []
 
 
 @pytest.mark.parametrize("bad", [[0.8, 0.2], [0.8, 0.1, 0.2], [1.0, 0, 0], "0.8"])
@@ -143,6 +147,42 @@ def test_fine_tuning_trains_the_encoder_and_gives_it_back_unchanged(workdir):
     fine_tune(model, sequences, labels, 2, users[:20], users[20:30], users[30:], dict(SETTINGS, epochs=2), score)
     assert seen[0] != pytest.approx(before["item_embedding.weight"].sum().item())  # the encoder trained
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_without_labelled_users_the_head_scores_as_it_starts(workdir):
+    """Label ratio 0: nothing trains; the probe's logits are the features times the start weights, by hand, and
+    fine-tuning's the encoder's own user vectors times them (the next_item task's zero-shot score)."""
+    features = torch.tensor([[1.0, 0], [0, 2], [1, 1]])
+    weight = torch.tensor([[0.0, 0], [1, 0], [0, 1], [2, -1]])  # 4 classes
+    none, valid, test = torch.arange(0), torch.tensor([0]), torch.tensor([1, 2])
+    score = lambda logits, users: float(logits[0, 3])  # noqa: E731
+    logits, info = linear_probe(features, np.zeros(3, dtype=int), 4, none, valid, test, SETTINGS, score, weight)
+    assert logits.tolist() == [[0, 0, 2, -2], [0, 1, 1, 1]] and info == {"best_valid": 2.0, "epochs": 0}
+    config, train_data, valid_data, _, trainer = prepare(
+        "BTPretrain", "tiny", [TINY_YAML], tiny_config(**SMALL, train_stage="user_tasks"))  # fmt: skip
+    model, sequences = trainer.model, user_sequences(valid_data, trainer.model)
+    table = model.item_embedding.weight[: model.n_items].detach().clone()
+    users = torch.arange(len(sequences))
+    logits, info = fine_tune(model, sequences, np.zeros(len(users), dtype=int), model.n_items, none, users[:5],
+                             users[5:], SETTINGS, lambda logits, u: 0.0, table)  # fmt: skip
+    model.eval()
+    with torch.no_grad():
+        own = model.forward(sequences.item_seq[5:], sequences.item_seq_len[5:]) @ table.T  # [T N]
+    assert info["epochs"] == 0 and torch.allclose(logits, own, atol=1e-5)
+
+
+def test_label_ratio_zero_end_to_end_and_for_attributes_refused(workdir):
+    result = run_recbole_bt("DualEncoder", "tiny", [TINY_YAML], tiny_config(
+        **SMALL, **FAST, train_stage="user_tasks", user_tasks="next_item", label_ratios=[0, 1.0]))  # fmt: skip
+    rows = result["user_tasks"]["next_item"]
+    assert rows["probe"][0]["labelled_users"] == rows["finetune"][0]["labelled_users"] == 0
+    assert rows["probe"][0]["epochs"] == rows["finetune"][0]["epochs"] == 0
+    assert rows["probe"][0]["ndcg@10"] == pytest.approx(rows["finetune"][0]["ndcg@10"], abs=1e-6)  # the same scores
+    assert rows["probe"][1.0]["epochs"] >= 1
+    with pytest.raises(ConfigError, match="label ratio 0 .* is for 'next_item' only") as e:
+        run_recbole_bt("DualEncoder", "tiny", [TINY_YAML], tiny_config(
+            **SMALL, **FAST, train_stage="user_tasks", user_tasks="gender,next_item", label_ratios=[0]))  # fmt: skip
+    assert "\n" not in str(e.value)
 
 
 # --------------------------------------------------------------------------------------------- end to end

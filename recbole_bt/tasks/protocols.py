@@ -4,7 +4,8 @@ Both train a linear head (``Linear(hidden_size, classes)``; the classes of ``nex
 head starts from the model's own scoring table, the item embeddings that `full_sort_predict` uses, bias 0) with
 cross-entropy and Adam on the labelled training users, score the validation users after every epoch, keep the
 epoch with the best validation score (stopping after ``user_task_stopping_step`` epochs without a better one),
-and return that epoch's predictions for the test users.
+and return that epoch's predictions for the test users. Without labelled users (label ratio 0) nothing trains: the
+head as it starts scores the test users (for ``next_item`` the model's own item scores, a zero-shot figure).
 
 - `linear_probe`: the encoder is frozen; the user embeddings h(s) [U H] are computed once in eval mode and
   standardised with the labelled users' mean and std (attributes; ``next_item`` keeps them raw, for the item
@@ -41,6 +42,9 @@ class _HeadTrainer:
         optimizer = torch.optim.Adam(parameters, lr=s["learning_rate"], weight_decay=s["weight_decay"])
         generator = torch.Generator().manual_seed(s["seed"])
         y = torch.as_tensor(labels)
+        if len(train) == 0:  # no labelled user: the head as it starts (next_item: the model's own item scores)
+            start = self.score(self.logits(predict, valid, modules), valid)
+            return self.logits(predict, test, modules), {"best_valid": start, "epochs": 0}
         best, best_state, waited, epochs = -float("inf"), None, 0, 0
         for epoch in range(s["epochs"]):
             for m in modules:

@@ -54,6 +54,9 @@ def task_settings(config):
             raise ConfigError(f"Make sure each of '{name}' in {list(allowed)}! (got {values!r})")
     for r in ratios:
         check_label_ratio(r)
+    if 0 in ratios and set(tasks) - {"next_item"}:
+        raise ConfigError("label ratio 0 (no labelled user: the model's own item scores) is for 'next_item' only; "
+                          f"drop it from 'label_ratios' or set user_tasks: next_item (got {tasks!r})")
     check_ratios(config["user_split"])
     settings = {}
     for key in ("probe_epochs", "task_epochs", "task_batch_size", "user_task_stopping_step"):

@@ -2,10 +2,10 @@
 
 `split_users`: train / valid / test users, stratified by class (each class cut in the same proportions) when
 labels are given, seeded. `labelled_subset`: a fraction ``label_ratio`` of the training users keeps its label,
-stratified the same way (at least one user of every class that has training users), seeded; the subsets of one
-seed are nested (the users of ratio 0.01 are among those of 0.1), so a curve over ratios adds labels and changes
-nothing else. Both draw from ``numpy.random.default_rng(seed)`` only: the same seed gives the same users for every
-compared model.
+stratified the same way (at least one user of every class that has training users; none at ratio 0), seeded; the
+subsets of one seed are nested (the users of ratio 0.01 are among those of 0.1), so a curve over ratios adds labels
+and changes nothing else. Both draw from ``numpy.random.default_rng(seed)`` only: the same seed gives the same users
+for every compared model.
 """
 import numpy as np
 
@@ -21,8 +21,9 @@ def check_ratios(split):
 
 
 def check_label_ratio(ratio):
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
-        raise ConfigError(f"each of 'label_ratios' must be a fraction in (0, 1], got {ratio!r}")
+    """A fraction in [0, 1]; 0 is no labelled user (the head as it starts: next_item's zero-shot score)."""
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
+        raise ConfigError(f"each of 'label_ratios' must be a fraction in [0, 1] (0: no labelled user), got {ratio!r}")
 
 
 def _groups(n, labels):
@@ -55,6 +56,8 @@ def labelled_subset(train, ratio, seed, labels=None):
     (of all of `train` when labels is None), drawn by one seeded permutation per class, so nested across ratios."""
     check_label_ratio(ratio)
     train = np.asarray(train)
+    if ratio == 0:
+        return train[:0]
     rng = np.random.default_rng([seed, 1])  # a stream of its own: independent of split_users' draws
     chosen = []
     for group in _groups(len(train), None if labels is None else np.asarray(labels)[train]):
