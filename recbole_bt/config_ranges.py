@@ -202,6 +202,7 @@ NUMERIC_KEYS = {
         "task_epochs": Range(int, "[1, inf)"),
         "task_batch_size": Range(int, "[1, inf)"),
         "user_task_stopping_step": Range(int, "[1, inf)"),
+        "user_task_keep_start": Choice(True, False),
     },
     "CLUE": {"predictor_hidden": Range(int, _SIZE), "projector_sizes": sizes()},
     "DualEncoder": {"temperature": Range(float, "(0, inf)")},

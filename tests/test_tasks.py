@@ -145,7 +145,8 @@ def test_fine_tuning_trains_the_encoder_and_gives_it_back_unchanged(workdir):
     seen = []
     score = lambda logits, u: seen.append(model.item_embedding.weight.sum().item()) or 0.0  # noqa: E731
     fine_tune(model, sequences, labels, 2, users[:20], users[20:30], users[30:], dict(SETTINGS, epochs=2), score)
-    assert seen[0] != pytest.approx(before["item_embedding.weight"].sum().item())  # the encoder trained
+    assert seen[0] == pytest.approx(before["item_embedding.weight"].sum().item())  # the start, scored first
+    assert seen[1] != pytest.approx(before["item_embedding.weight"].sum().item())  # the encoder trained
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
@@ -157,7 +158,7 @@ def test_without_labelled_users_the_head_scores_as_it_starts(workdir):
     none, valid, test = torch.arange(0), torch.tensor([0]), torch.tensor([1, 2])
     score = lambda logits, users: float(logits[0, 3])  # noqa: E731
     logits, info = linear_probe(features, np.zeros(3, dtype=int), 4, none, valid, test, SETTINGS, score, weight)
-    assert logits.tolist() == [[0, 0, 2, -2], [0, 1, 1, 1]] and info == {"best_valid": 2.0, "epochs": 0}
+    assert logits.tolist() == [[0, 0, 2, -2], [0, 1, 1, 1]] and info == {"best_valid": 2.0, "epochs": 0, "best_epoch": 0}
     config, train_data, valid_data, _, trainer = prepare(
         "BTPretrain", "tiny", [TINY_YAML], tiny_config(**SMALL, train_stage="user_tasks"))  # fmt: skip
     model, sequences = trainer.model, user_sequences(valid_data, trainer.model)
@@ -169,6 +170,22 @@ def test_without_labelled_users_the_head_scores_as_it_starts(workdir):
     with torch.no_grad():
         own = model.forward(sequences.item_seq[5:], sequences.item_seq_len[5:]) @ table.T  # [T N]
     assert info["epochs"] == 0 and torch.allclose(logits, own, atol=1e-5)
+
+
+def test_the_start_is_kept_when_training_only_makes_validation_worse():
+    """Training users labelled against the start head's (right) answers on validation: with keep_start the
+    selection keeps the start (epoch 0) and its logits; without it, a trained epoch and worse validation."""
+    features = torch.tensor([[1.0], [-1.0]]).repeat(10, 1)  # users 0..19, x = +1 / -1 alternately
+    sign = (features[:, 0] > 0).long().numpy()
+    labels = np.where(np.arange(20) < 10, 1 - sign, sign)  # users 0..9 (train) reversed, 10..19 right
+    start = torch.tensor([[-0.1], [0.1]])  # class 1 for x = +1: right on the validation users, by a small margin
+    train, valid, test = torch.arange(10), torch.arange(10, 16), torch.arange(16, 20)
+    score = lambda logits, users: accuracy(labels[users.numpy()], logits.argmax(1).numpy())  # noqa: E731
+    settings = dict(SETTINGS, epochs=20, learning_rate=0.5, batch_size=10, stopping_step=20)
+    kept, info = linear_probe(features, labels, 2, train, valid, test, dict(settings, keep_start=True), score, start)
+    assert torch.equal(kept, features[16:] @ start.T) and info == {"best_valid": 1.0, "epochs": 20, "best_epoch": 0}
+    trained, info = linear_probe(features, labels, 2, train, valid, test, dict(settings, keep_start=False), score, start)
+    assert info["best_epoch"] >= 1 and info["best_valid"] < 1.0 and not torch.equal(trained, kept)
 
 
 def test_label_ratio_zero_end_to_end_and_for_attributes_refused(workdir):
@@ -231,8 +248,8 @@ def test_list_options_from_the_command_line():
 
     config = {"user_tasks": "gender,next_item", "user_task_protocols": "probe", "label_ratios": 0.1,
               "user_split": [0.8, 0.1, 0.1], "probe_epochs": 1, "task_epochs": 1, "task_batch_size": 8,
-              "user_task_stopping_step": 1, "probe_learning_rate": 0.1, "probe_weight_decay": 0, "learning_rate": 0.1,
-              "weight_decay": 0.0}  # fmt: skip
+              "user_task_stopping_step": 1, "user_task_keep_start": True, "probe_learning_rate": 0.1,
+              "probe_weight_decay": 0, "learning_rate": 0.1, "weight_decay": 0.0}  # fmt: skip
     tasks, protocols, ratios, _ = task_settings(config)
     assert (tasks, protocols, ratios) == (["gender", "next_item"], ["probe"], [0.1])
     assert task_settings(dict(config, label_ratios=(0.01, 1.0)))[2] == [0.01, 1.0]  # RecBole evals "0.01,1.0"

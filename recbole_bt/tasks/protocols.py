@@ -3,8 +3,10 @@
 Both train a linear head (``Linear(hidden_size, classes)``; the classes of ``next_item`` are the items, and its
 head starts from the model's own scoring table, the item embeddings that `full_sort_predict` uses, bias 0) with
 cross-entropy and Adam on the labelled training users, score the validation users after every epoch, keep the
-epoch with the best validation score (stopping after ``user_task_stopping_step`` epochs without a better one),
-and return that epoch's predictions for the test users. Without labelled users (label ratio 0) nothing trains: the
+epoch with the best validation score (stopping after ``user_task_stopping_step`` epochs without a better one;
+with ``user_task_keep_start`` the head as it starts, epoch 0, is a candidate too, so that training never ends
+below its start: the ``next_item`` head starts from the model's own item scores), and return that epoch's
+predictions for the test users. Without labelled users (label ratio 0) nothing trains: the
 head as it starts scores the test users (for ``next_item`` the model's own item scores, a zero-shot figure).
 
 - `linear_probe`: the encoder is frozen; the user embeddings h(s) [U H] are computed once in eval mode and
@@ -42,11 +44,11 @@ class _HeadTrainer:
         optimizer = torch.optim.Adam(parameters, lr=s["learning_rate"], weight_decay=s["weight_decay"])
         generator = torch.Generator().manual_seed(s["seed"])
         y = torch.as_tensor(labels)
-        if len(train) == 0:  # no labelled user: the head as it starts (next_item: the model's own item scores)
-            start = self.score(self.logits(predict, valid, modules), valid)
-            return self.logits(predict, test, modules), {"best_valid": start, "epochs": 0}
-        best, best_state, waited, epochs = -float("inf"), None, 0, 0
-        for epoch in range(s["epochs"]):
+        best, best_state, best_epoch, waited, epochs = -float("inf"), None, None, 0, 0
+        if s.get("keep_start", True) or len(train) == 0:  # the start is a candidate (no labelled user: the only one)
+            best, best_epoch = self.score(self.logits(predict, valid, modules), valid), 0
+            best_state = [copy.deepcopy(m.state_dict()) for m in modules]
+        for epoch in range(s["epochs"] if len(train) else 0):
             for m in modules:
                 m.train()
             order = train[torch.randperm(len(train), generator=generator)]
@@ -60,7 +62,7 @@ class _HeadTrainer:
             epochs = epoch + 1
             score = self.score(self.logits(predict, valid, modules), valid)
             if score > best:
-                best, waited = score, 0
+                best, best_epoch, waited = score, epochs, 0
                 best_state = [copy.deepcopy(m.state_dict()) for m in modules]
             else:
                 waited += 1
@@ -68,7 +70,7 @@ class _HeadTrainer:
                     break
         for m, state in zip(modules, best_state):
             m.load_state_dict(state)
-        return self.logits(predict, test, modules), {"best_valid": best, "epochs": epochs}
+        return self.logits(predict, test, modules), {"best_valid": best, "epochs": epochs, "best_epoch": best_epoch}
 
     @torch.no_grad()
     def logits(self, predict, users, modules):

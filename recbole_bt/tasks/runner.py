@@ -64,6 +64,7 @@ def task_settings(config):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ConfigError(f"'{key}' must be an integer >= 1, got {v!r}")
         settings[key] = v
+    settings["user_task_keep_start"] = config["user_task_keep_start"]  # True or False (config_ranges)
     for key in ("probe_learning_rate", "probe_weight_decay", "learning_rate", "weight_decay"):
         v = config[key]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v >= 0 and np.isfinite(v)):
@@ -80,6 +81,7 @@ def _protocol_settings(protocol, settings, seed):
         "weight_decay": settings["probe_weight_decay" if probe else "weight_decay"],
         "batch_size": settings["task_batch_size"],
         "stopping_step": settings["user_task_stopping_step"],
+        "keep_start": settings["user_task_keep_start"],
         "seed": seed,
     }
 
@@ -133,7 +135,8 @@ def run_user_tasks(config, model, valid_data):
     """Every configured task x protocol x label ratio on `model`'s encoder.
 
     Returns:
-        dict: ``{task: {protocol: {label_ratio: {metric: value, ..., "labelled_users", "epochs", "per_user"}}}}``
+        dict: ``{task: {protocol: {label_ratio: {metric: value, ..., "labelled_users", "epochs", "best_epoch",
+        "per_user"}}}}``
         (``per_user``: the test users' ids and each one's accuracy, or NDCG@10 and HR@10, for paired tests), plus
         ``"users"``: ``{task: {"train", "valid", "test"}}`` counts (and, for the attributes, the test accuracy of
         always answering the training users' most frequent class, ``"majority_accuracy"``).
@@ -193,6 +196,6 @@ def tasks_table(results):
         for protocol, by_ratio in by_protocol.items():
             for ratio, row in by_ratio.items():
                 metrics = ", ".join(f"{k} {v:.4f}" for k, v in row.items()
-                                    if k not in ("labelled_users", "epochs", "best_valid", "per_user"))  # fmt: skip
+                                    if k not in ("labelled_users", "epochs", "best_epoch", "best_valid", "per_user"))  # fmt: skip
                 lines.append(f"| {task} | {protocol} | {ratio:g} | {row['labelled_users']} | {metrics} |")
     return "\n".join(lines)
