@@ -66,6 +66,14 @@ def held(folder):
     return False
 
 
+def _mtime(path):
+    """A path's modification time; 0 for one a running job removed since it was listed (a checkpoint replaced)."""
+    try:
+        return os.path.getmtime(path)
+    except FileNotFoundError:
+        return 0
+
+
 def status(folder, now=None):
     """The row of one run folder (see HEADER)."""
     curve, done = _curve(folder), os.path.join(folder, "result.json")
@@ -85,7 +93,7 @@ def status(folder, now=None):
     if len(curve) > 1:
         last = f"{curve[-1]['wall_seconds'] - curve[-2]['wall_seconds']:.0f}"
     paths = [folder] + glob.glob(os.path.join(glob.escape(folder), "**"), recursive=True)
-    ago = ((now or time.time()) - max(os.path.getmtime(p) for p in paths)) / 60
+    ago = ((now or time.time()) - max(_mtime(p) for p in paths)) / 60
     return [os.path.basename(folder), state, pretraining(folder), epochs, best, last,
             f"{ago:.0f} min ago" if ago < 120 else f"{ago / 60:.1f} h ago"]  # fmt: skip
 
