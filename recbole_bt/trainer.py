@@ -268,6 +268,11 @@ class PretrainTrainer(Trainer):
                                 f"after pretrain_stopping_step = {self.pretrain_stopping_step} without a lower loss, "
                                 f"pretrain_min_delta = {self.pretrain_min_delta:g}); "
                                 f"the epochs = {config['epochs']} given here applies to fine-tuning only")  # fmt: skip
+        capped = bool(state["stopped"]) and state["stopped"].startswith("pretrain_epochs")
+        if capped and self.start_epoch < self.pretrain_epochs:
+            self.logger.info(f"the resumed pretraining had stopped at its cap ({state['stopped']}): continuing to "
+                             f"pretrain_epochs = {self.pretrain_epochs}")  # fmt: skip
+            state["stopped"] = None  # a cap raised since: the plateau's count goes on where it was
         if state["stopped"]:  # resumed from the last checkpoint of a pretraining that had ended
             self.logger.info(f"the resumed pretraining had ended after epoch {self.start_epoch} ({state['stopped']}): "
                              f"nothing left to train")  # fmt: skip

@@ -158,6 +158,25 @@ def test_resumed_pretraining_ends_as_the_uninterrupted_one(workdir, monkeypatch,
     assert saved.keys() == expected.keys() and all(torch.equal(saved[k], expected[k]) for k in saved)
 
 
+def test_a_pretraining_stopped_at_its_cap_resumes_to_a_higher_cap_as_if_never_capped(workdir, caplog):
+    """Capped at 3 epochs, then resumed from its -pretrain-last.pth with pretrain_epochs 5: the result and
+    weights of an uninterrupted 5-epoch run (the log names the raised cap)."""
+    import logging
+
+    uninterrupted = run_recbole_bt("BTPretrain", "tiny", [TINY_YAML], tiny_config(checkpoint_dir="full", **PRETRAIN))
+    capped = run_recbole_bt("BTPretrain", "tiny", [TINY_YAML],
+                            tiny_config(checkpoint_dir="part", **dict(PRETRAIN, pretrain_epochs=3)))  # fmt: skip
+    assert capped["pretrain"]["epochs"] == 3 and capped["pretrain"]["stopped"].startswith("pretrain_epochs = 3")
+    with caplog.at_level(logging.INFO):
+        resumed = run_recbole_bt("BTPretrain", "tiny", [TINY_YAML], tiny_config(
+            checkpoint_dir="part", resume_file="part/BTPretrain-tiny-pretrain-last.pth", **PRETRAIN))  # fmt: skip
+    assert "had stopped at its cap (pretrain_epochs = 3 reached" in caplog.text
+    full, part = uninterrupted["pretrain"], resumed["pretrain"]
+    assert part["epochs"] == 5 and part["pretrain_loss"] == full["pretrain_loss"] and part["stopped"] == full["stopped"]
+    saved, expected = pretrained_weights(resumed), pretrained_weights(uninterrupted)
+    assert all(torch.equal(saved[k], expected[k]) for k in expected)
+
+
 def test_resuming_a_pretraining_that_had_stopped_trains_nothing(workdir, caplog):
     import logging
 
