@@ -5,7 +5,8 @@
 # linear probe (gender, age, next_item; 1 / 10 / 100% labels) on the checkpoints of EPOCHS. Each probe's table is at
 # the end of $DEST/epoch<E>.log.
 #   bash benchmarks/pretrain_epochs_probe.sh benchmarks/out/user_tasks-runs/BTPretrain-batch256-seed2020-<digest>
-# (options from the job's job config: model, seed and batch; CAP=300 EPOCHS="20 50 100 150 200 250 300" by default)
+# (model, seed and batch from the folder's name; CAP=300 EPOCHS="20 50 100 150 200 250 300" by default). Rerun, it
+# resumes the pretraining after its last epoch and probes only the checkpoints not probed yet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${1:?a finished user_tasks.py study job folder (with pretrain/)}
@@ -23,9 +24,11 @@ SET="--model=$MODEL --dataset=ml-1m --data_path=../shared/datasets --seed=$SEED 
      --pretrain_min_delta=0.01"
 mkdir -p "$DEST"
 if [ ! -e "$DEST/pretrain" ]; then cp -r "$RUN/pretrain" "$DEST/pretrain"; fi
-python run_recbole_bt.py $SET --train_stage=pretrain --pretrain_epochs="$CAP" --checkpoint_dir="$DEST/pretrain" \
-    --checkpoint_last=True --resume_file="$DEST/pretrain/$MODEL-ml-1m-pretrain-last.pth" > "$DEST/pretrain.log" 2>&1
-grep -E "pretraining stopped|stopped" "$DEST/pretrain.log" | tail -1 || true
+if [ -z "${PROBES_ONLY:-}" ]; then  # PROBES_ONLY=1: the checkpoints saved so far, while the pretraining goes on
+    python run_recbole_bt.py $SET --train_stage=pretrain --pretrain_epochs="$CAP" --checkpoint_dir="$DEST/pretrain" \
+        --checkpoint_last=True --resume_file="$DEST/pretrain/$MODEL-ml-1m-pretrain-last.pth" >> "$DEST/pretrain.log" 2>&1
+    grep -E "pretraining stopped" "$DEST/pretrain.log" | tail -1 || true
+fi
 for e in $EPOCHS; do
     checkpoint="$DEST/pretrain/$MODEL-ml-1m-$e.pth"
     [ -e "$checkpoint" ] || continue
