@@ -18,10 +18,11 @@ NAME=$(basename "$RUN")
 MODEL=${NAME%%-*}
 SEED=$(echo "$NAME" | sed -E 's/.*-seed([0-9]+)-.*/\1/')
 BATCH=$(echo "$NAME" | sed -E 's/.*-batch([0-9]+)-.*/\1/')
-# the study's encoder and plateau (benchmarks/user_tasks.py ENCODER, PLATEAU)
+# the study's encoder and plateau, read from benchmarks/user_tasks.py (ENCODER, PLATEAU)
+STUDY=$(python -c "import sys; sys.path.insert(0, '.'); from benchmarks.user_tasks import ENCODER, PLATEAU
+print(' '.join(f'--{k}={v}' for k, v in {**ENCODER, **PLATEAU}.items()))")
 SET="--model=$MODEL --dataset=ml-1m --data_path=../shared/datasets --seed=$SEED --train_batch_size=$BATCH
-     --n_layers=2 --n_heads=1 --hidden_size=64 --inner_size=256 --MAX_ITEM_LIST_LENGTH=200 --show_progress=False
-     --pretrain_min_delta=0.01"
+     --show_progress=False $STUDY"
 mkdir -p "$DEST"
 if [ ! -e "$DEST/pretrain" ]; then cp -r "$RUN/pretrain" "$DEST/pretrain"; fi
 if [ -z "${PROBES_ONLY:-}" ]; then  # PROBES_ONLY=1: the checkpoints saved so far, while the pretraining goes on

@@ -6,8 +6,8 @@ cross-entropy and Adam on the labelled training users, score the validation user
 epoch with the best validation score (stopping after ``user_task_stopping_step`` epochs without a better one;
 with ``user_task_keep_start`` the head as it starts, epoch 0, is a candidate too, so that training never ends
 below its start: the ``next_item`` head starts from the model's own item scores), and return that epoch's
-predictions for the test users. Without labelled users (label ratio 0) nothing trains: the
-head as it starts scores the test users (for ``next_item`` the model's own item scores, a zero-shot figure).
+predictions for the test users. Without labelled users (label ratio 0) nothing trains: the head as it starts
+scores the test users (for ``next_item`` the model's own item scores, a zero-shot figure).
 
 - `linear_probe`: the encoder is frozen; the user embeddings h(s) [U H] are computed once in eval mode and
   standardised with the labelled users' mean and std (attributes; ``next_item`` keeps them raw, for the item

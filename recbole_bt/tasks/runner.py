@@ -23,6 +23,7 @@ from recbole_bt.tasks.sequences import user_sequences
 from recbole_bt.tasks.user_split import check_label_ratio, check_ratios, labelled_subset, split_users
 
 PROTOCOLS = ("probe", "finetune")
+NOT_METRICS = ("labelled_users", "epochs", "best_epoch", "best_valid", "per_user")  # a row's other keys
 K = 10
 
 
@@ -195,7 +196,6 @@ def tasks_table(results):
             continue
         for protocol, by_ratio in by_protocol.items():
             for ratio, row in by_ratio.items():
-                metrics = ", ".join(f"{k} {v:.4f}" for k, v in row.items()
-                                    if k not in ("labelled_users", "epochs", "best_epoch", "best_valid", "per_user"))  # fmt: skip
+                metrics = ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in NOT_METRICS)
                 lines.append(f"| {task} | {protocol} | {ratio:g} | {row['labelled_users']} | {metrics} |")
     return "\n".join(lines)
