@@ -1,10 +1,10 @@
 """BTPretrain vs DualEncoder vs CLUE vs no pretraining on the downstream user tasks, and how each depends on the
 pretraining batch size (Liu et al. 2025's claim, SPEC section 2; recbole_bt/tasks).
 
-    # every method x seed x batch size: pretraining at train_batch_size B to the plateau of its own loss (at most
-    # pretrain_epochs 100, stopped once the loss has fallen by less than 1% over pretrain_stopping_step 10 epochs:
-    # PLATEAU below; --pretrain-epochs N caps it), then train_stage: user_tasks on its checkpoint (no pretraining:
-    # random weights). At --main-batch every protocol (linear probe and fine-tuning) x label ratio x task; at the
+    # every method x seed x batch size: pretraining at train_batch_size B to the plateau of its own loss (stopped
+    # once the loss has fallen by less than 1% over pretrain_stopping_step 10 epochs: PLATEAU below; capped at the
+    # optimizer steps of pretrain_epochs 100 at the main batch, `pretrain_cap`; --pretrain-epochs N caps every job at
+    # N), then train_stage: user_tasks on its checkpoint (no pretraining: random weights). At --main-batch every protocol (linear probe and fine-tuning) x label ratio x task; at the
     # other batch sizes --batch-protocols.
     python benchmarks/user_tasks.py study --dataset ml-1m --data_path ../shared/datasets --batch-sizes 32 64 256 1024
 
@@ -36,10 +36,12 @@ import statistics
 import sys
 import time
 
+import yaml
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.harness import (  # noqa: E402
-    HERE, add_common_arguments, data_spec, finished, markdown_table, mean_std, parse_run, peak_rss_mb, pretrain,
+    HERE, ROOT, add_common_arguments, data_spec, finished, markdown_table, mean_std, parse_run, peak_rss_mb, pretrain,
     record_saved, run_and_save, guard_defaults, run_folder, set_threads, subcommand,
 )  # fmt: skip
 
@@ -58,6 +60,8 @@ ZERO_SHOT_NOTE = (
     "table, the start of every next_item head in the study), on the study's test users; the other columns: the "
     "study's heads trained from that start (probe: frozen encoder; finetune: encoder and head); mean ± std over "
     "seeds.")
+# the pretraining epochs' cap at the main batch: the package's (SequencePretrainer.yaml)
+YAML_CAP = yaml.safe_load(open(os.path.join(ROOT, "properties", "model", "SequencePretrainer.yaml")))["pretrain_epochs"]
 FOLDER_KEYS = ("dataset", "config_files", "config", "method", "pretrain_epochs")  # what a job's folder stands for
 
 
@@ -352,6 +356,17 @@ def record(path):
 
 
 # ----------------------------------------------------------------------------------------------- main
+def pretrain_cap(batch, main_batch, cap=None):
+    """A job's pretraining epochs at most: `cap` when given; else the YAML's (None: left to it) up to the main batch,
+    and above it the optimizer steps of the YAML's cap at the main batch (400 epochs at batch 1024 beside 256): an
+    epoch at 4x the batch takes 1/4 the steps, and BTPretrain at batch 256 still lowered its loss by 1% per 10 epochs
+    at epoch 100 (`benchmarks/pretrain_epochs_probe.sh`: its probes gained to epoch 100, flat from 100 to its plateau
+    at 170), so 100 epochs at 1024 would stop it at a quarter of those steps."""
+    if cap or batch <= main_batch:
+        return cap
+    return -(-YAML_CAP * batch // main_batch)
+
+
 def study_jobs(args, data, base):
     """The study's jobs (method x batch size x seed), each with its run folder, in the order they run."""
     jobs, out = [], os.path.join(os.path.abspath(args.out), "quick" if args.quick else "")
@@ -364,7 +379,7 @@ def study_jobs(args, data, base):
                 if method == "none" and batch != args.main_batch:
                     continue  # no pretraining: nothing depends on the batch size
                 job = dict(data, label=f"{method} batch {batch} seed {seed}", method=method, batch=batch,
-                           pretrain_epochs=args.pretrain_epochs,
+                           pretrain_epochs=pretrain_cap(batch, args.main_batch, args.pretrain_epochs),
                            config=dict(base, seed=seed, train_batch_size=batch, **protocols))  # fmt: skip
                 job["folder"] = run_folder(out, "user_tasks", f"{method}-batch{batch}", seed, job, FOLDER_KEYS)
                 jobs.append(job)
@@ -396,7 +411,7 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[2020, 2021, 2022])
     parser.add_argument("--methods", nargs="+", default=METHODS)
     parser.add_argument("--pretrain-epochs", type=int, default=None,
-                        help="cap on the pretraining epochs (default: the YAML's, to the plateau of the loss)")
+                        help="cap on every job's pretraining epochs (default: `pretrain_cap`, to the plateau of the loss)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 256, 1024])
     parser.add_argument("--main-batch", type=int, default=256, help="the batch size of the full task grid")
     parser.add_argument("--batch-protocols", default="probe", help="protocols at the other batch sizes")

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+import yaml
 
 from conftest import ROOT
 
@@ -216,6 +217,19 @@ def test_user_tasks_batch_table_says_how_each_pretraining_ended():
                            "embedding std / projection std at the end"]  # fmt: skip
     assert rows == [["BTPretrain", 32, "0.7150 ± 0.0071", "30, 100", "1 of 2", "650", "21.000", "0.150 / 0.060"],
                     ["DualEncoder", 32, "0.7100", "50", "0 of 1", "500", "4.500", "0.300 / -"]]  # fmt: skip
+
+
+def test_user_tasks_caps_a_larger_batch_at_the_main_batchs_optimizer_steps():
+    """The YAML caps pretraining at 100 epochs: at batch 1024 beside the main 256 an epoch has 1/4 the steps, so its
+    cap is 400 epochs; at or below the main batch the YAML's cap stands (no key: the job's folder as before); a
+    --pretrain-epochs cap applies to every job as given."""
+    sys.path.insert(0, ROOT)
+    from benchmarks.user_tasks import YAML_CAP, pretrain_cap
+
+    assert YAML_CAP == yaml.safe_load(open(os.path.join(ROOT, "properties", "model", "SequencePretrainer.yaml")))[
+        "pretrain_epochs"] == 100  # fmt: skip
+    assert [pretrain_cap(b, 256) for b in (32, 64, 256, 512, 1024, 300)] == [None, None, None, 200, 400, 118]
+    assert [pretrain_cap(b, 256, 7) for b in (32, 1024)] == [7, 7]
 
 
 @pytest.mark.spawns(several=True)
