@@ -12,7 +12,9 @@ On top of RecBole's Config:
 - a config file that is missing, does not parse or is not a mapping is a one-line `ConfigError` (file, line),
   and so is any error RecBole's Config raises on the user's values;
 - a key that no model, dataset or RecBole default declares is reported (RecBole would silently read None),
-  with the closest known key: `Config.unknown_key_warnings`, also emitted as `UnknownConfigKeyWarning`;
+  with the closest known key: `Config.unknown_key_warnings`, also emitted as `UnknownConfigKeyWarning`; so is a
+  key that only other models' YAML declares, which the run's model does not read (`lmd` given to BTSRec), with the
+  models that read it (`UnusedConfigKeyWarning`);
 - every key of `recbole_bt.config_ranges.NUMERIC_KEYS` (numbers, choices, lists: RecBole's overall keys, the
   SASRec family's, each recbole_bt model's; `loss_type` from the model's `loss_types`) is checked against its
   range before any data is loaded (models read their options unchecked): a value of the wrong type,
@@ -32,7 +34,7 @@ from recbole.utils import EvaluatorType, InputType, ModelType, dataset_arguments
 from recbole_bt.data.dataset import TRAIN_MODES
 from recbole_bt.config_ranges import numeric_ranges, resolve_train_mode_defaults
 from recbole_bt.errors import ConfigError, RecBoleBTError
-from recbole_bt.registry import get_model
+from recbole_bt.registry import get_model, model_names
 
 DEFAULT_DATASET = "ml-100k"  # shipped inside RecBole's wheel: a run needs no data at hand
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -75,6 +77,10 @@ def _all_ranking_metrics(metrics):
 
 class UnknownConfigKeyWarning(UserWarning):
     """A config key that nothing in RecBole or recbole_bt reads."""
+
+
+class UnusedConfigKeyWarning(UnknownConfigKeyWarning):
+    """A config key that other models read, but not the run's model."""
 
 
 def properties_dir():
@@ -150,6 +156,44 @@ def known_config_keys():
     return frozenset(keys)
 
 
+@functools.lru_cache(maxsize=None)
+def model_only_keys():
+    """Keys that only model YAML files declare (RecBole's and recbole_bt's properties/model/): not a default, dataset
+    or protocol file, not a key RecBole reads for every model, not `pre_model_path` / `train_stage` (any model
+    warm-starts from a checkpoint, `recbole_bt.quick_start.build_model`). A model reads such a key only when a
+    YAML file of its own or of a base class declares it."""
+    general, declared = set(_RUN_KEYS) | RECBOLE_UNDECLARED_KEYS | {"pre_model_path", "train_stage"}, set()
+    general.update(general_arguments + training_arguments + evaluation_arguments + dataset_arguments)
+    for folder in (recbole_properties_dir(), properties_dir()):
+        for root, _, files in os.walk(folder):
+            for name in files:
+                if name.endswith(".yaml") and name not in ("url.yaml", "kg_url.yaml"):
+                    keys = read_yaml_file(os.path.join(root, name)) or {}
+                    (declared if os.path.basename(root) == "model" else general).update(keys)
+    return frozenset(declared - general)
+
+
+def _model_yaml_keys(model_class):
+    """The keys the YAML files of `model_class` declare: its base classes' and its own, RecBole's and ours."""
+    name = f"{model_class.__name__}.yaml"
+    own = [os.path.join(folder, "model", name) for folder in (recbole_properties_dir(), properties_dir())]
+    files = _parent_model_files(model_class) + own
+    return set().union(*(read_yaml_file(f) or {} for f in files if os.path.isfile(f)))
+
+
+def models_reading(key):
+    """The models (recbole_bt's and RecBole's) whose YAML files declare `key`."""
+    names = []
+    for name in model_names():
+        try:
+            model_class = get_model(name)
+        except Exception:  # noqa: BLE001 - a RecBole model whose optional dependency is missing
+            continue
+        if key in _model_yaml_keys(model_class):
+            names.append(name)
+    return names
+
+
 def _parent_model_files(model_class):
     """Model YAML of the model's base classes, most basic first (RecBole's, then ours, per class): a model that
     subclasses SASRec inherits SASRec's defaults and overrides them in its own YAML."""
@@ -177,6 +221,10 @@ class Config(RecBoleConfig):
         self.unknown_key_warnings = self._find_unknown_keys()
         for message in self.unknown_key_warnings:
             warnings.warn(message, UnknownConfigKeyWarning, stacklevel=2)
+        unused = self._find_unused_keys()
+        for message in unused:
+            warnings.warn(message, UnusedConfigKeyWarning, stacklevel=2)
+        self.unknown_key_warnings += unused
 
     def _convert_config_dict(self, config_dict):
         """String values (command line, config_dict) to Python values as RecBole converts them, with
@@ -329,4 +377,19 @@ class Config(RecBoleConfig):
                 f"unknown config key '{key}': no model, dataset or RecBole default uses it "
                 f"(RecBole would read it as None){hint}"
             )
+        return messages
+
+    def _find_unused_keys(self):
+        """Keys given for the run that only other models' YAML declares: the run's model never reads them. Not
+        checked for a model from outside RecBole and recbole_bt (`register_model`): its keys are its own."""
+        if not self.model_class.__module__.startswith(("recbole.", "recbole_bt.")):
+            return []
+        messages = []
+        for key in self.external_config_dict:
+            if key in model_only_keys() and key not in self.internal_config_dict:
+                readers = models_reading(key)
+                shown = ", ".join(readers[:6]) + (f" and {len(readers) - 6} more" if len(readers) > 6 else "")
+                messages.append(
+                    f"config key '{key}' has no effect on {self.model}: only other models read it ({shown})"
+                )
         return messages

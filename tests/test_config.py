@@ -2,13 +2,14 @@
 import os
 import re
 import sys
+import warnings
 
 import pytest
 
 import recbole_bt.config
 from conftest import FIXTURES
 from recbole_bt import Config, ConfigError
-from recbole_bt.config import UnknownConfigKeyWarning
+from recbole_bt.config import UnknownConfigKeyWarning, UnusedConfigKeyWarning
 
 
 def write(path, text):
@@ -122,10 +123,26 @@ def test_unknown_key_warns_with_closest_known_key(workdir):
     assert len(config.unknown_key_warnings) == 1
 
 
-def test_keys_known_anywhere_do_not_warn(workdir, recwarn):
-    # n_heads: SASRec's YAML; lmd: another RecBole model's; pre_model_path: read only in RecBole's code
-    Config("SASRec", "tiny", config_dict={"n_heads": 1, "lmd": 0.1, "pre_model_path": "x", "data_path": FIXTURES})
+def test_keys_the_model_reads_do_not_warn(workdir, recwarn):
+    # n_heads: SASRec's YAML; pre_model_path: any model warm-starts from it; embedding_size: GRU4Rec's own YAML
+    Config("SASRec", "tiny", config_dict={"n_heads": 1, "pre_model_path": "x", "data_path": FIXTURES})
+    Config("GRU4Rec", "tiny", config_dict={"embedding_size": 8, "train_stage": "finetune", "data_path": FIXTURES})
     assert not [w for w in recwarn if issubclass(w.category, UnknownConfigKeyWarning)]
+
+
+def test_a_key_only_other_models_read_warns_with_those_models(workdir):
+    """`lmd` is CL4SRec's, DuoRec's and RecBole's FEARec's weight: given to BTSRec (whose weight is alpha) it changes
+    nothing, and -0.5 is not even checked against a range; the warning names the models that read it. The models
+    that declare it take it without a word."""
+    with pytest.warns(UnusedConfigKeyWarning) as caught:
+        config = Config("BTSRec", "tiny", config_dict={"lmd": -0.5, "alpha": 0.2, "data_path": FIXTURES})
+    assert [str(w.message) for w in caught] == config.unknown_key_warnings == [
+        "config key 'lmd' has no effect on BTSRec: only other models read it (CL4SRec, DuoRec, FEARec)"]
+    assert issubclass(UnusedConfigKeyWarning, UnknownConfigKeyWarning)  # held back and logged as unknown keys are
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnknownConfigKeyWarning)
+        assert Config("DuoRec", "tiny", config_dict={"lmd": 0.1, "data_path": FIXTURES})["lmd"] == 0.1
+        Config("CLUE", "tiny", config_dict={"pretrain_epochs": 3, "data_path": FIXTURES})  # SequencePretrainer.yaml's
 
 
 def test_model_yaml_inherits_from_base_classes(workdir):
