@@ -17,6 +17,11 @@ pretraining batch size (Liu et al. 2025's claim, SPEC section 2; recbole_bt/task
     python benchmarks/user_tasks.py zero-shot --dataset ml-1m --data_path ../shared/datasets \
         --batch-sizes 32 64 256 1024
 
+    # a probe of the attribute tasks: the gender and age linear probes of each finished job's encoder again, the
+    # head starting as the majority-class rule (user_task_head_start: prior), beside the study's (random start)
+    python benchmarks/user_tasks.py head-start --dataset ml-1m --data_path ../shared/datasets \
+        --batch-sizes 32 64 256 1024
+
     # record a finished run's JSON (e.g. one run with --no-record from another checkout) in RESULTS.md
     python benchmarks/user_tasks.py record path/to/user_tasks-study-ml-1m-STAMP.json
 
@@ -62,6 +67,11 @@ ZERO_SHOT_NOTE = (
     "seeds.")
 # the pretraining epochs' cap at the main batch: the package's (SequencePretrainer.yaml)
 YAML_CAP = yaml.safe_load(open(os.path.join(ROOT, "properties", "model", "SequencePretrainer.yaml")))["pretrain_epochs"]
+HEAD_START_NOTE = (
+    "Head start: the study's gender and age linear probes again on each finished encoder, the head starting as the "
+    "labelled users' majority-class rule (user_task_head_start: prior: zero weights, bias their log class "
+    "frequencies; a candidate of the selection on the validation users, so no head ends below it there) instead of "
+    "random weights; the same users, labels, optimiser and selection; mean ± std over seeds.")
 FOLDER_KEYS = ("dataset", "config_files", "config", "method", "pretrain_epochs")  # what a job's folder stands for
 
 
@@ -98,6 +108,23 @@ def zero_shot_pipeline(job):
     return {"zero_shot": {k: v for k, v in row.items() if k != "per_user"}}
 
 
+def head_start_pipeline(job):
+    """The gender and age linear probes of a finished study job's encoder with ``user_task_head_start: prior``:
+    each head starts as the labelled users' majority-class rule (zero weights, their log class frequencies), a
+    candidate of the selection on the validation users; the study's own heads start from random weights."""
+    from recbole_bt.quick_start import run_recbole_bt
+
+    config, model = dict(job["config"]), model_of(job)
+    if job["method"] != "none":  # the study's finished pretraining stage, reused (its checkpoint must be here)
+        config["pre_model_path"] = pretrain(model, dict(job, folder=job["study_folder"]), config)["checkpoint"]
+    config.update(train_stage="user_tasks", user_tasks=["gender", "age"], user_task_protocols="probe",
+                  user_task_head_start="prior")  # fmt: skip
+    return {"user_tasks": run_recbole_bt(model, job["dataset"], job.get("config_files"), config)["user_tasks"]}
+
+
+PROBES = {"zero-shot": zero_shot_pipeline, "head-start": head_start_pipeline}  # benches on the finished encoders
+
+
 def described(job, result):
     """A job's result with what the tables need of the job."""
     return dict(result, label=job["label"], method=job["method"], batch=job["batch"], seed=job["config"]["seed"])
@@ -106,7 +133,7 @@ def described(job, result):
 def worker(job):
     set_threads(job["threads"])
     guard_defaults(job["folder"], model_of(job), job)
-    compute = zero_shot_pipeline if job.get("bench") == "zero-shot" else pipeline
+    compute = PROBES.get(job.get("bench"), pipeline)
     result = dict(described(job, finished(job["folder"], lambda: compute(job))), peak_rss_mb=round(peak_rss_mb()))
     with open(job["out"], "w") as f:
         json.dump(result, f)
@@ -295,9 +322,13 @@ def plot_batch(results, protocol, ratio, path):
         none = [r for r in results if "failed" not in r and r["method"] == "none"]
         if none:
             ax.axhline(statistics.mean(_values(none, task, protocol, ratio, MAIN_METRIC[task])), color="grey", ls="--", label="no pretraining")
+        majority = [r["user_tasks"]["users"][task].get("majority_accuracy") for r in ok]
+        if MAIN_METRIC[task] == "accuracy" and None not in majority:  # predicting the most frequent class
+            ax.axhline(statistics.mean(majority), color="black", ls=":", label="majority class")
         ax.set(xscale="log", xlabel="pretraining batch size", title=f"{task}: {MAIN_METRIC[task]} ({protocol}, labels {ratio})")
         ax.set_xticks(sorted({r["batch"] for r in ok}), [str(b) for b in sorted({r["batch"] for r in ok})])
-    axes[0][-1].legend(fontsize=8)
+        ax.minorticks_off()  # the log axis' minor labels (3 x 10^1) would print over the batch sizes
+    axes[0][0].legend(fontsize=8)  # the first task's (an attribute's): every line, the majority class's too
     fig.tight_layout()
     fig.savefig(path, dpi=72)
     print(f"plot: {path}")
@@ -348,6 +379,37 @@ def report_zero_shot(results, studies):
     return header, rows
 
 
+def report_head_start(results, studies):
+    """Per method x batch size: the gender and age linear probes' test accuracy from the study (random start,
+    `studies`, in the same order) -> from the majority-class start (`results`), at each label ratio."""
+    ratios = ("0.01", "0.1", "1.0")
+    header = ["method", "batch", "seeds"] + [f"{task} accuracy @{ratio}: random -> prior start"
+                                             for task in ("gender", "age") for ratio in ratios]  # fmt: skip
+    pairs = [(h, s) for h, s in zip(results, studies) if "failed" not in h and s and "failed" not in s]
+    rows = []
+    for method, batch in dict.fromkeys((h["method"], h["batch"]) for h, _ in pairs):
+        group = [(h, s) for h, s in pairs if (h["method"], h["batch"]) == (method, batch)]
+        cells = [f"{mean_std(_values([s for _, s in group], task, 'probe', ratio, 'accuracy'))} -> "
+                 f"{mean_std(_values([h for h, _ in group], task, 'probe', ratio, 'accuracy'))}"
+                 for task in ("gender", "age") for ratio in ratios]  # fmt: skip
+        rows.append([method, batch, len(group)] + cells)
+    failed = [h for h in results if "failed" in h]
+    rows += [[f"**failed**: {h['label']}", h["failed"]] + [""] * (len(header) - 2) for h in failed]
+    return header, rows
+
+
+def head_start_tables(results, studies):
+    """`report_head_start`, the majority-class accuracy, and BTPretrain against DualEncoder from the prior start at
+    each pretraining batch size (`report_bt_vs_de_by_batch`: its own paired tests, Holm over these comparisons)."""
+    header, rows = report_head_start(results, studies)
+    ok = [r for r in results if "failed" not in r]
+    by_batch = markdown_table(*report_bt_vs_de_by_batch(ok, "probe", ["0.01", "0.1", "1.0"]))
+    extra = [HEAD_START_NOTE, baselines(ok), "BTPretrain vs DualEncoder from the majority-class start (linear probe, "
+             "accuracy): change of the mean [95% t-interval of the paired difference, unadjusted], p (Wilcoxon "
+             "signed-rank over test users x seeds, Holm over this table's comparisons):", by_batch]  # fmt: skip
+    return header, rows, "\n\n".join(e for e in extra if e)
+
+
 def record(path):
     plot = os.path.join(HERE, os.path.basename(path).replace(".json", ".png"))
     with open(path) as f:
@@ -388,25 +450,29 @@ def study_jobs(args, data, base):
     return jobs
 
 
-def zero_shot(args, data, jobs):
-    """The `zero-shot` probe: for every finished job of the study, the next_item task with no labelled user (the
-    encoder's own item scores), beside the heads the study trained from it. Trains no encoder."""
+def finished_probe(args, data, jobs):
+    """The `zero-shot` and `head-start` probes: for every finished job of the study, its encoder evaluated again
+    (`PROBES`; its folder inside the job's), beside what the study's heads reached. Trains no encoder."""
     done = [job for job in jobs if os.path.exists(os.path.join(job["folder"], "result.json"))]
     waiting = [job["label"] for job in jobs if job not in done]
-    probes = [dict(job, bench="zero-shot", study_folder=job["folder"], folder=os.path.join(job["folder"], "zero-shot"))
+    probes = [dict(job, bench=args.bench, study_folder=job["folder"], folder=os.path.join(job["folder"], args.bench))
               for job in done]  # fmt: skip
 
     def report(results, plot):
-        header, rows = report_zero_shot(results, [read_back(job) for job in done])
+        studies = [read_back(job) for job in done]
+        if args.bench == "zero-shot":
+            header, rows, note = *report_zero_shot(results, studies), ZERO_SHOT_NOTE
+        else:
+            header, rows, note = head_start_tables(results, studies)
         left_out = "\n\nStudy jobs not finished yet (left out): " + ", ".join(waiting) if waiting else ""
-        return header, rows, ZERO_SHOT_NOTE + left_out
+        return header, rows, note + left_out
 
     return run_and_save(os.path.abspath(__file__), "user_tasks", args, data, probes, report, read_back=read_back)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("bench", choices=["study", "zero-shot", "record", "_worker"])
+    parser.add_argument("bench", choices=["study", *PROBES, "record", "_worker"])
     add_common_arguments(parser, dataset="ml-1m")
     parser.add_argument("--seeds", type=int, nargs="+", default=[2020, 2021, 2022])
     parser.add_argument("--methods", nargs="+", default=METHODS)
@@ -429,8 +495,8 @@ def main():
         base.update(hidden_size=8, n_heads=2, inner_size=16, MAX_ITEM_LIST_LENGTH=10, probe_epochs=3, task_epochs=1,
                     user_split=[0.5, 0.25, 0.25])  # fmt: skip
     jobs = study_jobs(args, data, base)
-    if args.bench == "zero-shot":
-        return zero_shot(args, data, jobs)
+    if args.bench in PROBES:
+        return finished_probe(args, data, jobs)
     waiting = []
     if args.finished_only:  # a study spans several sessions: its tables so far, read back
         waiting = [job["label"] for job in jobs if not os.path.exists(os.path.join(job["folder"], "result.json"))]

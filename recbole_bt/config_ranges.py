@@ -203,6 +203,7 @@ NUMERIC_KEYS = {
         "task_batch_size": Range(int, "[1, inf)"),
         "user_task_stopping_step": Range(int, "[1, inf)"),
         "user_task_keep_start": Choice(True, False),
+        "user_task_head_start": Choice("random", "prior"),
     },
     "CLUE": {"predictor_hidden": Range(int, _SIZE), "projector_sizes": sizes()},
     "DualEncoder": {"temperature": Range(float, "(0, inf)")},

@@ -118,6 +118,13 @@ def test_user_tasks_quick(tmp_path):
     assert [(r["method"], r["batch"]) for r in zero] == [(r["method"], r["batch"]) for r in runs]
     assert all(r["zero_shot"]["labelled_users"] == r["zero_shot"]["epochs"] == 0 for r in zero)
     assert {path: os.stat(path).st_mtime_ns for path in done} == done
+    # the head-start probe: the attribute probes again from the majority-class start, nothing of the study retrained
+    heads = run_quick("user_tasks.py", "head-start", tmp_path, "user_tasks-head-start", "--methods", "BTPretrain",
+                      "DualEncoder", "none")  # fmt: skip
+    assert [(r["method"], r["batch"]) for r in heads] == [(r["method"], r["batch"]) for r in runs]
+    assert all({t: set(p) for t, p in r["user_tasks"].items() if t != "users"} == {"gender": {"probe"}, "age": {"probe"}}
+               for r in heads)  # fmt: skip
+    assert {path: os.stat(path).st_mtime_ns for path in done} == done
     # --finished-only (a study that spans sessions, read back so far): the unfinished job is left out, not trained
     [unfinished] = glob.glob(str(tmp_path / "quick" / "user_tasks-runs" / "DualEncoder-batch4-*" / "result.json"))
     os.remove(unfinished)

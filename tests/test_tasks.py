@@ -9,7 +9,7 @@ from recbole_bt import ConfigError
 from recbole_bt.quick_start import prepare, run_recbole_bt
 from recbole_bt.tasks import age_bracket, labelled_subset, split_users, user_labels
 from recbole_bt.tasks.task_metrics import accuracy, hit_at_k, macro_f1, ndcg_at_k, target_ranks
-from recbole_bt.tasks.protocols import fine_tune, linear_probe
+from recbole_bt.tasks.protocols import class_log_prior, fine_tune, linear_probe, make_head
 from recbole_bt.tasks.runner import _NextItem
 from recbole_bt.tasks.sequences import UserSequences, user_sequences
 
@@ -188,6 +188,45 @@ def test_the_start_is_kept_when_training_only_makes_validation_worse():
     assert info["best_epoch"] >= 1 and info["best_valid"] < 1.0 and not torch.equal(trained, kept)
 
 
+def test_class_log_prior_by_hand():
+    """Labels 0, 0, 0, 1 of 3 classes: add-one counts 4, 2, 1 of 7; the head with zero weights answers class 0."""
+    prior = class_log_prior(np.array([0, 0, 0, 1]), 3)
+    assert prior.tolist() == pytest.approx(np.log([4 / 7, 2 / 7, 1 / 7]).tolist())
+    head = make_head(5, 3, torch.zeros(3, 5), prior)
+    assert head(torch.randn(4, 5)).argmax(1).tolist() == [0, 0, 0, 0]
+
+
+def test_a_prior_start_keeps_the_majority_class_when_training_only_makes_validation_worse():
+    """Features that say nothing, training users whose labels go against the validation users' majority class:
+    from the prior start (zero weights, the labelled users' log frequencies) with keep_start, the selection keeps
+    the majority-class rule (epoch 0: class 0 for every test user); from random weights it never scores it."""
+    features = torch.randn(60, 3, generator=torch.Generator().manual_seed(1))
+    labels = np.r_[np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 1]), np.zeros(40, dtype=int), np.ones(10, dtype=int)]
+    train, valid, test = torch.arange(10), torch.arange(10, 50), torch.arange(50, 60)
+    score = lambda logits, users: accuracy(labels[users.numpy()], logits.argmax(1).numpy())  # noqa: E731
+    settings = dict(SETTINGS, epochs=20, learning_rate=0.5, batch_size=10, stopping_step=20, keep_start=True)
+    prior = class_log_prior(np.r_[np.zeros(8, dtype=int), np.ones(2, dtype=int)], 2)  # a labelled majority of 0s
+    kept, info = linear_probe(features, labels, 2, train, valid, test, settings, score, torch.zeros(2, 3), prior,
+                              standardise=True)  # fmt: skip
+    assert info["best_epoch"] == 0 and info["best_valid"] == 1.0 and kept.argmax(1).tolist() == [0] * 10
+    assert torch.allclose(kept, prior.expand(10, 2))  # zero weights: the bias alone, whatever the features
+    _, info = linear_probe(features, labels, 2, train, valid, test, settings, score)
+    assert info["best_valid"] < 1.0
+
+
+def test_prior_start_end_to_end_scores_the_majority_class_when_nothing_trains(workdir):
+    """user_task_head_start: prior with learning rates 0: no step moves the head or the encoder, every epoch ties
+    with the start and the selection keeps it, so at label ratio 1.0 both protocols' test accuracy is the
+    training users' majority class's (`majority_accuracy`), and macro-F1 that of one class."""
+    result = run_recbole_bt("BTPretrain", "tiny", [TINY_YAML], tiny_config(
+        **SMALL, **FAST, train_stage="user_tasks", user_tasks="gender", label_ratios=[1.0],
+        user_task_head_start="prior", probe_learning_rate=0.0, learning_rate=0.0))  # fmt: skip
+    rows, majority = result["user_tasks"]["gender"], result["user_tasks"]["users"]["gender"]["majority_accuracy"]
+    for row in (rows["probe"][1.0], rows["finetune"][1.0]):
+        assert row["best_epoch"] == 0 and row["accuracy"] == pytest.approx(majority)
+        assert row["macro_f1"] == pytest.approx(majority / (1 + majority))  # (F1 2p / (1 + p) of the one class + 0) / 2
+
+
 def test_label_ratio_zero_end_to_end_and_for_attributes_refused(workdir):
     result = run_recbole_bt("DualEncoder", "tiny", [TINY_YAML], tiny_config(
         **SMALL, **FAST, train_stage="user_tasks", user_tasks="next_item", label_ratios=[0, 1.0]))  # fmt: skip
@@ -248,8 +287,9 @@ def test_list_options_from_the_command_line():
 
     config = {"user_tasks": "gender,next_item", "user_task_protocols": "probe", "label_ratios": 0.1,
               "user_split": [0.8, 0.1, 0.1], "probe_epochs": 1, "task_epochs": 1, "task_batch_size": 8,
-              "user_task_stopping_step": 1, "user_task_keep_start": True, "probe_learning_rate": 0.1,
-              "probe_weight_decay": 0, "learning_rate": 0.1, "weight_decay": 0.0}  # fmt: skip
+              "user_task_stopping_step": 1, "user_task_keep_start": True, "user_task_head_start": "random",
+              "probe_learning_rate": 0.1, "probe_weight_decay": 0, "learning_rate": 0.1,
+              "weight_decay": 0.0}  # fmt: skip
     tasks, protocols, ratios, _ = task_settings(config)
     assert (tasks, protocols, ratios) == (["gender", "next_item"], ["probe"], [0.1])
     assert task_settings(dict(config, label_ratios=(0.01, 1.0)))[2] == [0.01, 1.0]  # RecBole evals "0.01,1.0"

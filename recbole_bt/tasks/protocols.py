@@ -12,6 +12,9 @@ scores the test users (for ``next_item`` the model's own item scores, a zero-sho
 - `linear_probe`: the encoder is frozen; the user embeddings h(s) [U H] are computed once in eval mode and
   standardised with the labelled users' mean and std (attributes; ``next_item`` keeps them raw, for the item
   table the head starts from).
+- An attribute's head starts from random weights, or (``user_task_head_start: prior``) from zero weights and the
+  labelled users' log class frequencies (`class_log_prior`): the majority-class rule, which with
+  ``user_task_keep_start`` is then a candidate of the selection, so no reported head is below it on validation.
 - `fine_tune`: the encoder's parameters train with the head (dropout on); the model is restored to the weights it
   came with afterwards, so every task and label ratio starts from the same encoder.
 """
@@ -79,35 +82,46 @@ class _HeadTrainer:
         return torch.cat([predict(users[i:i + 4096]) for i in range(0, len(users), 4096)]).cpu()
 
 
-def make_head(in_size, n_classes, init_weight=None):
-    """Linear(in_size, n_classes), from RecBole-style random weights or from `init_weight` [C H] with bias 0."""
+def make_head(in_size, n_classes, init_weight=None, init_bias=None):
+    """Linear(in_size, n_classes), from RecBole-style random weights or from `init_weight` [C H] with `init_bias` [C]
+    (0 when not given)."""
     head = nn.Linear(in_size, n_classes)
     if init_weight is not None:
         with torch.no_grad():
             head.weight.copy_(init_weight)
-            head.bias.zero_()
+            head.bias.copy_(torch.zeros(n_classes) if init_bias is None else init_bias)
     return head
 
 
-def linear_probe(features, labels, n_classes, train, valid, test, settings, score, init_weight=None):
-    """Linear head on frozen features [U H], standardised unless the head starts from `init_weight` [C H].
-    Returns (test logits [T C], info)."""
+def class_log_prior(labels, n_classes):
+    """log of the labelled users' class frequencies [C], add-one smoothed (a class no labelled user has stays
+    finite): the bias of a head with zero weights that answers every user with the most frequent class."""
+    counts = torch.bincount(torch.as_tensor(labels), minlength=n_classes).double() + 1
+    return (counts / counts.sum()).log().float()
+
+
+def linear_probe(features, labels, n_classes, train, valid, test, settings, score, init_weight=None, init_bias=None,
+                 standardise=None):  # fmt: skip
+    """Linear head on frozen features [U H], from `init_weight` [C H] and `init_bias` [C] when given; the features
+    are standardised with the training users' mean and std when `standardise` (default: unless the head starts
+    from `init_weight`). Returns (test logits [T C], info)."""
     torch.manual_seed(settings["seed"])
     x = features
-    if init_weight is None:
+    if init_weight is None if standardise is None else standardise:
         mean, std = features[train].mean(0), features[train].std(0, unbiased=False).clamp_min(1e-6)
         x = (features - mean) / std
-    head = make_head(x.size(1), n_classes, None if init_weight is None else init_weight.detach().cpu())
+    head = make_head(x.size(1), n_classes, None if init_weight is None else init_weight.detach().cpu(), init_bias)
     return _HeadTrainer(settings, score).run(lambda idx: head(x[idx]), head.parameters(), labels, train, valid, test, [head])
 
 
-def fine_tune(model, sequences, labels, n_classes, train, valid, test, settings, score, init_weight=None):
-    """Encoder and linear head (from `init_weight` [C H] when given) trained together.
+def fine_tune(model, sequences, labels, n_classes, train, valid, test, settings, score, init_weight=None,
+              init_bias=None):  # fmt: skip
+    """Encoder and linear head (from `init_weight` [C H] and `init_bias` [C] when given) trained together.
     Returns (test logits [T C], info); the model is left as it came."""
     torch.manual_seed(settings["seed"])
     device = next(model.parameters()).device
     initial = copy.deepcopy(model.state_dict())
-    head = make_head(model.hidden_size, n_classes, init_weight).to(device)
+    head = make_head(model.hidden_size, n_classes, init_weight, init_bias).to(device)
     seq, seq_len = sequences.item_seq.to(device), sequences.item_seq_len.to(device)
 
     def predict(idx):

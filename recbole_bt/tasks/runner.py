@@ -18,7 +18,7 @@ from recbole_bt.errors import ConfigError
 from recbole_bt.evaluator.significance import per_user_metrics
 from recbole_bt.tasks.labels import TASKS, user_labels
 from recbole_bt.tasks.task_metrics import accuracy, hit_at_k, macro_f1, ndcg_at_k, target_ranks
-from recbole_bt.tasks.protocols import embed, fine_tune, linear_probe
+from recbole_bt.tasks.protocols import class_log_prior, embed, fine_tune, linear_probe
 from recbole_bt.tasks.sequences import user_sequences
 from recbole_bt.tasks.user_split import check_label_ratio, check_ratios, labelled_subset, split_users
 
@@ -66,6 +66,7 @@ def task_settings(config):
             raise ConfigError(f"'{key}' must be an integer >= 1, got {v!r}")
         settings[key] = v
     settings["user_task_keep_start"] = config["user_task_keep_start"]  # True or False (config_ranges)
+    settings["user_task_head_start"] = config["user_task_head_start"] or "random"  # random or prior (config_ranges)
     for key in ("probe_learning_rate", "probe_weight_decay", "learning_rate", "weight_decay"):
         v = config[key]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v >= 0 and np.isfinite(v)):
@@ -173,12 +174,17 @@ def run_user_tasks(config, model, valid_data):
         results[task] = {p: {} for p in protocols}
         for ratio in ratios:
             labelled = torch.as_tensor(labelled_subset(train, ratio, seed, strata))
+            bias = None
+            if strata is not None and settings["user_task_head_start"] == "prior":  # the majority-class rule
+                init, bias = torch.zeros(n_classes, model.hidden_size), class_log_prior(y[labelled], n_classes)
             for protocol in protocols:
                 s = _protocol_settings(protocol, settings, seed)
                 if protocol == "probe":
-                    logits, info = linear_probe(features, y, n_classes, labelled, valid_t, test_t, s, judge.score, init)
+                    logits, info = linear_probe(features, y, n_classes, labelled, valid_t, test_t, s, judge.score, init,
+                                                bias, standardise=strata is not None)  # fmt: skip
                 else:
-                    logits, info = fine_tune(model, sequences, y, n_classes, labelled, valid_t, test_t, s, judge.score, init)
+                    logits, info = fine_tune(model, sequences, y, n_classes, labelled, valid_t, test_t, s, judge.score,
+                                             init, bias)  # fmt: skip
                 row = dict(judge.metrics(logits, test_t), labelled_users=len(labelled), **info)
                 logger.info(f"  {task} {protocol} label_ratio={ratio}: " + ", ".join(
                     f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))  # fmt: skip
