@@ -18,12 +18,17 @@ BT_SR="--dataset ml-1m-realtime --data_path ../shared/datasets --out $OUT --conf
 LOO="--dataset ml-1m --data_path ../shared/datasets --out $OUT --parallel 2 --threads 1 --no-record $CORES"
 RECIPE="MAX_ITEM_LIST_LENGTH=200,n_heads=1,train_batch_size=128,learning_rate=0.001,hidden_dropout_prob=0.1,attn_dropout_prob=0.1"
 
-archive_runs() {  # a finished run's small files (no checkpoints)
+archive_runs() {  # a finished run's small files (no checkpoints), and those of its user_tasks.py probes
     for run in "$OUT"/{baseline,user_tasks}-runs/*/; do
         [ -e "$run/result.json" ] || continue
         kind=$(basename "$(dirname "$run")")
         mkdir -p "$ARCHIVE/$kind/$(basename "$run")"
         cp "$run"/{job.json,defaults.json,curve.jsonl,result.json,per_user.json} "$ARCHIVE/$kind/$(basename "$run")/" 2>/dev/null || true
+        for probe in zero-shot head-start; do  # read back on a fresh machine, where the encoder's checkpoint is not
+            [ -e "$run/$probe/result.json" ] || continue
+            mkdir -p "$ARCHIVE/$kind/$(basename "$run")/$probe"
+            cp "$run/$probe"/{defaults.json,result.json} "$ARCHIVE/$kind/$(basename "$run")/$probe/" 2>/dev/null || true
+        done
     done
 }
 
