@@ -413,7 +413,11 @@ def head_start_tables(results, studies):
 def record(path):
     plot = os.path.join(HERE, os.path.basename(path).replace(".json", ".png"))
     with open(path) as f:
-        tests = json.load(f).get("bt_vs_de")  # None in a JSON from before the tests were kept: from its results
+        payload = json.load(f)
+    if payload["argv"][1] != "study":  # a probe's tables need the study jobs' folders, not its JSON alone
+        raise SystemExit(f"record takes a study's JSON; {path} is of `{payload['argv'][1]}`: run that probe again "
+                         f"without --no-record (it reads the finished jobs back in seconds) to record it")
+    tests = payload.get("bt_vs_de")  # None in a JSON from before the tests were kept: from its results
     return record_saved(path, "user_tasks", lambda bench, results: tables(bench, results, plot, tests=tests)[:3])
 
 

@@ -226,6 +226,19 @@ def test_user_tasks_batch_table_says_how_each_pretraining_ended():
                     ["DualEncoder", 32, "0.7100", "50", "0 of 1", "500", "4.500", "0.300 / -"]]  # fmt: skip
 
 
+def test_user_tasks_record_refuses_a_probes_json(tmp_path):
+    """A head-start or zero-shot JSON holds no study results: `record` says so in one line and writes nothing."""
+    sys.path.insert(0, ROOT)
+    from benchmarks.user_tasks import record
+
+    path = tmp_path / "user_tasks-head-start-ml-1m-20261203-013352.json"
+    path.write_text(json.dumps({"argv": ["benchmarks/user_tasks.py", "head-start"], "dataset": "ml-1m", "results": []}))
+    before = open(RESULTS_MD).read()
+    with pytest.raises(SystemExit, match="record takes a study's JSON; .* is of `head-start`: run that probe again"):
+        record(str(path))
+    assert open(RESULTS_MD).read() == before
+
+
 def test_user_tasks_caps_a_larger_batch_at_the_main_batchs_optimizer_steps():
     """The YAML caps pretraining at 100 epochs: at batch 1024 beside the main 256 an epoch has 1/4 the steps, so its
     cap is 400 epochs; at or below the main batch the YAML's cap stands (no key: the job's folder as before); a
