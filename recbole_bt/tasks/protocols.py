@@ -107,7 +107,9 @@ def linear_probe(features, labels, n_classes, train, valid, test, settings, scor
     from `init_weight`). Returns (test logits [T C], info)."""
     torch.manual_seed(settings["seed"])
     x = features
-    if init_weight is None if standardise is None else standardise:
+    if standardise is None:
+        standardise = init_weight is None
+    if standardise:
         mean, std = features[train].mean(0), features[train].std(0, unbiased=False).clamp_min(1e-6)
         x = (features - mean) / std
     head = make_head(x.size(1), n_classes, None if init_weight is None else init_weight.detach().cpu(), init_bias)
