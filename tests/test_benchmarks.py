@@ -226,6 +226,24 @@ def test_user_tasks_batch_table_says_how_each_pretraining_ended():
                     ["DualEncoder", 32, "0.7100", "50", "0 of 1", "500", "4.500", "0.300 / -"]]  # fmt: skip
 
 
+def test_archive_runs_keeps_small_files_and_the_probes_results_but_no_checkpoint(tmp_path):
+    """runs_common.sh's `archive_runs`: a finished job's small files and its zero-shot / head-start probes' results
+    (a fresh machine reads them back without the encoder's checkpoint); no checkpoint, no unfinished job."""
+    out, archive = tmp_path / "out", tmp_path / "archive"
+    job = out / "user_tasks-runs" / "BTPretrain-batch32-seed1-abc"
+    for path in ("result.json", "defaults.json", "pretrain/result.json", "pretrain/BTPretrain-ml-1m-9.pth",
+                 "head-start/result.json", "head-start/defaults.json", "zero-shot/result.json"):  # fmt: skip
+        (job / path).parent.mkdir(parents=True, exist_ok=True)
+        (job / path).write_text(path)
+    (out / "user_tasks-runs" / "DualEncoder-batch32-seed1-def" / "pretrain").mkdir(parents=True)  # still training
+    function = "$(sed -n '/^archive_runs()/,/^}/p' benchmarks/runs_common.sh)"
+    subprocess.run(["bash", "-c", f'OUT={out}; ARCHIVE={archive}; eval "{function}"; archive_runs'], cwd=ROOT, check=True)
+    kept = sorted(os.path.relpath(p, archive) for p in glob.glob(str(archive / "**" / "*"), recursive=True)
+                  if os.path.isfile(p))  # fmt: skip
+    assert kept == [f"user_tasks-runs/BTPretrain-batch32-seed1-abc/{p}" for p in (
+        "defaults.json", "head-start/defaults.json", "head-start/result.json", "result.json", "zero-shot/result.json")]
+
+
 def test_user_tasks_record_refuses_a_probes_json(tmp_path):
     """A head-start or zero-shot JSON holds no study results: `record` says so in one line and writes nothing."""
     sys.path.insert(0, ROOT)
