@@ -237,7 +237,8 @@ def test_archive_runs_keeps_small_files_and_the_probes_results_but_no_checkpoint
         (job / path).write_text(path)
     (out / "user_tasks-runs" / "DualEncoder-batch32-seed1-def" / "pretrain").mkdir(parents=True)  # still training
     function = "$(sed -n '/^archive_runs()/,/^}/p' benchmarks/runs_common.sh)"
-    subprocess.run(["bash", "-c", f'OUT={out}; ARCHIVE={archive}; eval "{function}"; archive_runs'], cwd=ROOT, check=True)
+    command = f'OUT={out}; ARCHIVE={archive}; eval "{function}"; archive_runs'
+    subprocess.run(["bash", "-c", command], cwd=ROOT, check=True)
     kept = sorted(os.path.relpath(p, archive) for p in glob.glob(str(archive / "**" / "*"), recursive=True)
                   if os.path.isfile(p))  # fmt: skip
     assert kept == [f"user_tasks-runs/BTPretrain-batch32-seed1-abc/{p}" for p in (
