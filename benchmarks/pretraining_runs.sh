@@ -25,3 +25,10 @@ for probe in zero-shot head-start; do
     python benchmarks/user_tasks.py $probe --dataset ml-1m --data_path ../shared/datasets --out "$OUT" \
         --batch-sizes 32 64 256 1024 --parallel 1 --threads 1 --no-record $CORES
 done
+# 4. BTPretrain stops at the 100-epoch cap at batch 64 as at 256 (its loss still falling): does its linear probe
+#    still change after it? Seed 2020 continued to its plateau or 300 epochs, probed on the way (at batch 256 it
+#    did not change after epoch 100, RESULTS.md "Probe: is BTPretrain's 100-epoch cap its plateau?")
+for run in "$OUT"/user_tasks-runs/BTPretrain-batch64-seed2020-*/; do
+    [ -d "$run/pretrain" ] || continue  # a job restored from the archive has no checkpoint to continue
+    CAP=300 bash benchmarks/pretrain_epochs_probe.sh "${run%/}"
+done
