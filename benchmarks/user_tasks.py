@@ -95,14 +95,21 @@ def pipeline(job):
     return out
 
 
+def study_encoder(job):
+    """(config, model) of a probe of a finished study job: the job's config, with ``pre_model_path`` its finished
+    pretraining stage's checkpoint, reused from the study's folder (no pretraining: random weights, none)."""
+    config, model = dict(job["config"]), model_of(job)
+    if job["method"] != "none":
+        config["pre_model_path"] = pretrain(model, dict(job, folder=job["study_folder"]), config)["checkpoint"]
+    return config, model
+
+
 def zero_shot_pipeline(job):
     """The next_item task's zero-shot score of a finished study job's encoder: label ratio 0, nothing trained, the
     model's own item scores (`h(s)` times its item table) on the study's test users."""
     from recbole_bt.quick_start import run_recbole_bt
 
-    config, model = dict(job["config"]), model_of(job)
-    if job["method"] != "none":  # the study's finished pretraining stage, reused (its checkpoint must be here)
-        config["pre_model_path"] = pretrain(model, dict(job, folder=job["study_folder"]), config)["checkpoint"]
+    config, model = study_encoder(job)
     config.update(train_stage="user_tasks", user_tasks="next_item", user_task_protocols="probe", label_ratios=[0])
     row = run_recbole_bt(model, job["dataset"], job.get("config_files"), config)["user_tasks"]["next_item"]["probe"][0]
     return {"zero_shot": {k: v for k, v in row.items() if k != "per_user"}}
@@ -114,9 +121,7 @@ def head_start_pipeline(job):
     candidate of the selection on the validation users; the study's own heads start from random weights."""
     from recbole_bt.quick_start import run_recbole_bt
 
-    config, model = dict(job["config"]), model_of(job)
-    if job["method"] != "none":  # the study's finished pretraining stage, reused (its checkpoint must be here)
-        config["pre_model_path"] = pretrain(model, dict(job, folder=job["study_folder"]), config)["checkpoint"]
+    config, model = study_encoder(job)
     config.update(train_stage="user_tasks", user_tasks=["gender", "age"], user_task_protocols="probe",
                   user_task_head_start="prior")  # fmt: skip
     return {"user_tasks": run_recbole_bt(model, job["dataset"], job.get("config_files"), config)["user_tasks"]}
