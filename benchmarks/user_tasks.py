@@ -3,8 +3,8 @@ pretraining batch size (Liu et al. 2025's claim, SPEC section 2; recbole_bt/task
 
     # every method x seed x batch size: pretraining at train_batch_size B to the plateau of its own loss (stopped
     # once the loss has fallen by less than 1% over pretrain_stopping_step 10 epochs: PLATEAU below; capped at the
-    # optimizer steps of pretrain_epochs 100 at the main batch, `pretrain_cap`; --pretrain-epochs N caps every job at
-    # N), then train_stage: user_tasks on its checkpoint (no pretraining: random weights). At --main-batch every protocol (linear probe and fine-tuning) x label ratio x task; at the
+    # optimizer steps of pretrain_epochs 100 at the main batch, `pretrain_cap`, and above the main batch both counted
+    # in those steps, `pretrain_window`; --pretrain-epochs N caps every job at N), then train_stage: user_tasks on its checkpoint (no pretraining: random weights). At --main-batch every protocol (linear probe and fine-tuning) x label ratio x task; at the
     # other batch sizes --batch-protocols.
     python benchmarks/user_tasks.py study --dataset ml-1m --data_path ../shared/datasets --batch-sizes 32 64 256 1024
 
@@ -65,8 +65,9 @@ ZERO_SHOT_NOTE = (
     "table, the start of every next_item head in the study), on the study's test users; the other columns: the "
     "study's heads trained from that start (probe: frozen encoder; finetune: encoder and head); mean ± std over "
     "seeds.")
-# the pretraining epochs' cap at the main batch: the package's (SequencePretrainer.yaml)
-YAML_CAP = yaml.safe_load(open(os.path.join(ROOT, "properties", "model", "SequencePretrainer.yaml")))["pretrain_epochs"]
+# the pretraining epochs' cap and plateau window at the main batch: the package's (SequencePretrainer.yaml)
+PRETRAINER_YAML = yaml.safe_load(open(os.path.join(ROOT, "properties", "model", "SequencePretrainer.yaml")))
+YAML_CAP, YAML_WINDOW = PRETRAINER_YAML["pretrain_epochs"], PRETRAINER_YAML["pretrain_stopping_step"]
 HEAD_START_NOTE = (
     "Head start: the study's gender and age linear probes again on each finished encoder, the head starting as the "
     "labelled users' majority-class rule (user_task_head_start: prior: zero weights, bias their log class "
@@ -438,6 +439,17 @@ def pretrain_cap(batch, main_batch, cap=None):
     return -(-YAML_CAP * batch // main_batch)
 
 
+def pretrain_window(batch, main_batch):
+    """A job's plateau window (`PLATEAU`'s epochs without a loss 1% lower), as a config key: none up to the main
+    batch (the YAML's 10 epochs; the job's folder as before), and above it the optimizer steps of those 10 epochs at
+    the main batch (40 epochs at batch 1024 beside 256), as `pretrain_cap` scales the cap: counted in epochs,
+    BTPretrain at batch 1024 met the plateau rule after 38-57 epochs (230-340 steps, its loss 23-27 against 8.5 at
+    batch 256 after 2300 steps, RESULTS.md "State at 05:25"), a window of 60 steps."""
+    if batch <= main_batch:
+        return {}
+    return {"pretrain_stopping_step": -(-YAML_WINDOW * batch // main_batch)}
+
+
 def study_jobs(args, data, base):
     """The study's jobs (method x batch size x seed), each with its run folder, in the order they run."""
     jobs, out = [], os.path.join(os.path.abspath(args.out), "quick" if args.quick else "")
@@ -451,7 +463,8 @@ def study_jobs(args, data, base):
                     continue  # no pretraining: nothing depends on the batch size
                 job = dict(data, label=f"{method} batch {batch} seed {seed}", method=method, batch=batch,
                            pretrain_epochs=pretrain_cap(batch, args.main_batch, args.pretrain_epochs),
-                           config=dict(base, seed=seed, train_batch_size=batch, **protocols))  # fmt: skip
+                           config=dict(base, seed=seed, train_batch_size=batch, **protocols,
+                                       **pretrain_window(batch, args.main_batch)))  # fmt: skip
                 job["folder"] = run_folder(out, "user_tasks", f"{method}-batch{batch}", seed, job, FOLDER_KEYS)
                 jobs.append(job)
     # at the other batch sizes BTPretrain and DualEncoder (the paper's comparison) before CLUE's probes

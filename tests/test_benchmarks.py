@@ -1,4 +1,5 @@
 """The benchmark harness's --quick size, as a CI smoke check (tiny data, seconds; RESULTS.md untouched)."""
+import argparse
 import glob
 import json
 import os
@@ -269,6 +270,24 @@ def test_user_tasks_caps_a_larger_batch_at_the_main_batchs_optimizer_steps():
         "pretrain_epochs"] == 100  # fmt: skip
     assert [pretrain_cap(b, 256) for b in (32, 64, 256, 512, 1024, 300)] == [None, None, None, 200, 400, 118]
     assert [pretrain_cap(b, 256, 7) for b in (32, 1024)] == [7, 7]
+
+
+def test_user_tasks_counts_a_larger_batchs_plateau_window_in_the_main_batchs_optimizer_steps(tmp_path):
+    """The plateau window (10 epochs without a loss 1% lower) at batch 1024 beside the main 256 is 40 epochs, the
+    steps of 10 at 256; at or below the main batch no key, so those jobs keep their folders (their digests)."""
+    sys.path.insert(0, ROOT)
+    from benchmarks.user_tasks import YAML_WINDOW, pretrain_window, study_jobs
+
+    assert YAML_WINDOW == 10
+    assert [pretrain_window(b, 256) for b in (32, 256, 300, 1024)] == [
+        {}, {}, {"pretrain_stopping_step": 12}, {"pretrain_stopping_step": 40}]  # fmt: skip
+    args = argparse.Namespace(out=str(tmp_path), quick=False, batch_sizes=[64, 256, 1024], main_batch=256,
+                              seeds=[2020], methods=["BTPretrain", "none"], pretrain_epochs=None,
+                              batch_protocols="probe")  # fmt: skip
+    jobs = {job["label"]: job for job in study_jobs(args, {"dataset": "ml-1m", "config_files": None}, {"x": 1})}
+    assert jobs["BTPretrain batch 1024 seed 2020"]["config"]["pretrain_stopping_step"] == 40
+    assert jobs["BTPretrain batch 1024 seed 2020"]["pretrain_epochs"] == 400
+    assert all("pretrain_stopping_step" not in jobs[f"BTPretrain batch {b} seed 2020"]["config"] for b in (64, 256))
 
 
 @pytest.mark.spawns(several=True)
