@@ -212,6 +212,64 @@ def bt_vs_de(results):
     return {key: [p_values[pair], *intervals[pair]] for key, pair in pairs.items() if pair in p_values}
 
 
+def batch_trend(results, protocol="probe"):
+    """{"<task> <label ratio>": [p, small, large, difference, low, high]}: does BTPretrain gain more over DualEncoder
+    at the smallest pretraining batch than at the largest ("most with small batches")? Per test user x seed (the same
+    users at every batch: the split follows the seed), the gain at a batch is (BTPretrain - DualEncoder) / the mean of
+    DualEncoder at that batch, so its mean is the change `bt_vs_de` reports; the paired Wilcoxon signed-rank test of
+    the smallest batch's gain against the largest's, Holm over the tasks x label ratios; `small`, `large` and the
+    mean `difference` (small - large) with its 95% t-interval, as fractions (unadjusted)."""
+    from recbole_bt.evaluator.significance import holm, paired_interval, paired_test, pooled_pairs
+
+    rows = {}  # (task, ratio, batch, method) -> {seed: {user: value}}
+    for r in results:
+        if "failed" in r or r["method"] not in ("BTPretrain", "DualEncoder"):
+            continue
+        for task, by_protocol in r["user_tasks"].items():
+            for ratio, row in (by_protocol.get(protocol, {}).items() if task != "users" else ()):
+                if "per_user" in row:
+                    users = row["per_user"]
+                    values = dict(zip(users["user"], users[MAIN_METRIC[task]]))
+                    rows.setdefault((task, ratio, r["batch"], r["method"]), {})[r["seed"]] = values
+    batches = sorted({key[2] for key in rows})
+    raw, figures = {}, {}
+    for task, ratio in dict.fromkeys(key[:2] for key in rows) if len(batches) > 1 else ():
+        gains = []
+        for batch in (batches[0], batches[-1]):
+            bt, de = (rows.get((task, ratio, batch, m), {}) for m in ("BTPretrain", "DualEncoder"))
+            a, b = pooled_pairs(bt, de)
+            if not a or statistics.mean(b) == 0:
+                break
+            scale = statistics.mean(b)
+            gains.append({seed: {u: (v - de[seed][u]) / scale for u, v in users.items() if u in de[seed]}
+                          for seed, users in bt.items() if seed in de})  # fmt: skip
+        if len(gains) == 2:
+            small, large = pooled_pairs(*gains)
+            if small:
+                raw[f"{task} {ratio}"] = paired_test(small, large)
+                figures[f"{task} {ratio}"] = [statistics.mean(small), statistics.mean(large),
+                                              *paired_interval(small, large)]  # fmt: skip
+    return {key: [p, *figures[key]] for key, p in zip(raw, holm(list(raw.values())))}, batches
+
+
+def report_batch_trend(results, protocol="probe", trend=None):
+    """Per task x label ratio: BTPretrain's change over DualEncoder at the smallest and largest pretraining batch,
+    their difference [95% t-interval] and Holm p (`batch_trend`; `trend`: a saved JSON's (tests, batches))."""
+    from recbole_bt.evaluator.significance import stars
+
+    tests, batches = batch_trend(results, protocol) if trend is None else trend
+    if len(batches) < 2:
+        return None, []
+    small, large = batches[0], batches[-1]
+    header = ["task", "label ratio", f"change at batch {small}", f"change at batch {large}",
+              f"difference (batch {small} - batch {large}) [95% t-interval], p (Wilcoxon over test users x seeds, "
+              "Holm over this table's comparisons)"]  # fmt: skip
+    rows = [[*key.split(" "), f"{100 * t[1]:+.1f}%", f"{100 * t[2]:+.1f}%",
+             f"{100 * t[3]:+.1f} points [{100 * t[4]:+.1f}, {100 * t[5]:+.1f}], p {t[0]:.2g}{stars(t[0])}"]
+            for key, t in tests.items()]  # fmt: skip
+    return header, rows
+
+
 def _compared(runs, task, protocol, ratio, batch, tests):
     """BTPretrain's change over DualEncoder (means over seeds), then its interval and Holm p where tested."""
     bt, de = ([r for r in runs if r["method"] == m and r["batch"] == batch] for m in ("BTPretrain", "DualEncoder"))
@@ -341,10 +399,22 @@ def plot_batch(results, protocol, ratio, path):
     return path
 
 
-def tables(bench, results, plot=None, main_batch=None, tests=None):
-    """(header, rows, extra markdown, {"bt_vs_de": the paired tests}) of the study; `tests`: those a saved JSON
-    kept (its results no longer have the test users' rows), else computed from `results`."""
+def trend_table(results, trend=None):
+    """The markdown of `report_batch_trend` under its caption ('' when no two batch sizes have the test users' rows)."""
+    header, rows = report_batch_trend(results, "probe", trend)
+    if not rows:
+        return ""
+    return ("Most with small batches? BTPretrain's change over DualEncoder at the smallest and the largest "
+            "pretraining batch (linear probe, each task's main metric, the same test users and seeds), and the "
+            "paired test of the difference:\n\n" + markdown_table(header, rows))
+
+
+def tables(bench, results, plot=None, main_batch=None, tests=None, trend=None):
+    """(header, rows, extra markdown, {"bt_vs_de": the paired tests, "batch_trend": `batch_trend`'s}) of the study;
+    `tests`, `trend`: those a saved JSON kept (its results no longer have the test users' rows), else computed from
+    `results`."""
     tests = bt_vs_de(results) if tests is None else tests
+    trend = batch_trend(results) if trend is None else trend
     ok = [r for r in results if "failed" not in r]
     batches = sorted({r["batch"] for r in ok})
     main_batch = main_batch or (256 if 256 in batches else (batches[0] if batches else None))
@@ -356,12 +426,14 @@ def tables(bench, results, plot=None, main_batch=None, tests=None):
              "BTPretrain vs DualEncoder at each pretraining batch size (linear probe, each task's main metric): change "
              "of the mean [95% t-interval of the paired difference, unadjusted], p (Wilcoxon signed-rank over test "
              "users x seeds, Holm over the study's comparisons):",
-             markdown_table(*report_bt_vs_de_by_batch(results, "probe", ratios, tests))]  # fmt: skip
+             markdown_table(*report_bt_vs_de_by_batch(results, "probe", ratios, tests)),
+             trend_table(results, trend)]  # fmt: skip
+    extra = [e for e in extra if e]
     if plot and len(batches) > 1:
         plot = plot_batch(results, "probe", ratios[-1], plot)
         if plot:
             extra.append(f"![batch-size study]({os.path.relpath(plot, HERE)})")
-    return header, rows, "\n\n".join(extra), {"bt_vs_de": tests}
+    return header, rows, "\n\n".join(extra), {"bt_vs_de": tests, "batch_trend": trend}
 
 
 def report_zero_shot(results, studies):
@@ -412,7 +484,8 @@ def head_start_tables(results, studies):
     by_batch = markdown_table(*report_bt_vs_de_by_batch(ok, "probe", ["0.01", "0.1", "1.0"]))
     extra = [HEAD_START_NOTE, baselines(ok), "BTPretrain vs DualEncoder from the majority-class start (linear probe, "
              "accuracy): change of the mean [95% t-interval of the paired difference, unadjusted], p (Wilcoxon "
-             "signed-rank over test users x seeds, Holm over this table's comparisons):", by_batch]  # fmt: skip
+             "signed-rank over test users x seeds, Holm over this table's comparisons):", by_batch,
+             trend_table(ok)]  # fmt: skip
     return header, rows, "\n\n".join(e for e in extra if e)
 
 
@@ -424,7 +497,9 @@ def record(path):
         raise SystemExit(f"record takes a study's JSON; {path} is of `{payload['argv'][1]}`: run that probe again "
                          f"without --no-record (it reads the finished jobs back in seconds) to record it")
     tests = payload.get("bt_vs_de")  # None in a JSON from before the tests were kept: from its results
-    return record_saved(path, "user_tasks", lambda bench, results: tables(bench, results, plot, tests=tests)[:3])
+    trend = payload.get("batch_trend")
+    return record_saved(path, "user_tasks",
+                        lambda bench, results: tables(bench, results, plot, tests=tests, trend=trend)[:3])
 
 
 # ----------------------------------------------------------------------------------------------- main

@@ -102,6 +102,10 @@ def test_user_tasks_quick(tmp_path):
                                    for batch, protocols in ((16, ("probe", "finetune")), (4, ("probe",)))
                                    for protocol in protocols for ratio in ("0.01", "0.1", "1.0"))  # fmt: skip
     assert all(0 < p <= 1 and not low > change > high for p, change, low, high in tests.values())  # NaN: DE's mean 0
+    with open(path) as f:  # and "most with small batches": batch 4's gains against batch 16's, per task x ratio
+        trend, batches = json.load(f)["batch_trend"]
+    assert batches == [4, 16] and set(trend) <= {f"{t} {r}" for t in ("gender", "age", "next_item")
+                                                  for r in ("0.01", "0.1", "1.0")}  # fmt: skip
     # the same command again (an interrupted study restarted) reuses every finished job: nothing recomputed
     done = {path: os.stat(path).st_mtime_ns for path in glob.glob(str(tmp_path / "quick" / "user_tasks-runs" / "*" / "**" / "result.json"), recursive=True)}
     assert len(done) == 5 + 4  # the jobs and their pretraining stages
@@ -198,9 +202,42 @@ def test_user_tasks_compares_btpretrain_with_the_dual_encoder_at_every_batch_siz
         assert float(adjusted) == pytest.approx(min(p, 1), rel=0.05)
     assert rows[0][2].endswith("*") and not rows[0][3].endswith("*")  # batch 32's gap is clear, 256's is not
     # what the study's JSON holds: its results without the rows, the tests JSON-encoded; the same tables from it
-    saved = json.loads(json.dumps({"results": [lean(r) for r in results], "bt_vs_de": bt_vs_de(results)}))
+    saved = json.loads(json.dumps({"results": [lean(r) for r in results], **tables("study", results)[3]}))
     assert not any("per_user" in r["user_tasks"]["next_item"]["probe"]["1.0"] for r in saved["results"])
-    assert tables("study", saved["results"], tests=saved["bt_vs_de"])[:3] == tables("study", results)[:3]
+    assert saved["bt_vs_de"] == json.loads(json.dumps(bt_vs_de(results)))
+    again = tables("study", saved["results"], tests=saved["bt_vs_de"], trend=saved["batch_trend"])
+    assert again[:3] == tables("study", results)[:3] and "Most with small batches?" in again[2]
+
+
+def test_user_tasks_tests_whether_btpretrain_gains_more_at_the_smallest_batch():
+    """Gender accuracy of 4 test users, one seed, at batch 32, 64 and 1024: per user the gain (BT - DE) / DE's mean
+    at each batch, the smallest batch's against the largest's (64 and CLUE left out; user 7, BTPretrain's at batch 32
+    only, left out of the pairs). By hand: DE's mean 0.5 at both, gains [0, 2, 2, 0] (mean +100%) and [0, 0, 0, 2] (+50%),
+    their difference [0, 2, 2, -2]: mean 0.5, scipy's Wilcoxon and t-interval of it."""
+    sys.path.insert(0, ROOT)
+    from scipy import stats
+
+    from benchmarks.user_tasks import batch_trend, report_batch_trend
+
+    values = {(32, "BTPretrain"): [1, 1, 1, 1, 1], (32, "DualEncoder"): [1, 0, 0, 1],
+              (64, "BTPretrain"): [0, 0, 0, 0], (64, "DualEncoder"): [1, 1, 1, 1], (64, "CLUE"): [1, 1, 1, 1],
+              (1024, "BTPretrain"): [1, 1, 0, 1], (1024, "DualEncoder"): [1, 1, 0, 0]}  # fmt: skip
+    results = []
+    for (batch, method), v in values.items():
+        row = {"accuracy": sum(v) / len(v), "per_user": {"user": [3, 1, 4, 5, 7][:len(v)], "accuracy": v}}
+        results.append({"method": method, "batch": batch, "seed": 2020, "label": f"{method} {batch}",
+                        "user_tasks": {"users": {}, "gender": {"probe": {"0.01": row}}}})  # fmt: skip
+    tests, batches = batch_trend(results)
+    assert batches == [32, 64, 1024] and list(tests) == ["gender 0.01"]
+    p, small, large, difference, low, high = tests["gender 0.01"]
+    diff = [0, 2, 2, -2]
+    assert [small, large, difference] == pytest.approx([1.0, 0.5, 0.5])
+    assert [low, high] == pytest.approx(stats.t.interval(0.95, 3, loc=0.5, scale=stats.sem(diff)))
+    assert p == pytest.approx(stats.wilcoxon(diff).pvalue)
+    header, rows = report_batch_trend(results)
+    assert header[2:4] == ["change at batch 32", "change at batch 1024"]
+    assert rows == [["gender", "0.01", "+100.0%", "+50.0%", f"+50.0 points [{100 * low:+.1f}, {100 * high:+.1f}], "
+                     f"p {p:.2g}"]]  # fmt: skip
 
 
 def test_user_tasks_batch_table_says_how_each_pretraining_ended():
