@@ -539,7 +539,7 @@ def study_jobs(args, data, base):
                 job = dict(data, label=f"{method} batch {batch} seed {seed}", method=method, batch=batch,
                            pretrain_epochs=pretrain_cap(batch, args.main_batch, args.pretrain_epochs),
                            config=dict(base, seed=seed, train_batch_size=batch, **protocols,
-                                       **pretrain_window(batch, args.main_batch)))  # fmt: skip
+                                       **({} if args.window_in_epochs else pretrain_window(batch, args.main_batch))))
                 job["folder"] = run_folder(out, "user_tasks", f"{method}-batch{batch}", seed, job, FOLDER_KEYS)
                 jobs.append(job)
     # at the other batch sizes BTPretrain and DualEncoder (the paper's comparison) before CLUE's probes
@@ -575,6 +575,9 @@ def main():
     parser.add_argument("--methods", nargs="+", default=METHODS)
     parser.add_argument("--pretrain-epochs", type=int, default=None,
                         help="cap on every job's pretraining epochs (default: `pretrain_cap`, to the plateau of the loss)")
+    parser.add_argument("--window-in-epochs", action="store_true",
+                        help="the plateau window in epochs at every batch size (no `pretrain_window`: the study's "
+                             "batch-1024 jobs before 2026-12-03, read back with --finished-only)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 256, 1024])
     parser.add_argument("--main-batch", type=int, default=256, help="the batch size of the full task grid")
     parser.add_argument("--batch-protocols", default="probe", help="protocols at the other batch sizes")

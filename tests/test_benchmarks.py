@@ -320,11 +320,13 @@ def test_user_tasks_counts_a_larger_batchs_plateau_window_in_the_main_batchs_opt
         {}, {}, {"pretrain_stopping_step": 12}, {"pretrain_stopping_step": 40}]  # fmt: skip
     args = argparse.Namespace(out=str(tmp_path), quick=False, batch_sizes=[64, 256, 1024], main_batch=256,
                               seeds=[2020], methods=["BTPretrain", "none"], pretrain_epochs=None,
-                              batch_protocols="probe")  # fmt: skip
+                              batch_protocols="probe", window_in_epochs=False)  # fmt: skip
     jobs = {job["label"]: job for job in study_jobs(args, {"dataset": "ml-1m", "config_files": None}, {"x": 1})}
     assert jobs["BTPretrain batch 1024 seed 2020"]["config"]["pretrain_stopping_step"] == 40
     assert jobs["BTPretrain batch 1024 seed 2020"]["pretrain_epochs"] == 400
     assert all("pretrain_stopping_step" not in jobs[f"BTPretrain batch {b} seed 2020"]["config"] for b in (64, 256))
+    args.window_in_epochs = True  # the jobs as they were before the window was counted in steps
+    assert all("pretrain_stopping_step" not in job["config"] for job in study_jobs(args, {"dataset": "ml-1m"}, {}))
 
 
 @pytest.mark.spawns(several=True)
