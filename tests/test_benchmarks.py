@@ -147,7 +147,7 @@ def test_user_tasks_table_tests_btpretrain_against_the_dual_encoder():
     sys.path.insert(0, ROOT)
     from scipy import stats
 
-    from benchmarks.user_tasks import report_main
+    from benchmarks.user_tasks_tables import report_main
 
     values = {"BTPretrain": {1: [0.5, 0.6, 0.9, 0.3, 0.8], 2: [0.4, 0.7, 0.8, 0.5, 0.6]},
               "DualEncoder": {1: [0.1, 0.2, 0.3, 0.0, 0.5], 2: [0.2, 0.1, 0.0, 0.3, 0.1]}}  # fmt: skip
@@ -176,7 +176,8 @@ def test_user_tasks_compares_btpretrain_with_the_dual_encoder_at_every_batch_siz
     sys.path.insert(0, ROOT)
     from scipy import stats
 
-    from benchmarks.user_tasks import bt_vs_de, lean, report_bt_vs_de_by_batch, tables
+    from benchmarks.user_tasks import lean
+    from benchmarks.user_tasks_tables import bt_vs_de, report_bt_vs_de_by_batch, tables
 
     values = {(32, "BTPretrain"): [[0.5, 0.6, 0.9, 0.3, 0.8], [0.4, 0.7, 0.8, 0.5, 0.6]],
               (32, "DualEncoder"): [[0.1, 0.2, 0.3, 0.0, 0.5], [0.2, 0.1, 0.0, 0.3, 0.1]],
@@ -217,7 +218,7 @@ def test_user_tasks_tests_whether_btpretrain_gains_more_at_the_smallest_batch():
     sys.path.insert(0, ROOT)
     from scipy import stats
 
-    from benchmarks.user_tasks import batch_trend, report_batch_trend
+    from benchmarks.user_tasks_tables import batch_trend, report_batch_trend
 
     values = {(32, "BTPretrain"): [1, 1, 1, 1, 1], (32, "DualEncoder"): [1, 0, 0, 1],
               (64, "BTPretrain"): [0, 0, 0, 0], (64, "DualEncoder"): [1, 1, 1, 1], (64, "CLUE"): [1, 1, 1, 1],
@@ -244,7 +245,7 @@ def test_user_tasks_batch_table_says_how_each_pretraining_ended():
     """Per method x batch: the seeds that stopped at the plateau (not at the cap), the mean wall time, best loss and
     collapse indicators at the end ('-' for an indicator the method does not report)."""
     sys.path.insert(0, ROOT)
-    from benchmarks.user_tasks import report_batch
+    from benchmarks.user_tasks_tables import report_batch
 
     def run(method, seed, stopped, seconds, loss, stds):
         row = {"accuracy": 0.7 + seed / 100}
