@@ -19,9 +19,10 @@ python benchmarks/baseline.py converge $LOO --run SASRec:$RECIPE --run CLUE:mode
 #    CLUE and random weights, each pretrained at batch 32 / 64 / 256 / 1024 (the full grid at 256, probes elsewhere)
 python benchmarks/user_tasks.py study --dataset ml-1m --data_path ../shared/datasets --out "$OUT" \
     --batch-sizes 32 64 256 1024 --parallel 2 --threads 1 --no-record $CORES
-# 3. the probes of the study's finished encoders (seconds a job, nothing pretrained again): next_item with no label
-#    (each encoder's own item scores), and the gender / age linear probes from the majority-class start
-for probe in zero-shot head-start; do
+# 3. the probes of the study's finished encoders (nothing pretrained again): next_item with no label (each encoder's
+#    own item scores, seconds a job), and the gender / age heads from the majority-class start: linear probes at every
+#    batch size (a minute a job), fine-tuning at batch 256 (where the study fine-tunes; minutes a job)
+for probe in zero-shot head-start head-start-finetune; do
     python benchmarks/user_tasks.py $probe --dataset ml-1m --data_path ../shared/datasets --out "$OUT" \
         --batch-sizes 32 64 256 1024 --parallel 1 --threads 1 --no-record $CORES
 done

@@ -21,6 +21,9 @@ pretraining batch size (Liu et al. 2025's claim, SPEC section 2; recbole_bt/task
     # head starting as the majority-class rule (user_task_head_start: prior), beside the study's (random start)
     python benchmarks/user_tasks.py head-start --dataset ml-1m --data_path ../shared/datasets \
         --batch-sizes 32 64 256 1024
+    # the same for the study's fine-tuning (encoder and head; at the main batch, where the study fine-tunes)
+    python benchmarks/user_tasks.py head-start-finetune --dataset ml-1m --data_path ../shared/datasets \
+        --batch-sizes 32 64 256 1024
 
     # record a finished run's JSON (e.g. one run with --no-record from another checkout) in RESULTS.md
     python benchmarks/user_tasks.py record path/to/user_tasks-study-ml-1m-STAMP.json
@@ -101,18 +104,20 @@ def zero_shot_pipeline(job):
 
 
 def head_start_pipeline(job):
-    """The gender and age linear probes of a finished study job's encoder with ``user_task_head_start: prior``:
-    each head starts as the labelled users' majority-class rule (zero weights, their log class frequencies), a
-    candidate of the selection on the validation users; the study's own heads start from random weights."""
+    """The gender and age linear probes (fine-tuning for `head-start-finetune`) of a finished study job's encoder
+    with ``user_task_head_start: prior``: each head starts as the labelled users' majority-class rule (zero weights,
+    their log class frequencies), a candidate of the selection on the validation users; the study's own heads start
+    from random weights."""
     from recbole_bt.quick_start import run_recbole_bt
 
     config, model = study_encoder(job)
-    config.update(train_stage="user_tasks", user_tasks=["gender", "age"], user_task_protocols="probe",
+    config.update(train_stage="user_tasks", user_tasks=["gender", "age"], user_task_protocols=HEAD_START[job["bench"]],
                   user_task_head_start="prior")  # fmt: skip
     return {"user_tasks": run_recbole_bt(model, job["dataset"], job.get("config_files"), config)["user_tasks"]}
 
 
-PROBES = {"zero-shot": zero_shot_pipeline, "head-start": head_start_pipeline}  # benches on the finished encoders
+HEAD_START = {"head-start": "probe", "head-start-finetune": "finetune"}  # the protocol each one trains
+PROBES = {"zero-shot": zero_shot_pipeline, **dict.fromkeys(HEAD_START, head_start_pipeline)}  # on finished encoders
 
 
 def described(job, result):
@@ -214,7 +219,10 @@ def study_jobs(args, data, base):
 
 def finished_probe(args, data, jobs):
     """The `zero-shot` and `head-start` probes: for every finished job of the study, its encoder evaluated again
-    (`PROBES`; its folder inside the job's), beside what the study's heads reached. Trains no encoder."""
+    (`PROBES`; its folder inside the job's), beside what the study's heads reached (`head-start-finetune`: the
+    main batch's jobs, the only ones the study fine-tunes). Trains no encoder."""
+    if args.bench == "head-start-finetune":
+        jobs = [job for job in jobs if job["batch"] == args.main_batch]
     done = [job for job in jobs if os.path.exists(os.path.join(job["folder"], "result.json"))]
     waiting = [job["label"] for job in jobs if job not in done]
     probes = [dict(job, bench=args.bench, study_folder=job["folder"], folder=os.path.join(job["folder"], args.bench))
@@ -225,7 +233,7 @@ def finished_probe(args, data, jobs):
         if args.bench == "zero-shot":
             header, rows, note = *report_zero_shot(results, studies), ZERO_SHOT_NOTE
         else:
-            header, rows, note = head_start_tables(results, studies)
+            header, rows, note = head_start_tables(results, studies, HEAD_START[args.bench])
         left_out = "\n\nStudy jobs not finished yet (left out): " + ", ".join(waiting) if waiting else ""
         return header, rows, note + left_out
 

@@ -23,6 +23,7 @@ ZERO_SHOT_NOTE = (
     "study's heads trained from that start (probe: frozen encoder; finetune: encoder and head); mean ± std over "
     "seeds.")
 
+PROTOCOL_NAME = {"probe": "linear probe", "finetune": "fine-tuning"}
 HEAD_START_NOTE = (
     "Head start: the study's gender and age linear probes again on each finished encoder, the head starting as the "
     "labelled users' majority-class rule (user_task_head_start: prior: zero weights, bias their log class "
@@ -258,14 +259,14 @@ def plot_batch(results, protocol, ratio, path):
     return path
 
 
-def trend_table(results, trend=None):
+def trend_table(results, trend=None, protocol="probe"):
     """The markdown of `report_batch_trend` under its caption ('' when no two batch sizes have the test users' rows)."""
-    header, rows = report_batch_trend(results, "probe", trend)
+    header, rows = report_batch_trend(results, protocol, trend)
     if not rows:
         return ""
     return ("Most with small batches? BTPretrain's change over DualEncoder at the smallest and the largest "
-            "pretraining batch (linear probe, each task's main metric, the same test users and seeds), and the "
-            "paired test of the difference:\n\n" + markdown_table(header, rows))
+            f"pretraining batch ({PROTOCOL_NAME[protocol]}, each task's main metric, the same test users and seeds), "
+            "and the paired test of the difference:\n\n" + markdown_table(header, rows))
 
 
 def tables(bench, results, plot=None, main_batch=None, tests=None, trend=None):
@@ -316,9 +317,10 @@ def report_zero_shot(results, studies):
     return header, rows
 
 
-def report_head_start(results, studies):
-    """Per method x batch size: the gender and age linear probes' test accuracy from the study (random start,
-    `studies`, in the same order) -> from the majority-class start (`results`), at each label ratio."""
+def report_head_start(results, studies, protocol="probe"):
+    """Per method x batch size: the gender and age heads' test accuracy (`protocol`: linear probe or fine-tuning)
+    from the study (random start, `studies`, in the same order) -> from the majority-class start (`results`), at
+    each label ratio."""
     ratios = ("0.01", "0.1", "1.0")
     header = ["method", "batch", "seeds"] + [f"{task} accuracy @{ratio}: random -> prior start"
                                              for task in ("gender", "age") for ratio in ratios]  # fmt: skip
@@ -326,8 +328,8 @@ def report_head_start(results, studies):
     rows = []
     for method, batch in dict.fromkeys((h["method"], h["batch"]) for h, _ in pairs):
         group = [(h, s) for h, s in pairs if (h["method"], h["batch"]) == (method, batch)]
-        cells = [f"{mean_std(_values([s for _, s in group], task, 'probe', ratio, 'accuracy'))} -> "
-                 f"{mean_std(_values([h for h, _ in group], task, 'probe', ratio, 'accuracy'))}"
+        cells = [f"{mean_std(_values([s for _, s in group], task, protocol, ratio, 'accuracy'))} -> "
+                 f"{mean_std(_values([h for h, _ in group], task, protocol, ratio, 'accuracy'))}"
                  for task in ("gender", "age") for ratio in ratios]  # fmt: skip
         rows.append([method, batch, len(group)] + cells)
     failed = [h for h in results if "failed" in h]
@@ -335,14 +337,15 @@ def report_head_start(results, studies):
     return header, rows
 
 
-def head_start_tables(results, studies):
+def head_start_tables(results, studies, protocol="probe"):
     """`report_head_start`, the majority-class accuracy, and BTPretrain against DualEncoder from the prior start at
     each pretraining batch size (`report_bt_vs_de_by_batch`: its own paired tests, Holm over these comparisons)."""
-    header, rows = report_head_start(results, studies)
+    header, rows = report_head_start(results, studies, protocol)
     ok = [r for r in results if "failed" not in r]
-    by_batch = markdown_table(*report_bt_vs_de_by_batch(ok, "probe", ["0.01", "0.1", "1.0"]))
-    extra = [HEAD_START_NOTE, baselines(ok), "BTPretrain vs DualEncoder from the majority-class start (linear probe, "
+    by_batch = markdown_table(*report_bt_vs_de_by_batch(ok, protocol, ["0.01", "0.1", "1.0"]))
+    extra = [HEAD_START_NOTE.replace("linear probes", {"probe": "linear probes", "finetune": "fine-tuning"}[protocol]),
+             baselines(ok), f"BTPretrain vs DualEncoder from the majority-class start ({PROTOCOL_NAME[protocol]}, "
              "accuracy): change of the mean [95% t-interval of the paired difference, unadjusted], p (Wilcoxon "
              "signed-rank over test users x seeds, Holm over this table's comparisons):", by_batch,
-             trend_table(ok)]  # fmt: skip
+             trend_table(ok, protocol=protocol)]  # fmt: skip
     return header, rows, "\n\n".join(e for e in extra if e)

@@ -129,6 +129,12 @@ def test_user_tasks_quick(tmp_path):
     assert [(r["method"], r["batch"]) for r in heads] == [(r["method"], r["batch"]) for r in runs]
     assert all({t: set(p) for t, p in r["user_tasks"].items() if t != "users"} == {"gender": {"probe"}, "age": {"probe"}}
                for r in heads)  # fmt: skip
+    # and the fine-tuning's: at the main batch only (the study fine-tunes there), in its own folder
+    tuned = run_quick("user_tasks.py", "head-start-finetune", tmp_path, "user_tasks-head-start-finetune", "--methods",
+                      "BTPretrain", "DualEncoder", "none")  # fmt: skip
+    assert [(r["method"], r["batch"]) for r in tuned] == [(r["method"], r["batch"]) for r in runs[:3]]
+    assert all({t: set(p) for t, p in r["user_tasks"].items() if t != "users"} == {"gender": {"finetune"},
+               "age": {"finetune"}} for r in tuned)  # fmt: skip
     assert {path: os.stat(path).st_mtime_ns for path in done} == done
     # --finished-only (a study that spans sessions, read back so far): the unfinished job is left out, not trained
     [unfinished] = glob.glob(str(tmp_path / "quick" / "user_tasks-runs" / "DualEncoder-batch4-*" / "result.json"))
