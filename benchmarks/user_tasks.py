@@ -4,8 +4,9 @@ pretraining batch size (Liu et al. 2025's claim, SPEC section 2; recbole_bt/task
     # every method x seed x batch size: pretraining at train_batch_size B to the plateau of its own loss (stopped
     # once the loss has fallen by less than 1% over pretrain_stopping_step 10 epochs: PLATEAU below; capped at the
     # optimizer steps of pretrain_epochs 100 at the main batch, `pretrain_cap`, and above the main batch both counted
-    # in those steps, `pretrain_window`; --pretrain-epochs N caps every job at N), then train_stage: user_tasks on its checkpoint (no pretraining: random weights). At --main-batch every protocol (linear probe and fine-tuning) x label ratio x task; at the
-    # other batch sizes --batch-protocols.
+    # in those steps, `pretrain_window`; --pretrain-epochs N caps every job at N), then train_stage: user_tasks on its
+    # checkpoint (no pretraining: random weights). At --main-batch every protocol (linear probe and fine-tuning) x
+    # label ratio x task; at the other batch sizes --batch-protocols.
     python benchmarks/user_tasks.py study --dataset ml-1m --data_path ../shared/datasets --batch-sizes 32 64 256 1024
 
     # interrupted (a killed process, the end of a session)? The same command again reuses every finished job and
