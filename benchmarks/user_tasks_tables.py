@@ -217,7 +217,8 @@ def baselines(results):
         return ""
     users = ok[0]["user_tasks"]["users"]
     parts = [f"{t}: {u['train']} train / {u['valid']} valid / {u['test']} test users"
-             + (f", majority-class test accuracy {statistics.mean(r['user_tasks']['users'][t]['majority_accuracy'] for r in ok):.4f}"
+             + (f", majority-class test accuracy "
+                f"{statistics.mean(r['user_tasks']['users'][t]['majority_accuracy'] for r in ok):.4f}"
                 if "majority_accuracy" in u else "") for t, u in users.items()]  # fmt: skip
     return "Users per task (seed of the first run): " + "; ".join(parts) + "."
 
@@ -239,17 +240,20 @@ def plot_batch(results, protocol, ratio, path):
             batches = sorted({r["batch"] for r in ok if r["method"] == method})
             means, stds = [], []
             for b in batches:
-                v = _values([r for r in ok if r["method"] == method and r["batch"] == b], task, protocol, ratio, MAIN_METRIC[task])
+                runs = [r for r in ok if r["method"] == method and r["batch"] == b]
+                v = _values(runs, task, protocol, ratio, MAIN_METRIC[task])
                 means.append(statistics.mean(v))
                 stds.append(statistics.stdev(v) if len(v) > 1 else 0)
             ax.errorbar(batches, means, yerr=stds, marker="o", capsize=3, label=method)
         none = [r for r in results if "failed" not in r and r["method"] == "none"]
         if none:
-            ax.axhline(statistics.mean(_values(none, task, protocol, ratio, MAIN_METRIC[task])), color="grey", ls="--", label="no pretraining")
+            ax.axhline(statistics.mean(_values(none, task, protocol, ratio, MAIN_METRIC[task])), color="grey", ls="--",
+                       label="no pretraining")
         majority = [r["user_tasks"]["users"][task].get("majority_accuracy") for r in ok]
         if MAIN_METRIC[task] == "accuracy" and None not in majority:  # predicting the most frequent class
             ax.axhline(statistics.mean(majority), color="black", ls=":", label="majority class")
-        ax.set(xscale="log", xlabel="pretraining batch size", title=f"{task}: {MAIN_METRIC[task]} ({protocol}, labels {ratio})")
+        ax.set(xscale="log", xlabel="pretraining batch size",
+               title=f"{task}: {MAIN_METRIC[task]} ({protocol}, labels {ratio})")
         ax.set_xticks(sorted({r["batch"] for r in ok}), [str(b) for b in sorted({r["batch"] for r in ok})])
         ax.minorticks_off()  # the log axis' minor labels (3 x 10^1) would print over the batch sizes
     axes[0][0].legend(fontsize=8)  # the first task's (an attribute's): every line, the majority class's too

@@ -219,8 +219,8 @@ def test_user_tasks_compares_btpretrain_with_the_dual_encoder_at_every_batch_siz
 def test_user_tasks_tests_whether_btpretrain_gains_more_at_the_smallest_batch():
     """Gender accuracy of 4 test users, one seed, at batch 32, 64 and 1024: per user the gain (BT - DE) / DE's mean
     at each batch, the smallest batch's against the largest's (64 and CLUE left out; user 7, BTPretrain's at batch 32
-    only, left out of the pairs). By hand: DE's mean 0.5 at both, gains [0, 2, 2, 0] (mean +100%) and [0, 0, 0, 2] (+50%),
-    their difference [0, 2, 2, -2]: mean 0.5, scipy's Wilcoxon and t-interval of it."""
+    only, left out of the pairs). By hand: DE's mean 0.5 at both, gains [0, 2, 2, 0] (mean +100%) and [0, 0, 0, 2]
+    (+50%), their difference [0, 2, 2, -2]: mean 0.5, scipy's Wilcoxon and t-interval of it."""
     sys.path.insert(0, ROOT)
     from scipy import stats
 
