@@ -222,7 +222,8 @@ class PretrainTrainer(Trainer):
     `pretrain_result` say why it stopped. `fit`'s ``callback_fn(epoch_idx, loss)`` runs after each pretraining
     epoch: with ``checkpoint_last``, `recbole_bt.resume.resume_state_saver` keeps the epoch's state in
     `pretrain_last_file`, from which a pretraining run resumes after its last completed epoch (``resume_file``)
-    and ends as the uninterrupted one.
+    and ends as the uninterrupted one; a run that had stopped continues when resumed under a higher cap or a wider
+    plateau window (``pretrain_stopping_step`` above its count, or 0), as if never stopped.
     """
 
     PROBE_ROWS = 2048
@@ -273,6 +274,11 @@ class PretrainTrainer(Trainer):
             self.logger.info(f"the resumed pretraining had stopped at its cap ({state['stopped']}): continuing to "
                              f"pretrain_epochs = {self.pretrain_epochs}")  # fmt: skip
             state["stopped"] = None  # a cap raised since: the plateau's count goes on where it was
+        window = self.pretrain_stopping_step
+        if state["stopped"] and self.start_epoch < self.pretrain_epochs and (not window or state["stale"] < window):
+            self.logger.info(f"the resumed pretraining had stopped at its plateau ({state['stopped']}): continuing "
+                             f"with pretrain_stopping_step = {window}" + (" (no plateau stop)" if not window else ""))
+            state["stopped"] = None  # a window widened since (0: none): its count goes on where it was
         if state["stopped"]:  # resumed from the last checkpoint of a pretraining that had ended
             self.logger.info(f"the resumed pretraining had ended after epoch {self.start_epoch} ({state['stopped']}): "
                              f"nothing left to train")  # fmt: skip

@@ -177,6 +177,28 @@ def test_a_pretraining_stopped_at_its_cap_resumes_to_a_higher_cap_as_if_never_ca
     assert all(torch.equal(saved[k], expected[k]) for k in expected)
 
 
+def test_a_pretraining_stopped_at_its_plateau_resumes_under_a_wider_window_as_if_never_stopped(workdir, caplog):
+    """Stopped by its plateau rule (a loss 50% lower within 1 epoch, so after epoch 2), then resumed from its
+    -pretrain-last.pth with no plateau stop (pretrain_stopping_step 0): the result and weights of an uninterrupted
+    5-epoch run without one (the log names the widened window)."""
+    import logging
+
+    settings = dict(PRETRAIN, pretrain_min_delta=0.5)
+    uninterrupted = run_recbole_bt("BTPretrain", "tiny", [TINY_YAML], tiny_config(checkpoint_dir="full", **settings))
+    stopped = run_recbole_bt("BTPretrain", "tiny", [TINY_YAML], tiny_config(
+        checkpoint_dir="part", **dict(settings, pretrain_stopping_step=1)))  # fmt: skip
+    assert stopped["pretrain"]["epochs"] == 2 and stopped["pretrain"]["stopped"].startswith("no loss 50% below")
+    with caplog.at_level(logging.INFO):
+        resumed = run_recbole_bt("BTPretrain", "tiny", [TINY_YAML], tiny_config(
+            checkpoint_dir="part", resume_file="part/BTPretrain-tiny-pretrain-last.pth", **settings))  # fmt: skip
+    assert "had stopped at its plateau (no loss 50% below" in caplog.text
+    assert "continuing with pretrain_stopping_step = 0 (no plateau stop)" in caplog.text
+    full, part = uninterrupted["pretrain"], resumed["pretrain"]
+    assert part["epochs"] == 5 and part["pretrain_loss"] == full["pretrain_loss"] and part["stopped"] == full["stopped"]
+    saved, expected = pretrained_weights(resumed), pretrained_weights(uninterrupted)
+    assert all(torch.equal(saved[k], expected[k]) for k in expected)
+
+
 def test_resuming_a_pretraining_that_had_stopped_trains_nothing(workdir, caplog):
     import logging
 
