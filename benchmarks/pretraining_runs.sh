@@ -33,3 +33,11 @@ for run in "$OUT"/user_tasks-runs/BTPretrain-batch64-seed2020-*/; do
     [ -d "$run/pretrain" ] || continue  # a job restored from the archive has no checkpoint to continue
     CAP=300 bash benchmarks/pretrain_epochs_probe.sh "${run%/}"
 done
+# 5. BTPretrain at batch 1024 stopped at its plateau after 154 epochs (about 920 optimizer steps, best loss 19.7,
+#    its epoch losses +-15% noisy; at batch 256 the loss still fell at 2,300 steps): does its linear probe change if
+#    it goes on to the cap, 400 epochs (the steps of 100 at batch 256)? Seed 2020, no plateau stop, probed on the way
+for run in "$OUT"/user_tasks-runs/BTPretrain-batch1024-seed2020-*/; do
+    # the study's job (window 40), finished at its plateau: not the 10-epoch window's older folder, nor one capped
+    [ -d "$run/pretrain" ] && grep -q 'pretrain_stopping_step 40)' "$run/result.json" 2>/dev/null || continue
+    STOP=0 CAP=400 EPOCHS="150 200 300 400" bash benchmarks/pretrain_epochs_probe.sh "${run%/}"
+done
