@@ -16,28 +16,41 @@ PRIORITY=20  # its runs before those of later issues when the scripts run side b
 python benchmarks/baseline.py converge $LOO --run SASRec:$RECIPE --run CLUE:model=CLUE,train_stage=finetune,$RECIPE \
     --run CLUEZero:model=CLUEZero,$RECIPE --baseline SASRec --baseline CLUE=CLUEZero
 # 2. the user tasks (gender, age, next item; probe and fine-tune; label ratios 1/10/100%) of BTPretrain, DualEncoder,
-#    CLUE and random weights, each pretrained at batch 32 / 64 / 256 / 1024 (the full grid at 256, probes elsewhere)
-python benchmarks/user_tasks.py study --dataset ml-1m --data_path ../shared/datasets --out "$OUT" \
-    --batch-sizes 32 64 256 1024 --parallel 2 --threads 1 --no-record $CORES
+#    CLUE and random weights, each pretrained at batch 32 / 64 / 256 / 1024 (the full grid at 256, probes elsewhere):
+#    BTPretrain, DualEncoder and random weights first (the paper's comparison), CLUE's jobs in step 5
+STUDY="--dataset ml-1m --data_path ../shared/datasets --out $OUT --batch-sizes 32 64 256 1024 --no-record $CORES"
+python benchmarks/user_tasks.py study $STUDY --methods BTPretrain DualEncoder none --parallel 2 --threads 1
 # 3. the probes of the study's finished encoders (nothing pretrained again): next_item with no label (each encoder's
 #    own item scores, seconds a job), and the gender / age heads from the majority-class start: linear probes at every
 #    batch size (a minute a job), fine-tuning at batch 256 (where the study fine-tunes; minutes a job)
-for probe in zero-shot head-start head-start-finetune; do
-    python benchmarks/user_tasks.py $probe --dataset ml-1m --data_path ../shared/datasets --out "$OUT" \
-        --batch-sizes 32 64 256 1024 --parallel 1 --threads 1 --no-record $CORES
-done
-# 4. BTPretrain stops at the 100-epoch cap at batch 64 as at 256 (its loss still falling): does its linear probe
-#    still change after it? Seed 2020 continued to its plateau or 300 epochs, probed on the way (at batch 256 it
-#    did not change after epoch 100, RESULTS.md "Probe: is BTPretrain's 100-epoch cap its plateau?")
-for run in "$OUT"/user_tasks-runs/BTPretrain-batch64-seed2020-*/; do
-    [ -d "$run/pretrain" ] || continue  # a job restored from the archive has no checkpoint to continue
-    CAP=300 bash benchmarks/pretrain_epochs_probe.sh "${run%/}"
-done
-# 5. BTPretrain at batch 1024 stopped at its plateau after 154 epochs (about 920 optimizer steps, best loss 19.7,
-#    its epoch losses +-15% noisy; at batch 256 the loss still fell at 2,300 steps): does its linear probe change if
-#    it goes on to the cap, 400 epochs (the steps of 100 at batch 256)? Seed 2020, no plateau stop, probed on the way
-for run in "$OUT"/user_tasks-runs/BTPretrain-batch1024-seed2020-*/; do
-    # the study's job (window 40), finished at its plateau: not the 10-epoch window's older folder, nor one capped
-    [ -d "$run/pretrain" ] && grep -q 'pretrain_stopping_step 40)' "$run/result.json" 2>/dev/null || continue
-    STOP=0 CAP=400 EPOCHS="150 200 300 400" bash benchmarks/pretrain_epochs_probe.sh "${run%/}"
-done
+probes() {
+    for probe in zero-shot head-start head-start-finetune; do
+        python benchmarks/user_tasks.py $probe $STUDY --parallel 1 --threads 1
+    done
+}
+probes
+# 4. does BTPretrain's linear probe still change after its pretraining stopped? Each continuation in a run slot
+#    (with_slot.py), beside step 5's jobs; a job restored from the archive has no checkpoint to continue.
+#    (a) batch 1024 stopped at its plateau after 154 epochs (about 920 optimizer steps, best loss 19.7, its epoch
+#    losses +-15% noisy; at batch 256 the loss still fell at 2,300 steps): seed 2020 on to the cap, 400 epochs (the
+#    steps of 100 at batch 256), no plateau stop, probed on the way;
+#    (b) batch 64 stopped at the 100-epoch cap as 256 did (its loss still falling; at 256 the probe did not change
+#    after epoch 100, RESULTS.md "Probe: is BTPretrain's 100-epoch cap its plateau?"): seed 2020 on to its plateau
+#    or 300 epochs
+(
+    for run in "$OUT"/user_tasks-runs/BTPretrain-batch1024-seed2020-*/; do
+        # the study's job (window 40), finished at its plateau: not the 10-epoch window's older folder, nor one capped
+        [ -d "$run/pretrain" ] && grep -q 'pretrain_stopping_step 40)' "$run/result.json" 2>/dev/null || continue
+        python benchmarks/with_slot.py $CORES -- env STOP=0 CAP=400 EPOCHS="150 200 300 400" \
+            bash benchmarks/pretrain_epochs_probe.sh "${run%/}"
+    done
+    for run in "$OUT"/user_tasks-runs/BTPretrain-batch64-seed2020-*/; do
+        [ -d "$run/pretrain" ] || continue
+        python benchmarks/with_slot.py $CORES -- env CAP=300 bash benchmarks/pretrain_epochs_probe.sh "${run%/}"
+    done
+) &
+continuations=$!
+# 5. the whole study (CLUE's jobs at batch 32 / 64 / 1024 left), then the probes of its new encoders
+python benchmarks/user_tasks.py study $STUDY --parallel 2 --threads 1
+probes
+wait $continuations

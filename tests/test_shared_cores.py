@@ -171,3 +171,21 @@ def test_workers_keep_freed_memory_unless_a_job_asks_for_glibc_defaults(tmp_path
     cache, glibc = run_workers(str(script), jobs, 1, 3, str(tmp_path / "logs"))
     assert cache == {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "4294967296", "OMP_NUM_THREADS": "3"}
     assert glibc == {"MALLOC_MMAP_THRESHOLD_": None, "MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "3"}
+
+
+def test_with_slot_waits_for_a_slot_then_runs_its_command_and_gives_the_slot_back(tmp_path):
+    """benchmarks/with_slot.py with the only slot held by another run: its command has not run after a second; once
+    the slot is given back it runs, with_slot exits with the command's status, and the slot is free again."""
+    import subprocess
+
+    marker = tmp_path / "ran"
+    held = SharedCores(str(tmp_path / "cores"), 1).take()
+    command = [sys.executable, os.path.join(ROOT, "benchmarks", "with_slot.py"), "--share-cores",
+               str(tmp_path / "cores"), "--slots", "1", "--poll", "0.1", "--", sys.executable, "-c",
+               f"open({str(marker)!r}, 'w'); raise SystemExit(3)"]  # fmt: skip
+    waiting = subprocess.Popen(command)
+    time.sleep(1.5)
+    assert waiting.poll() is None and not marker.exists()  # queued behind the held slot
+    release(held)
+    assert waiting.wait(timeout=60) == 3 and marker.exists()
+    assert SharedCores(str(tmp_path / "cores"), 1).take() is not None  # given back
