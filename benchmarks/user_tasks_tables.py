@@ -47,6 +47,23 @@ def _relative(bt, de):
     return f"{100 * (statistics.mean(bt) - statistics.mean(de)) / statistics.mean(de):+.1f}%"
 
 
+def _per_user(results):
+    """{(task, protocol, label ratio, batch, method): {seed: {user: main metric}}} of BTPretrain's and
+    DualEncoder's rows that kept their test users' outcomes (`per_user`)."""
+    out = {}
+    for r in results:
+        if "failed" in r or r["method"] not in ("BTPretrain", "DualEncoder"):
+            continue
+        for task, rows in r["user_tasks"].items():
+            for protocol, by_ratio in (rows.items() if task != "users" else ()):
+                for ratio, row in by_ratio.items():
+                    if "per_user" in row:
+                        users = row["per_user"]
+                        key = (task, protocol, ratio, r["batch"], r["method"])
+                        out.setdefault(key, {})[r["seed"]] = dict(zip(users["user"], users[MAIN_METRIC[task]]))
+    return out
+
+
 def bt_vs_de(results):
     """{"<batch> <task> <protocol> <label ratio>": [p, change, low, high]}: BTPretrain against DualEncoder on each
     task's main metric wherever both kept the test users' rows (`per_user`): the paired Wilcoxon signed-rank test
@@ -55,19 +72,9 @@ def bt_vs_de(results):
     DualEncoder's mean (unadjusted)."""
     from recbole_bt.evaluator.significance import compare_runs
 
-    per_seed, keys = {}, []
-    for r in results:
-        if "failed" in r or r["method"] not in ("BTPretrain", "DualEncoder"):
-            continue
-        for task, rows in r["user_tasks"].items():
-            for protocol, by_ratio in (rows.items() if task != "users" else ()):
-                for ratio, row in by_ratio.items():
-                    if "per_user" in row:
-                        key, users = f"{r['batch']} {task} {protocol} {ratio}", row["per_user"]
-                        values = dict(zip(users["user"], users[MAIN_METRIC[task]]))
-                        per_seed.setdefault((key, r["method"]), {})[r["seed"]] = values
-                        keys.append(key)
-    pairs = {key: ((key, "BTPretrain"), (key, "DualEncoder")) for key in dict.fromkeys(keys)}
+    per_seed = {(f"{batch} {task} {protocol} {ratio}", method): seeds
+                for (task, protocol, ratio, batch, method), seeds in _per_user(results).items()}  # fmt: skip
+    pairs = {key: ((key, "BTPretrain"), (key, "DualEncoder")) for key in dict.fromkeys(k for k, _ in per_seed)}
     p_values, intervals = compare_runs(per_seed, list(pairs.values()))
     return {key: [p_values[pair], *intervals[pair]] for key, pair in pairs.items() if pair in p_values}
 
@@ -81,16 +88,8 @@ def batch_trend(results, protocol="probe"):
     mean `difference` (small - large) with its 95% t-interval, as fractions (unadjusted)."""
     from recbole_bt.evaluator.significance import holm, paired_interval, paired_test, pooled_pairs
 
-    rows = {}  # (task, ratio, batch, method) -> {seed: {user: value}}
-    for r in results:
-        if "failed" in r or r["method"] not in ("BTPretrain", "DualEncoder"):
-            continue
-        for task, by_protocol in r["user_tasks"].items():
-            for ratio, row in (by_protocol.get(protocol, {}).items() if task != "users" else ()):
-                if "per_user" in row:
-                    users = row["per_user"]
-                    values = dict(zip(users["user"], users[MAIN_METRIC[task]]))
-                    rows.setdefault((task, ratio, r["batch"], r["method"]), {})[r["seed"]] = values
+    rows = {(task, ratio, batch, method): seeds  # -> {seed: {user: value}}
+            for (task, kept, ratio, batch, method), seeds in _per_user(results).items() if kept == protocol}
     batches = sorted({key[2] for key in rows})
     raw, figures = {}, {}
     for task, ratio in dict.fromkeys(key[:2] for key in rows) if len(batches) > 1 else ():
