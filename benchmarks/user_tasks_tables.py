@@ -4,8 +4,9 @@ The main table gives, per task x protocol x label ratio, the test users' mean +-
 relative difference to DualEncoder ((BT - DE) / DE), the figure the 8-20% claim is about, with a paired test over
 test users x seeds (`bt_vs_de`); a second table gives that difference at every pretraining batch size (linear
 probe), and a third tests "most with small batches" (`batch_trend`: the gain at the smallest batch against the
-largest). A plot of the probe metrics against the batch size goes next to RESULTS.md (matplotlib). The zero-shot
-and head-start probes' tables are here too.
+largest). The pretrainings' losses are compared at equal optimizer steps (`report_equal_steps`). A plot of the
+probe metrics against the batch size goes next to RESULTS.md (matplotlib). The zero-shot and head-start probes'
+tables are here too.
 """
 import os
 import statistics
@@ -204,6 +205,42 @@ def report_batch(results, protocol, ratios):
     return header, rows
 
 
+STEPS_AT = (5, 10, 25, 50, 100)  # the equal-steps table's points, in epochs of the main batch
+
+
+def report_equal_steps(results, main_batch, at=STEPS_AT):
+    """Per method x batch size: the mean pretraining loss over seeds after the optimizer steps of `at` epochs of
+    the main batch. An epoch at batch b takes main_batch / b times the main batch's steps, so the point is that
+    run's epoch nearest to E x b / main_batch (at least 1): a batch-size trend at equal epochs would be one of
+    steps too. '-': no run got that far; 'x (n)': only n of the seeds did."""
+    ok = [r for r in results if "failed" not in r and r["method"] != "none" and r.get("pretrain", {}).get("curve")]
+    header = ["method", "batch"] + [f"after {e} epochs' steps" for e in at]
+    rows = []
+    for method in dict.fromkeys(r["method"] for r in ok):
+        for batch in sorted({r["batch"] for r in ok if r["method"] == method}):
+            curves = [{point["epoch"]: point["loss"] for point in r["pretrain"]["curve"]}
+                      for r in ok if r["method"] == method and r["batch"] == batch]  # fmt: skip
+            cells = []
+            for e in at:
+                epoch = max(1, int(e * batch / main_batch + 0.5))  # halves up
+                losses = [c[epoch] for c in curves if epoch in c]
+                cells.append("-" if not losses else f"{statistics.mean(losses):.2f}"
+                             + ("" if len(losses) == len(curves) else f" ({len(losses)})"))  # fmt: skip
+            rows.append([method, batch] + cells)
+    return header, rows
+
+
+def equal_steps_table(results, main_batch):
+    """The markdown of `report_equal_steps` under its caption ('' when no run kept its loss curve)."""
+    header, rows = report_equal_steps(results, main_batch)
+    if not rows:
+        return ""
+    return (f"Pretraining loss at equal optimizer steps (each run's epoch nearest the steps of E epochs at batch "
+            f"{main_batch}; mean over seeds, '(n)' where only n seeds got there). A loss's level depends on the batch "
+            f"(BTPretrain estimates its correlations from the batch's rows, DualEncoder's negatives are the batch's "
+            f"targets): compare how each row falls, not levels across rows:\n\n" + markdown_table(header, rows))
+
+
 def _mean_of(pretrainings, key):
     """The mean of `key` over the pretrainings that report it ('-' when none does: DualEncoder has no projector)."""
     values = [p[key] for p in pretrainings if p.get(key) is not None]
@@ -286,6 +323,7 @@ def tables(bench, results, plot=None, main_batch=None, tests=None, trend=None):
     cells = " / ".join(f"{t} {MAIN_METRIC[t]} / {SECOND_METRIC[t]}" for t in MAIN_METRIC)
     extra = [baselines(results), f"Cells: mean ± std over seeds, {cells}; pretraining batch {main_batch}.",
              "Batch-size study (linear probe, test users):", markdown_table(*report_batch(results, "probe", ratios)),
+             equal_steps_table(results, main_batch),
              "BTPretrain vs DualEncoder at each pretraining batch size (linear probe, each task's main metric): change "
              "of the mean [95% t-interval of the paired difference, unadjusted], p (Wilcoxon signed-rank over test "
              "users x seeds, Holm over the study's comparisons):",

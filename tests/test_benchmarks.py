@@ -271,6 +271,27 @@ def test_user_tasks_batch_table_says_how_each_pretraining_ended():
                     ["DualEncoder", 32, "0.7100", "50", "0 of 1", "500", "4.500", "0.300 / -"]]  # fmt: skip
 
 
+def test_user_tasks_compares_pretraining_losses_at_equal_optimizer_steps():
+    """Batch 1024 takes a quarter of batch 256's steps per epoch: after 1 and 2 epochs' steps at 256, its epochs 4
+    and 8; batch 32's epochs 1/8 and 2/8 of them, at least epoch 1. A seed that stopped before a point is left out
+    of its mean and counted; a run without a curve (none: no pretraining) gets no row."""
+    sys.path.insert(0, ROOT)
+    from benchmarks.user_tasks_tables import equal_steps_table, report_equal_steps
+
+    def run(method, batch, seed, losses):
+        curve = [{"epoch": i + 1, "loss": loss} for i, loss in enumerate(losses)]
+        return {"method": method, "batch": batch, "seed": seed, "pretrain": {"curve": curve}, "user_tasks": {}}
+
+    results = [run("BTPretrain", 256, 1, [9.0, 5.0]), run("BTPretrain", 256, 2, [7.0, 3.0]),
+               run("BTPretrain", 1024, 1, [8, 7, 6, 5.5, 5, 4, 3, 2.5]), run("BTPretrain", 1024, 2, [9, 8, 7, 4.5]),
+               run("DualEncoder", 32, 1, [6.0]), {"method": "none", "batch": 256, "seed": 1, "user_tasks": {}}]
+    header, rows = report_equal_steps(results, 256, at=(1, 2))
+    assert header == ["method", "batch", "after 1 epochs' steps", "after 2 epochs' steps"]
+    assert rows == [["BTPretrain", 256, "8.00", "4.00"], ["BTPretrain", 1024, "5.00", "2.50 (1)"],
+                    ["DualEncoder", 32, "6.00", "6.00"]]  # fmt: skip
+    assert "equal optimizer steps" in equal_steps_table(results, 256) and equal_steps_table(results[-1:], 256) == ""
+
+
 def test_archive_runs_keeps_small_files_and_the_probes_results_but_no_checkpoint(tmp_path):
     """runs_common.sh's `archive_runs`: a finished job's small files and its zero-shot / head-start probes' results
     (a fresh machine reads them back without the encoder's checkpoint); no checkpoint, no unfinished job."""
