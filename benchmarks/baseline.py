@@ -68,8 +68,8 @@ from recbole_bt.comparison import parse_select  # noqa: E402
 from recbole_bt.evaluator.significance import bracket, stars  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     HERE, RESULTS_MD, ROOT, add_common_arguments, best_point, data_spec, machine, mean_std, parse_run, parse_value,
-    peak_rss_mb, guard_defaults, job_config, pretrain, rerun_argv, results_dir_of, run_folder, read_or_run, runs_by_label, save,
-    set_threads, shared_cores, subcommand,
+    peak_rss_mb, guard_defaults, job_config, pretrain, pretrain_seconds, rerun_argv, results_dir_of, run_folder,
+    read_or_run, runs_by_label, save, set_threads, shared_cores, subcommand,
 )  # fmt: skip
 
 METRICS = {"metrics": ["Hit", "NDCG"], "topk": [10], "valid_metric": "NDCG@10", "eval_mask_seen": True}
@@ -174,7 +174,7 @@ def pretraining_lines(results):
             lines.append(f"- pretraining of {label} (then fine-tuned from it): epochs " + ", ".join(str(p["epochs"]) for p in stages)
                          + f"; stopped: {'; '.join(dict.fromkeys(str(p.get('stopped')) for p in stages))}; lowest loss "
                          + mean_std([p["pretrain_loss"] for p in stages])
-                         + f"; {statistics.mean(p['seconds'] for p in stages) / 60:.1f} min per run"
+                         + f"; {statistics.mean(pretrain_seconds(p) for p in stages) / 60:.1f} min per run (epochs x median epoch)"
                          + "".join(f"; {s}" for s in stds) + (" at the end" if stds else ""))  # fmt: skip
     return lines
 

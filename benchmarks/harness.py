@@ -13,6 +13,7 @@ import os
 import platform
 import resource
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -325,6 +326,15 @@ def runs_by_label(results):
     """(label, its finished runs) for each run label, in the order of `results` (a label's failed runs left out)."""
     for label in dict.fromkeys(r["label"] for r in results):
         yield label, [r for r in results if r["label"] == label and "failed" not in r]
+
+
+def pretrain_seconds(pretraining):
+    """A pretraining stage's wall seconds (`pretrain`'s result) as its epochs x its median epoch, the figure
+    `baseline.py`'s tables give a fine-tuning: a run paused (SIGSTOP while a test suite runs beside the long runs)
+    carries the pause in one epoch, which the median ignores and the stored total (`seconds`, the sum of the
+    epochs) does not. The stored total when the stage kept no curve."""
+    times = [point["seconds"] for point in pretraining.get("curve") or ()]
+    return len(times) * statistics.median(times) if times else pretraining["seconds"]
 
 
 def markdown_table(header, rows):

@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.harness import HERE, markdown_table, mean_std  # noqa: E402
+from benchmarks.harness import HERE, markdown_table, mean_std, pretrain_seconds  # noqa: E402
 
 MAIN_METRIC = {"gender": "accuracy", "age": "accuracy", "next_item": "ndcg@10"}
 SECOND_METRIC = {"gender": "macro_f1", "age": "macro_f1", "next_item": "hit@10"}
@@ -188,7 +188,7 @@ def report_batch(results, protocol, ratios):
     ok = [r for r in results if "failed" not in r and r["method"] != "none"]
     tasks = [t for t in (ok[0]["user_tasks"] if ok else {}) if t != "users"]
     header = ["method", "batch"] + [f"{t} {MAIN_METRIC[t]} @{ratio}" for ratio in ratios for t in tasks] + [
-        "pretrain epochs (per seed)", "stopped at the plateau (seeds)", "pretrain s", "best loss",
+        "pretrain epochs (per seed)", "stopped at the plateau (seeds)", "pretrain s (epochs x median epoch)", "best loss",
         "embedding std / projection std at the end"]  # fmt: skip
     rows = []
     for method in dict.fromkeys(r["method"] for r in ok):
@@ -200,7 +200,7 @@ def report_batch(results, protocol, ratios):
             stds = " / ".join(_mean_of(pre, k) for k in ("embedding_std", "projection_std"))
             rows.append([method, batch] + cells + [
                 ", ".join(str(p["epochs"]) for p in pre), f"{plateau} of {len(pre)}",
-                f"{statistics.mean(p['seconds'] for p in pre):.0f}",
+                f"{statistics.mean(pretrain_seconds(p) for p in pre):.0f}",
                 f"{statistics.mean(p['pretrain_loss'] for p in pre):.3f}", stds])  # fmt: skip
     return header, rows
 

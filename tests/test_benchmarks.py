@@ -265,7 +265,7 @@ def test_user_tasks_batch_table_says_how_each_pretraining_ended():
                run("BTPretrain", 2, cap, 1000, 22.0, {"embedding_std": 0.2, "projection_std": 0.07}),
                run("DualEncoder", 1, cap, 500, 4.5, {"embedding_std": 0.3})]  # fmt: skip
     header, rows = report_batch(results, "probe", ["1.0"])
-    assert header[-4:] == ["stopped at the plateau (seeds)", "pretrain s", "best loss",
+    assert header[-4:] == ["stopped at the plateau (seeds)", "pretrain s (epochs x median epoch)", "best loss",
                            "embedding std / projection std at the end"]  # fmt: skip
     assert rows == [["BTPretrain", 32, "0.7150 ± 0.0071", "30, 100", "1 of 2", "650", "21.000", "0.150 / 0.060"],
                     ["DualEncoder", 32, "0.7100", "50", "0 of 1", "500", "4.500", "0.300 / -"]]  # fmt: skip
@@ -290,6 +290,17 @@ def test_user_tasks_compares_pretraining_losses_at_equal_optimizer_steps():
     assert rows == [["BTPretrain", 256, "8.00", "4.00"], ["BTPretrain", 1024, "5.00", "2.50 (1)"],
                     ["DualEncoder", 32, "6.00", "6.00"]]  # fmt: skip
     assert "equal optimizer steps" in equal_steps_table(results, 256) and equal_steps_table(results[-1:], 256) == ""
+
+
+def test_a_pretrainings_wall_time_leaves_out_the_time_its_process_stood_paused():
+    """Epochs of 30, 32, 31, 29 s and one of 600 s (SIGSTOP while a test suite ran): 5 x the median epoch, 31 s x 5
+    (their total 722 s); the stored total when the stage kept no curve."""
+    sys.path.insert(0, ROOT)
+    from benchmarks.harness import pretrain_seconds
+
+    curve = [{"epoch": i + 1, "seconds": s} for i, s in enumerate([30.0, 32.0, 600.0, 31.0, 29.0])]
+    assert pretrain_seconds({"curve": curve, "seconds": 722.0}) == pytest.approx(155.0)
+    assert pretrain_seconds({"seconds": 722.0}) == 722.0
 
 
 def test_archive_runs_keeps_small_files_and_the_probes_results_but_no_checkpoint(tmp_path):
@@ -569,7 +580,7 @@ def test_pretraining_line_gives_epochs_stop_loss_time_and_collapse_indicators():
     results.append({"label": "SASRec", "seed": 2020})
     assert pretraining_lines(results) == [
         f"- pretraining of CLUE (then fine-tuned from it): epochs 17, 26; stopped: {stop}; "
-        "lowest loss -0.9630 ± 0.0014; 11.4 min per run; embedding std 0.1140 ± 0.0028; projection std 0.0610 ± 0.0000 at the end"]
+        "lowest loss -0.9630 ± 0.0014; 11.4 min per run (epochs x median epoch); embedding std 0.1140 ± 0.0028; projection std 0.0610 ± 0.0000 at the end"]
 
 
 def test_saved_json_puts_a_list_of_values_on_one_line(tmp_path):
