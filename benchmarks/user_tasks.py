@@ -26,6 +26,9 @@ pretraining batch size (Liu et al. 2025's claim, SPEC section 2; recbole_bt/task
     python benchmarks/user_tasks.py head-start-finetune --dataset ml-1m --data_path ../shared/datasets \
         --batch-sizes 32 64 256 1024
 
+    # dimensional collapse: the effective rank of every user's h(s) from each finished job's encoder (seconds a job)
+    python benchmarks/user_tasks.py rank --dataset ml-1m --data_path ../shared/datasets --batch-sizes 32 64 256 1024
+
     # record a finished run's JSON (e.g. one run with --no-record from another checkout) in RESULTS.md
     python benchmarks/user_tasks.py record path/to/user_tasks-study-ml-1m-STAMP.json
 
@@ -48,7 +51,9 @@ from benchmarks.harness import (  # noqa: E402
     HERE, ROOT, add_common_arguments, data_spec, finished, parse_run, peak_rss_mb, pretrain, record_saved,
     run_and_save, guard_defaults, run_folder, set_threads, subcommand,
 )  # fmt: skip
-from benchmarks.user_tasks_tables import ZERO_SHOT_NOTE, head_start_tables, report_zero_shot, tables  # noqa: E402
+from benchmarks.user_tasks_tables import (  # noqa: E402
+    RANK_NOTE, ZERO_SHOT_NOTE, head_start_tables, report_rank, report_zero_shot, tables,
+)  # fmt: skip
 
 METHODS = ["BTPretrain", "DualEncoder", "CLUE", "none"]  # none: BTPretrain's encoder, random weights
 ENCODER = {"n_layers": 2, "n_heads": 1, "hidden_size": 64, "inner_size": 256, "MAX_ITEM_LIST_LENGTH": 200}
@@ -117,8 +122,27 @@ def head_start_pipeline(job):
     return {"user_tasks": run_recbole_bt(model, job["dataset"], job.get("config_files"), config)["user_tasks"]}
 
 
+def rank_pipeline(job):
+    """The effective rank of every user's h(s) [U H] from a finished study job's encoder (as is, and centred): the
+    dimensional-collapse indicator beside the study's per-dimension stds, which stay up when the users' vectors
+    spread along a few directions only."""
+    from recbole_bt.evaluator.metrics import effective_rank
+    from recbole_bt.quick_start import prepare
+    from recbole_bt.tasks.protocols import embed
+    from recbole_bt.tasks.sequences import user_sequences
+
+    config, model = study_encoder(job)
+    config, _, valid_data, _, trainer = prepare(model, job["dataset"], job.get("config_files"),
+                                                dict(config, train_stage="user_tasks"))  # fmt: skip
+    users = user_sequences(valid_data, trainer.model)
+    h = embed(trainer.model, users.item_seq, users.item_seq_len, config["eval_batch_size"])  # [U H]
+    return {"representation": {"users": len(users), "dims": h.shape[1], "effective_rank": effective_rank(h),
+                               "effective_rank_centred": effective_rank(h, centred=True)}}  # fmt: skip
+
+
 HEAD_START = {"head-start": "probe", "head-start-finetune": "finetune"}  # the protocol each one trains
-PROBES = {"zero-shot": zero_shot_pipeline, **dict.fromkeys(HEAD_START, head_start_pipeline)}  # on finished encoders
+PROBES = {"zero-shot": zero_shot_pipeline, **dict.fromkeys(HEAD_START, head_start_pipeline),
+          "rank": rank_pipeline}  # on finished encoders
 
 
 def described(job, result):
@@ -219,7 +243,7 @@ def study_jobs(args, data, base):
 
 
 def finished_probe(args, data, jobs):
-    """The `zero-shot` and `head-start` probes: for every finished job of the study, its encoder evaluated again
+    """The `zero-shot`, `head-start` and `rank` probes: for every finished job of the study, its encoder evaluated again
     (`PROBES`; its folder inside the job's), beside what the study's heads reached (`head-start-finetune`: the
     main batch's jobs, the only ones the study fine-tunes). Trains no encoder."""
     if args.bench == "head-start-finetune":
@@ -233,6 +257,8 @@ def finished_probe(args, data, jobs):
         studies = [read_back(job) for job in done]
         if args.bench == "zero-shot":
             header, rows, note = *report_zero_shot(results, studies), ZERO_SHOT_NOTE
+        elif args.bench == "rank":
+            header, rows, note = *report_rank(results, studies), RANK_NOTE
         else:
             header, rows, note = head_start_tables(results, studies, HEAD_START[args.bench])
         left_out = "\n\nStudy jobs not finished yet (left out): " + ", ".join(waiting) if waiting else ""

@@ -5,8 +5,8 @@ relative difference to DualEncoder ((BT - DE) / DE), the figure the 8-20% claim 
 test users x seeds (`bt_vs_de`); a second table gives that difference at every pretraining batch size (linear
 probe), and a third tests "most with small batches" (`batch_trend`: the gain at the smallest batch against the
 largest). The pretrainings' losses are compared at equal optimizer steps (`report_equal_steps`). A plot of the
-probe metrics against the batch size goes next to RESULTS.md (matplotlib). The zero-shot and head-start probes'
-tables are here too.
+probe metrics against the batch size goes next to RESULTS.md (matplotlib). The zero-shot, head-start and rank
+probes' tables are here too.
 """
 import os
 import statistics
@@ -24,6 +24,11 @@ ZERO_SHOT_NOTE = (
     "study's heads trained from that start (probe: frozen encoder; finetune: encoder and head); mean ± std over "
     "seeds.")
 
+RANK_NOTE = (
+    "Rank: the effective rank (exp of the entropy of the normalised singular values; H for H equal ones, 1 for a "
+    "rank-1 matrix) of every user's h(s) [U H] from each finished encoder, as is and centred (minus the mean user), "
+    "mean ± std over seeds; beside it the study's pretraining loss and linear-probe gender and age accuracy at "
+    "100% labels. Random weights: the same encoder untrained.")
 PROTOCOL_NAME = {"probe": "linear probe", "finetune": "fine-tuning"}
 HEAD_START_NOTE = (
     "Head start: the study's gender and age linear probes again on each finished encoder, the head starting as the "
@@ -390,3 +395,26 @@ def head_start_tables(results, studies, protocol="probe"):
              "signed-rank over test users x seeds, Holm over this table's comparisons):", by_batch,
              trend_table(ok, protocol=protocol)]  # fmt: skip
     return header, rows, "\n\n".join(e for e in extra if e)
+
+
+def report_rank(results, studies):
+    """Per method x batch size: the effective rank of the users' h(s) (`results` of the `rank` probe) beside the
+    study's best pretraining loss and gender / age linear-probe accuracy at 100% labels (`studies`, in the same
+    order)."""
+    header = ["method", "batch", "seeds", "effective rank of h(s) / H", "centred", "pretraining loss",
+              "gender accuracy @1.0 (probe)", "age accuracy @1.0 (probe)"]  # fmt: skip
+    pairs = [(r, s) for r, s in zip(results, studies) if "failed" not in r and s and "failed" not in s]
+    rows = []
+    for method, batch in dict.fromkeys((r["method"], r["batch"]) for r, _ in pairs):
+        group = [(r, s) for r, s in pairs if (r["method"], r["batch"]) == (method, batch)]
+        reps = [r["representation"] for r, _ in group]
+        studied = [s for _, s in group]
+        losses = [s["pretrain"]["pretrain_loss"] for s in studied if "pretrain" in s]
+        rows.append([method, batch, len(group),
+                     f"{mean_std([x['effective_rank'] for x in reps])} / {reps[0]['dims']}",
+                     mean_std([x["effective_rank_centred"] for x in reps]), mean_std(losses) if losses else "-",
+                     *(mean_std(v) if (v := _values(studied, task, "probe", "1.0", "accuracy")) else "-"
+                       for task in ("gender", "age"))])  # fmt: skip
+    failed = [r for r in results if "failed" in r]
+    rows += [[f"**failed**: {r['label']}", r["failed"]] + [""] * (len(header) - 2) for r in failed]
+    return header, rows

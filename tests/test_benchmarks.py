@@ -136,6 +136,14 @@ def test_user_tasks_quick(tmp_path):
     assert all({t: set(p) for t, p in r["user_tasks"].items() if t != "users"} == {"gender": {"finetune"},
                "age": {"finetune"}} for r in tuned)  # fmt: skip
     assert {path: os.stat(path).st_mtime_ns for path in done} == done
+    # the rank probe: the effective rank of every user's h(s) (hidden_size 8 in --quick), as is and centred
+    ranks = run_quick("user_tasks.py", "rank", tmp_path, "user_tasks-rank", "--methods", "BTPretrain", "DualEncoder",
+                      "none")  # fmt: skip
+    assert [(r["method"], r["batch"]) for r in ranks] == [(r["method"], r["batch"]) for r in runs]
+    users = sum(runs[0]["user_tasks"]["users"]["gender"][part] for part in ("train", "valid", "test"))
+    assert all(r["representation"]["dims"] == 8 and r["representation"]["users"] == users
+               and 1 < r["representation"]["effective_rank_centred"] <= 8 for r in ranks)  # fmt: skip
+    assert {path: os.stat(path).st_mtime_ns for path in done} == done
     # --finished-only (a study that spans sessions, read back so far): the unfinished job is left out, not trained
     [unfinished] = glob.glob(str(tmp_path / "quick" / "user_tasks-runs" / "DualEncoder-batch4-*" / "result.json"))
     os.remove(unfinished)
@@ -303,13 +311,43 @@ def test_a_pretrainings_wall_time_leaves_out_the_time_its_process_stood_paused()
     assert pretrain_seconds({"seconds": 722.0}) == 722.0
 
 
+def test_user_tasks_rank_table_sets_each_encoders_rank_beside_its_study_row():
+    """Per method x batch: the mean ± std of the effective ranks over seeds, out of H, beside the study's pretraining
+    loss and 100%-label probe accuracies; no pretraining: no loss; a failed probe: its own row."""
+    sys.path.insert(0, ROOT)
+    from benchmarks.user_tasks_tables import report_rank
+
+    def rank(method, seed, value, centred):
+        rep = {"users": 10, "dims": 64, "effective_rank": value, "effective_rank_centred": centred}
+        return {"method": method, "batch": 256, "seed": seed, "label": f"{method} {seed}", "representation": rep}
+
+    def study(method, seed, loss, gender, age):
+        tasks = {t: {"probe": {"1.0": {"accuracy": a}}} for t, a in (("gender", gender), ("age", age))}
+        return {"method": method, "batch": 256, "seed": seed, "user_tasks": tasks,
+                **({"pretrain": {"pretrain_loss": loss}} if loss is not None else {})}  # fmt: skip
+
+    results = [rank("BTPretrain", 1, 30.0, 20.0), rank("BTPretrain", 2, 40.0, 30.0), rank("none", 1, 60.0, 55.0),
+               {"label": "DualEncoder 1", "failed": "RuntimeError: boom"}]
+    studies = [study("BTPretrain", 1, 8.0, 0.7, 0.3), study("BTPretrain", 2, 9.0, 0.8, 0.4),
+               study("none", 1, None, 0.72, 0.35), study("DualEncoder", 1, 5.0, 0.7, 0.3)]
+    header, rows = report_rank(results, studies)
+    assert header[3:6] == ["effective rank of h(s) / H", "centred", "pretraining loss"]
+    assert rows == [["BTPretrain", 256, 2, "35.0000 ± 7.0711 / 64", "25.0000 ± 7.0711", "8.5000 ± 0.7071",
+                     "0.7500 ± 0.0707", "0.3500 ± 0.0707"],
+                    ["none", 256, 1, "60.0000 / 64", "55.0000", "-", "0.7200", "0.3500"],
+                    ["**failed**: DualEncoder 1", "RuntimeError: boom", "", "", "", "", "", ""]]  # fmt: skip
+
+
 def test_archive_runs_keeps_small_files_and_the_probes_results_but_no_checkpoint(tmp_path):
-    """runs_common.sh's `archive_runs`: a finished job's small files and its zero-shot / head-start probes' results
-    (a fresh machine reads them back without the encoder's checkpoint); no checkpoint, no unfinished job."""
+    """runs_common.sh's `archive_runs`: a finished job's small files and every user_tasks.py probe's results (a fresh
+    machine reads them back without the encoder's checkpoint); no checkpoint, no unfinished job."""
+    sys.path.insert(0, ROOT)
+    from benchmarks.user_tasks import PROBES
+
     out, archive = tmp_path / "out", tmp_path / "archive"
     job = out / "user_tasks-runs" / "BTPretrain-batch32-seed1-abc"
-    for path in ("result.json", "defaults.json", "pretrain/result.json", "pretrain/BTPretrain-ml-1m-9.pth",
-                 "head-start/result.json", "head-start/defaults.json", "zero-shot/result.json"):  # fmt: skip
+    probes = [f"{probe}/{name}" for probe in PROBES for name in ("defaults.json", "result.json")]
+    for path in ("result.json", "defaults.json", "pretrain/result.json", "pretrain/BTPretrain-ml-1m-9.pth", *probes):
         (job / path).parent.mkdir(parents=True, exist_ok=True)
         (job / path).write_text(path)
     (out / "user_tasks-runs" / "DualEncoder-batch32-seed1-def" / "pretrain").mkdir(parents=True)  # still training
@@ -318,8 +356,8 @@ def test_archive_runs_keeps_small_files_and_the_probes_results_but_no_checkpoint
     subprocess.run(["bash", "-c", command], cwd=ROOT, check=True)
     kept = sorted(os.path.relpath(p, archive) for p in glob.glob(str(archive / "**" / "*"), recursive=True)
                   if os.path.isfile(p))  # fmt: skip
-    assert kept == [f"user_tasks-runs/BTPretrain-batch32-seed1-abc/{p}" for p in (
-        "defaults.json", "head-start/defaults.json", "head-start/result.json", "result.json", "zero-shot/result.json")]
+    assert kept == [f"user_tasks-runs/BTPretrain-batch32-seed1-abc/{p}"
+                    for p in sorted(["defaults.json", "result.json", *probes])]  # fmt: skip
 
 
 def test_user_tasks_record_refuses_a_probes_json(tmp_path):
