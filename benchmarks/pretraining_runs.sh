@@ -22,9 +22,10 @@ STUDY="--dataset ml-1m --data_path ../shared/datasets --out $OUT --batch-sizes 3
 python benchmarks/user_tasks.py study $STUDY --methods BTPretrain DualEncoder none --parallel 2 --threads 1
 # 3. the probes of the study's finished encoders (nothing pretrained again): next_item with no label (each encoder's
 #    own item scores, seconds a job), and the gender / age heads from the majority-class start: linear probes at every
-#    batch size (a minute a job), fine-tuning at batch 256 (where the study fine-tunes; minutes a job)
+#    batch size (a minute a job), fine-tuning at batch 256 (where the study fine-tunes; minutes a job); the effective
+#    rank of the users' h(s) (dimensional collapse; seconds a job)
 probes() {
-    for probe in zero-shot head-start head-start-finetune; do
+    for probe in zero-shot head-start head-start-finetune rank; do
         python benchmarks/user_tasks.py $probe $STUDY --parallel 1 --threads 1
     done
 }
