@@ -35,7 +35,11 @@ probes
 #    (a) batch 1024 stopped at its plateau after 154 epochs (about 920 optimizer steps, best loss 19.7, its epoch
 #    losses +-15% noisy; at batch 256 the loss still fell at 2,300 steps): seed 2020 on to the cap, 400 epochs (the
 #    steps of 100 at batch 256), no plateau stop, probed on the way;
-#    (b) batch 64 stopped at the 100-epoch cap as 256 did (its loss still falling; at 256 the probe did not change
+#    (b) batch 1024 at Barlow Twins' learning-rate rule: its reference code (facebookresearch/barlowtwins main.py)
+#    scales the rate by batch / 256 after a 10-epoch warmup, the study keeps Adam's 1e-3 at every batch; BTPretrain
+#    seed 2020 at 1024 again, 4e-3 after a 40-epoch warmup (10 epochs of batch 256's steps), the study's plateau and
+#    probes otherwise (a job of its own: --set makes its folder);
+#    (c) batch 64 stopped at the 100-epoch cap as 256 did (its loss still falling; at 256 the probe did not change
 #    after epoch 100, RESULTS.md "Probe: is BTPretrain's 100-epoch cap its plateau?"): seed 2020 on to its plateau
 #    or 300 epochs
 (
@@ -45,6 +49,8 @@ probes
         python benchmarks/with_slot.py $CORES -- env STOP=0 CAP=400 EPOCHS="150 200 300 400" \
             bash benchmarks/pretrain_epochs_probe.sh "${run%/}"
     done
+    python benchmarks/user_tasks.py study $STUDY --batch-sizes 1024 --methods BTPretrain --seeds 2020 \
+        --set learning_rate=0.004,lr_warmup_epochs=40 --parallel 1 --threads 1
     for run in "$OUT"/user_tasks-runs/BTPretrain-batch64-seed2020-*/; do
         [ -d "$run/pretrain" ] || continue
         python benchmarks/with_slot.py $CORES -- env CAP=300 bash benchmarks/pretrain_epochs_probe.sh "${run%/}"
