@@ -174,7 +174,8 @@ def pretraining_lines(results):
             lines.append(f"- pretraining of {label} (then fine-tuned from it): epochs " + ", ".join(str(p["epochs"]) for p in stages)
                          + f"; stopped: {'; '.join(dict.fromkeys(str(p.get('stopped')) for p in stages))}; lowest loss "
                          + mean_std([p["pretrain_loss"] for p in stages])
-                         + f"; {statistics.mean(pretrain_seconds(p) for p in stages) / 60:.1f} min per run (epochs x median epoch)"
+                         + f"; {statistics.mean(pretrain_seconds(p) for p in stages) / 60:.1f} min per run"
+                         + " (epochs x median epoch)"
                          + "".join(f"; {s}" for s in stds) + (" at the end" if stds else ""))  # fmt: skip
     return lines
 

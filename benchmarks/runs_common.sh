@@ -24,7 +24,7 @@ archive_runs() {  # a finished run's small files (no checkpoints), and those of 
         kind=$(basename "$(dirname "$run")")
         mkdir -p "$ARCHIVE/$kind/$(basename "$run")"
         cp "$run"/{job.json,defaults.json,curve.jsonl,result.json,per_user.json} "$ARCHIVE/$kind/$(basename "$run")/" 2>/dev/null || true
-        for probe in zero-shot head-start head-start-finetune rank; do  # read back where the encoder's checkpoint is not
+        for probe in zero-shot head-start head-start-finetune rank; do  # read back without the encoder's checkpoint
             [ -e "$run/$probe/result.json" ] || continue
             mkdir -p "$ARCHIVE/$kind/$(basename "$run")/$probe"
             cp "$run/$probe"/{defaults.json,result.json} "$ARCHIVE/$kind/$(basename "$run")/$probe/" 2>/dev/null || true

@@ -193,8 +193,8 @@ def report_batch(results, protocol, ratios):
     ok = [r for r in results if "failed" not in r and r["method"] != "none"]
     tasks = [t for t in (ok[0]["user_tasks"] if ok else {}) if t != "users"]
     header = ["method", "batch"] + [f"{t} {MAIN_METRIC[t]} @{ratio}" for ratio in ratios for t in tasks] + [
-        "pretrain epochs (per seed)", "stopped at the plateau (seeds)", "pretrain s (epochs x median epoch)", "best loss",
-        "embedding std / projection std at the end"]  # fmt: skip
+        "pretrain epochs (per seed)", "stopped at the plateau (seeds)", "pretrain s (epochs x median epoch)",
+        "best loss", "embedding std / projection std at the end"]  # fmt: skip
     rows = []
     for method in dict.fromkeys(r["method"] for r in ok):
         for batch in sorted({r["batch"] for r in ok if r["method"] == method}):
