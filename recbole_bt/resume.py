@@ -20,10 +20,14 @@ Pretraining (``train_stage: pretrain``, `recbole_bt.trainer.PretrainTrainer`) ha
 loss and the epochs since, why it stopped, the generators) in the trainer's `pretrain_last_file`; resumed from it,
 pretraining continues after that epoch as the uninterrupted run did, and a pretraining that had ended trains nothing
 and reports the checkpoint it had saved.
+
+A run resumed with another ``learning_rate`` than its checkpoint's trains on at the one it is given (RecBole's resume
+restores the optimizer with the checkpoint's rate and says nothing); the log names both.
 """
 import os
 import random
 import re
+from logging import getLogger
 
 import numpy as np
 import torch
@@ -135,6 +139,19 @@ def beside(recorded, checkpoint_file):
     return near if os.path.exists(near) or not os.path.isdir(os.path.dirname(recorded) or ".") else recorded
 
 
+def given_rate(trainer):
+    """Set the optimizer's rate to the trainer's `learning_rate` where the resumed optimizer state brought another
+    (a schedule, `lr_warmup_epochs` / `lr_decay`, sets every batch's rate from `learning_rate` anyway)."""
+    saved = sorted({group["lr"] for group in trainer.optimizer.param_groups})
+    if trainer.config["lr_warmup_epochs"] or (trainer.config["lr_decay"] or "none") != "none" \
+            or saved == [trainer.learning_rate]:
+        return
+    for group in trainer.optimizer.param_groups:
+        group["lr"] = trainer.learning_rate
+    getLogger().info(f"resumed at learning_rate {trainer.learning_rate} (the checkpoint's: "
+                     f"{', '.join(map(str, saved))})")
+
+
 def resume(trainer, resume_file, train_data=None):
     """Continue the training saved in `resume_file` (RecBole's `Trainer.resume_checkpoint`: weights, optimizer,
     epoch, early-stopping state). A checkpoint of another model, dataset or shape is a one-line CheckpointError.
@@ -143,6 +160,7 @@ def resume(trainer, resume_file, train_data=None):
     checkpoint = read_checkpoint(resume_file, "resume_file")
     check_resumable(checkpoint, trainer.config, trainer.model.state_dict(), resume_file)
     trainer.resume_checkpoint(resume_file)
+    given_rate(trainer)
     if checkpoint.get("best_model_file"):  # a `checkpoint_last` file: the best model stays in its own file
         trainer.saved_model_file = beside(checkpoint["best_model_file"], resume_file)
     trainer.best_valid_result = checkpoint.get("best_valid_result")

@@ -199,6 +199,27 @@ def test_a_pretraining_stopped_at_its_plateau_resumes_under_a_wider_window_as_if
     assert all(torch.equal(saved[k], expected[k]) for k in expected)
 
 
+def test_a_resumed_pretraining_trains_at_the_learning_rate_it_is_given(workdir, caplog):
+    """RecBole's resume restores the optimizer with the checkpoint's rate: a pretraining saved at learning_rate 0.002
+    and resumed with 0.0005 has its optimizer at 0.0005, and the log names both; resumed at 0.002, no line."""
+    import logging
+
+    settings = dict(PRETRAIN, pretrain_epochs=2, learning_rate=0.002)
+    run_recbole_bt("BTPretrain", "tiny", [TINY_YAML], tiny_config(checkpoint_dir="part", **settings))
+    last = "part/BTPretrain-tiny-pretrain-last.pth"
+    with caplog.at_level(logging.INFO):
+        *_, trainer = prepare("BTPretrain", "tiny", [TINY_YAML], tiny_config(
+            checkpoint_dir="part", resume_file=last, **dict(settings, pretrain_epochs=4, learning_rate=0.0005)))
+    assert [group["lr"] for group in trainer.optimizer.param_groups] == [0.0005]
+    assert "resumed at learning_rate 0.0005 (the checkpoint's: 0.002)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        *_, trainer = prepare("BTPretrain", "tiny", [TINY_YAML], tiny_config(
+            checkpoint_dir="part", resume_file=last, **dict(settings, pretrain_epochs=4)))
+    assert [group["lr"] for group in trainer.optimizer.param_groups] == [0.002]
+    assert "resumed at learning_rate" not in caplog.text
+
+
 def test_resuming_a_pretraining_that_had_stopped_trains_nothing(workdir, caplog):
     import logging
 
