@@ -6,8 +6,9 @@
 # the end of $DEST/epoch<E>.log.
 #   bash benchmarks/pretrain_epochs_probe.sh benchmarks/out/user_tasks-runs/BTPretrain-batch256-seed2020-<digest>
 # (model, seed and batch from the folder's name; CAP=300 EPOCHS="20 50 100 150 200 250 300" by default; STOP=N
-# continues a job that stopped at its plateau with pretrain_stopping_step N, 0: to CAP). Rerun, it resumes the
-# pretraining after its last epoch and probes only the checkpoints not probed yet.
+# continues a job that stopped at its plateau with pretrain_stopping_step N, 0: to CAP; LR=x continues at learning
+# rate x, DEST=folder elsewhere for it). Rerun, it resumes the pretraining after its last epoch and probes only the
+# checkpoints not probed yet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${1:?a finished user_tasks.py study job folder (with pretrain/)}
@@ -27,8 +28,8 @@ SET="--model=$MODEL --dataset=ml-1m --data_path=../shared/datasets --seed=$SEED 
 mkdir -p "$DEST"
 if [ ! -e "$DEST/pretrain" ]; then cp -r "$RUN/pretrain" "$DEST/pretrain"; fi
 if [ -z "${PROBES_ONLY:-}" ]; then  # PROBES_ONLY=1: the checkpoints saved so far, while the pretraining goes on
-    python run_recbole_bt.py $SET ${STOP:+--pretrain_stopping_step=$STOP} --train_stage=pretrain \
-        --pretrain_epochs="$CAP" --checkpoint_dir="$DEST/pretrain" \
+    python run_recbole_bt.py $SET ${STOP:+--pretrain_stopping_step=$STOP} ${LR:+--learning_rate=$LR} \
+        --train_stage=pretrain --pretrain_epochs="$CAP" --checkpoint_dir="$DEST/pretrain" \
         --checkpoint_last=True --resume_file="$DEST/pretrain/$MODEL-ml-1m-pretrain-last.pth" >> "$DEST/pretrain.log" 2>&1
     grep -E "pretraining stopped" "$DEST/pretrain.log" | tail -1 || true
 fi
