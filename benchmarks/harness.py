@@ -315,8 +315,6 @@ def record_saved(path, prefix, tables):
 
 def mean_std(values):
     """'mean ± sample std' of a list of numbers; the value alone for one number (one seed has no spread)."""
-    import statistics
-
     if len(values) == 1:
         return f"{values[0]:.4f}"
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"

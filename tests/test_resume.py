@@ -136,6 +136,14 @@ def pretrained_weights(result):
     return torch.load(result["pretrain"]["pretrained_model_file"], weights_only=False)["state_dict"]
 
 
+def assert_as_uninterrupted(resumed, uninterrupted):
+    """A resumed 5-epoch pretraining ended as the uninterrupted one: epochs, loss, why it stopped, weights."""
+    full, part = uninterrupted["pretrain"], resumed["pretrain"]
+    assert part["epochs"] == 5 and part["pretrain_loss"] == full["pretrain_loss"] and part["stopped"] == full["stopped"]
+    saved, expected = pretrained_weights(resumed), pretrained_weights(uninterrupted)
+    assert all(torch.equal(saved[k], expected[k]) for k in expected)
+
+
 @pytest.mark.parametrize("model", ["BTPretrain", "CLUE"])  # their own augmentations; dropout views
 def test_resumed_pretraining_ends_as_the_uninterrupted_one(workdir, monkeypatch, model):
     """checkpoint_last in pretraining: killed during epoch 4, resumed from the -pretrain-last.pth of epoch 3, it
@@ -171,10 +179,7 @@ def test_a_pretraining_stopped_at_its_cap_resumes_to_a_higher_cap_as_if_never_ca
         resumed = run_recbole_bt("BTPretrain", "tiny", [TINY_YAML], tiny_config(
             checkpoint_dir="part", resume_file="part/BTPretrain-tiny-pretrain-last.pth", **PRETRAIN))  # fmt: skip
     assert "had stopped at its cap (pretrain_epochs = 3 reached" in caplog.text
-    full, part = uninterrupted["pretrain"], resumed["pretrain"]
-    assert part["epochs"] == 5 and part["pretrain_loss"] == full["pretrain_loss"] and part["stopped"] == full["stopped"]
-    saved, expected = pretrained_weights(resumed), pretrained_weights(uninterrupted)
-    assert all(torch.equal(saved[k], expected[k]) for k in expected)
+    assert_as_uninterrupted(resumed, uninterrupted)
 
 
 def test_a_pretraining_stopped_at_its_plateau_resumes_under_a_wider_window_as_if_never_stopped(workdir, caplog):
@@ -193,10 +198,7 @@ def test_a_pretraining_stopped_at_its_plateau_resumes_under_a_wider_window_as_if
             checkpoint_dir="part", resume_file="part/BTPretrain-tiny-pretrain-last.pth", **settings))  # fmt: skip
     assert "had stopped at its plateau (no loss 50% below" in caplog.text
     assert "continuing with pretrain_stopping_step = 0 (no plateau stop)" in caplog.text
-    full, part = uninterrupted["pretrain"], resumed["pretrain"]
-    assert part["epochs"] == 5 and part["pretrain_loss"] == full["pretrain_loss"] and part["stopped"] == full["stopped"]
-    saved, expected = pretrained_weights(resumed), pretrained_weights(uninterrupted)
-    assert all(torch.equal(saved[k], expected[k]) for k in expected)
+    assert_as_uninterrupted(resumed, uninterrupted)
 
 
 def test_a_resumed_pretraining_trains_at_the_learning_rate_it_is_given(workdir, caplog):
