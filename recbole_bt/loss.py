@@ -2,7 +2,8 @@
 
 - `barlow_twins_loss`: Barlow Twins (Zbontar et al., ICML 2021) in the form of BT-SR's Eq. 6 (Razvorotnev et al.
   2025): the cross-correlation matrix of two batches of embeddings, pushed towards the identity. Under
-  torch.distributed its batch statistics and cross-correlation are those of the global batch.
+  torch.distributed its batch statistics and cross-correlation are those of the global batch; its two terms
+  (invariance, redundancy) apart: `barlow_twins_terms`.
 - `simsiam_loss`: SimSiam's symmetric negative cosine (Chen & He, CVPR 2021), as CLUE uses it (Cheng et al. 2021):
   ``D(p1, z2) / 2 + D(p2, z1) / 2`` with ``D(p, z) = -cos(p, stopgrad(z))``.
 - `in_batch_logits` / `in_batch_softmax`: the dual encoder's sampled softmax with in-batch negatives (the other
@@ -90,6 +91,22 @@ def _cross_correlation(z_a, z_b, n_rows, eps, normalize_rows):
     return global_sum(z_a.T @ z_b) / (norm_a[:, None] * norm_b[None, :])  # [D D]
 
 
+def barlow_twins_terms(z_a, z_b, eps=1e-6, normalize_rows=True):
+    """The two terms of the Barlow Twins loss of two views [B D] of the same B samples, and their matrix:
+    (on_diag, off_diag, C), on_diag = sum_i (1 - C_ii)^2 (invariance), off_diag = sum_{i != j} C_ij^2 (redundancy),
+    C the [D D] cross-correlation (steps 1-3 of `barlow_twins_loss`)."""
+    if z_a.shape != z_b.shape or z_a.dim() != 2:
+        raise ValueError(f"the two views must both be [B D], got {tuple(z_a.shape)} and {tuple(z_b.shape)}")
+    n_rows = global_sum(torch.tensor(float(len(z_a)), device=z_a.device))
+    if n_rows < 2:
+        raise ValueError("Barlow Twins needs at least 2 rows in the batch (it standardises over the batch)")
+    with torch.autocast(z_a.device.type, enabled=False):  # eps**2 is 0 in float16
+        c = _cross_correlation(_at_least_float32(z_a), _at_least_float32(z_b), n_rows, eps, normalize_rows)
+    on_diag = (1 - torch.diagonal(c)).pow(2).sum()
+    off_diag = off_diagonal(c).pow(2).sum()
+    return on_diag, off_diag, c
+
+
 def barlow_twins_loss(z_a, z_b, lambd, scale="none", eps=1e-6, normalize_rows=True):
     """Barlow Twins loss of two views [B D] of the same B samples. Scalar.
 
@@ -108,15 +125,7 @@ def barlow_twins_loss(z_a, z_b, lambd, scale="none", eps=1e-6, normalize_rows=Tr
     """
     if scale not in BT_SCALES:
         raise ValueError(f"bt_scale must be one of {list(BT_SCALES)}, got {scale!r}")
-    if z_a.shape != z_b.shape or z_a.dim() != 2:
-        raise ValueError(f"the two views must both be [B D], got {tuple(z_a.shape)} and {tuple(z_b.shape)}")
-    n_rows = global_sum(torch.tensor(float(len(z_a)), device=z_a.device))
-    if n_rows < 2:
-        raise ValueError("Barlow Twins needs at least 2 rows in the batch (it standardises over the batch)")
-    with torch.autocast(z_a.device.type, enabled=False):  # eps**2 is 0 in float16
-        c = _cross_correlation(_at_least_float32(z_a), _at_least_float32(z_b), n_rows, eps, normalize_rows)
-    on_diag = (1 - torch.diagonal(c)).pow(2).sum()
-    off_diag = off_diagonal(c).pow(2).sum()
+    on_diag, off_diag, c = barlow_twins_terms(z_a, z_b, eps, normalize_rows)
     loss = on_diag + lambd * off_diag
     loss = loss / c.shape[0] if scale == "dim" else loss
     # Under DDP every rank computes the same global loss, and backward through the all_reduces gives each rank

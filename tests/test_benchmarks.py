@@ -970,3 +970,49 @@ def test_loss_terms_names_a_run_in_progress(tmp_path):
     assert checkpoint_state(str(tmp_path)) == "best checkpoint so far (in progress, 3 epochs run)"
     (tmp_path / "result.json").write_text("{}")
     assert checkpoint_state(str(tmp_path)) == "best checkpoint"
+
+
+def test_bt_terms_of_a_batch_by_hand():
+    """The 3x2 views of tests/test_bt_loss.py: on_diag 2 - sqrt(3), off_diag 1 (times lambda), C_ii sqrt(3)/2 and
+    1/2; z_1's centred columns [1, 0, -1] and [-1/3, 2/3, -1/3] have kurtosis 1.5 each, and their largest square
+    carries 1/2 and 2/3 of the column's sum of squares."""
+    import math
+
+    from benchmarks.bt_terms import batch_measures
+
+    class Views:
+        lambd = 0.5
+
+        def projected_views(self, interaction):
+            return (torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]),
+                    torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]))  # fmt: skip
+
+    on_diag, off_diag, c_ii, kurtosis, share = batch_measures(Views(), None)
+    assert on_diag == pytest.approx(2 - math.sqrt(3), rel=1e-5) and off_diag == pytest.approx(0.5, rel=1e-5)
+    assert c_ii == pytest.approx((math.sqrt(3) / 2 + 0.5) / 2, rel=1e-5)
+    assert kurtosis == pytest.approx(1.5, rel=1e-5) and share == pytest.approx(7 / 12, rel=1e-5)
+
+
+@pytest.mark.spawns
+def test_bt_terms_quick(tmp_path):
+    """A 2-epoch BTPretrain against its untrained encoder: at the batch it trained at, its loss is lower and its
+    views agree more (every figure from a fixed seed); the run-steering keys are not in the rebuilt config."""
+    untrained, trained = run_quick("bt_terms.py", "measure", tmp_path, "bt_terms")
+    assert untrained["label"].startswith("random weights") and untrained["epochs"] == 0 and trained["epochs"] == 2
+    assert trained["trained_batch"] == 32 and set(trained["by_batch"]) == {"8", "32"}
+    at_32, random_32 = trained["by_batch"]["32"], untrained["by_batch"]["32"]
+    assert at_32["loss"] < 0.8 * random_32["loss"] and at_32["mean_c_ii"] > random_32["mean_c_ii"] + 0.1
+    assert at_32["batches"] == random_32["batches"] >= 2
+
+
+def test_bt_terms_rebuilds_the_model_not_the_run():
+    from benchmarks.bt_terms import checkpoint_config
+
+    class Saved(dict):  # a saved Config: its final values by key, the keys the run was given by source
+        file_config_dict = {"hidden_size": 8, "epochs": 3}
+        variable_config_dict = {"seed": 7}
+        cmd_config_dict = {"resume_file": "x.pth", "train_batch_size": 1024, "n_heads": 2}
+
+    model, dataset, config = checkpoint_config({"config": Saved(model="BTPretrain", dataset="ml-1m")}, "data")
+    assert (model, dataset) == ("BTPretrain", "ml-1m")
+    assert config == {"hidden_size": 8, "seed": 7, "n_heads": 2, "data_path": "data"}

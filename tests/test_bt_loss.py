@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from recbole_bt.loss import barlow_twins_loss, off_diagonal
+from recbole_bt.loss import barlow_twins_loss, barlow_twins_terms, off_diagonal
 
 # Unit rows, so the l2-normalisation leaves them as they are.
 Z_A = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
@@ -29,6 +29,14 @@ def test_3x2_example_by_hand():
     assert loss.item() == pytest.approx(on_diag + 0.5 * off_diag, rel=1e-5)
     assert barlow_twins_loss(Z_A, Z_B, lambd=0.5, scale="dim").item() == pytest.approx((on_diag + 0.5) / 2, rel=1e-5)
     assert barlow_twins_loss(Z_A, Z_B, lambd=0.0).item() == pytest.approx(on_diag, rel=1e-5)
+
+
+def test_terms_of_the_3x2_example_by_hand():
+    # the terms apart, as worked out above: C = [[sqrt(3)/2, -sqrt(3)/2], [-1/2, 1/2]]
+    on_diag, off_diag, c = barlow_twins_terms(Z_A, Z_B)
+    root3 = math.sqrt(3)
+    assert torch.allclose(c, torch.tensor([[root3 / 2, -root3 / 2], [-0.5, 0.5]]), atol=1e-5)
+    assert on_diag.item() == pytest.approx(2 - root3, rel=1e-5) and off_diag.item() == pytest.approx(1.0, rel=1e-5)
 
 
 def test_other_3x2_example_is_pure_on_diagonal():
