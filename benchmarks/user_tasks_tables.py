@@ -88,10 +88,11 @@ def bt_vs_de(results):
 def batch_trend(results, protocol="probe"):
     """{"<task> <label ratio>": [p, small, large, difference, low, high]}: does BTPretrain gain more over DualEncoder
     at the smallest pretraining batch than at the largest ("most with small batches")? Per test user x seed (the same
-    users at every batch: the split follows the seed), the gain at a batch is (BTPretrain - DualEncoder) / the mean of
-    DualEncoder at that batch, so its mean is the change `bt_vs_de` reports; the paired Wilcoxon signed-rank test of
-    the smallest batch's gain against the largest's, Holm over the tasks x label ratios; `small`, `large` and the
-    mean `difference` (small - large) with its 95% t-interval, as fractions (unadjusted)."""
+    users at every batch: the split follows the seed; the seeds both methods ran at both batches), the gain at a batch
+    is (BTPretrain - DualEncoder) / the mean of DualEncoder at that batch over those seeds, so its mean is the change
+    `bt_vs_de` reports over them (a scale from other seeds could put a change below -100%); the paired Wilcoxon
+    signed-rank test of the smallest batch's gain against the largest's, Holm over the tasks x label ratios;
+    `small`, `large` and the mean `difference` (small - large) with its 95% t-interval, as fractions (unadjusted)."""
     from recbole_bt.evaluator.significance import holm, paired_interval, paired_test, pooled_pairs
 
     rows = {(task, ratio, batch, method): seeds  # -> {seed: {user: value}}
@@ -99,9 +100,11 @@ def batch_trend(results, protocol="probe"):
     batches = sorted({key[2] for key in rows})
     raw, figures = {}, {}
     for task, ratio in dict.fromkeys(key[:2] for key in rows) if len(batches) > 1 else ():
+        cells = [[rows.get((task, ratio, batch, m), {}) for m in ("BTPretrain", "DualEncoder")]
+                 for batch in (batches[0], batches[-1])]  # fmt: skip
+        seeds = set.intersection(*(set(bt) & set(de) for bt, de in cells))  # the seeds of all four: one scale each
         gains = []
-        for batch in (batches[0], batches[-1]):
-            bt, de = (rows.get((task, ratio, batch, m), {}) for m in ("BTPretrain", "DualEncoder"))
+        for bt, de in ([{seed: runs[seed] for seed in seeds} for runs in cell] for cell in cells):
             a, b = pooled_pairs(bt, de)
             if not a or statistics.mean(b) == 0:
                 break
