@@ -19,19 +19,6 @@ python benchmarks/baseline.py converge $LOO --run SASRec:$RECIPE --run CLUE:mode
 #    CLUE and random weights, each pretrained at batch 32 / 64 / 256 / 1024 (the full grid at 256, probes elsewhere):
 #    BTPretrain, DualEncoder and random weights first (the paper's comparison), CLUE's jobs in step 5
 STUDY="--dataset ml-1m --data_path ../shared/datasets --out $OUT --batch-sizes 32 64 256 1024 --no-record $CORES"
-# first, in a run slot beside the study's jobs: BTPretrain batch 1024 seed 2020 stopped at its plateau after 154 epochs
-# (about 920 optimizer steps, best loss 19.7, its epoch losses +-15% noisy) and its loss kept falling when continued
-# (17.5 by epoch 250, RESULTS.md "State at 11:25"): on to the cap, 400 epochs (the steps of 100 at batch 256), no
-# plateau stop, probed at 150 / 200 / 300 / 400; whether the study's batch-1024 BTPretrain rows stand depends on it
-(
-    for run in "$OUT"/user_tasks-runs/BTPretrain-batch1024-seed2020-*/; do
-        # the study's job (window 40), finished at its plateau: not the 10-epoch window's older folder, nor one capped
-        [ -d "$run/pretrain" ] && grep -q 'pretrain_stopping_step 40)' "$run/result.json" 2>/dev/null || continue
-        python benchmarks/with_slot.py $CORES -- env STOP=0 CAP=400 EPOCHS="150 200 300 400" \
-            bash benchmarks/pretrain_epochs_probe.sh "${run%/}"
-    done
-) &
-continue_1024=$!
 python benchmarks/user_tasks.py study $STUDY --methods BTPretrain DualEncoder none --parallel 2 --threads 1
 # 3. the probes of the study's finished encoders (nothing pretrained again): next_item with no label (each encoder's
 #    own item scores, seconds a job), and the gender / age heads from the majority-class start: linear probes at every
@@ -45,9 +32,8 @@ probes() {
 probes
 # 4. does BTPretrain's linear probe still change after its pretraining stopped? Each continuation in a run slot
 #    (with_slot.py), beside step 5's jobs; a job restored from the archive has no checkpoint to continue.
-#    batch 1024 seed 2020's runs from the start (above); batch 64 stopped at the 100-epoch cap as 256 did (its loss
-#    still falling; at 256 the probe did not change after epoch 100, RESULTS.md "Probe: is BTPretrain's 100-epoch cap
-#    its plateau?"): seed 2020 on to its plateau or 150 epochs (its 100 epochs already run 4x the optimizer steps of
+#    batch 64 stopped at the 100-epoch cap as 256 did (its loss still falling; at 256 the probe did not change after
+#    epoch 100, RESULTS.md "Probe: is BTPretrain's 100-epoch cap its plateau?"): seed 2020 on to its plateau or 150 epochs (its 100 epochs already run 4x the optimizer steps of
 #    100 at batch 256, where the probe stopped gaining; 50 more, about an hour, say whether it still gains)
 (
     for run in "$OUT"/user_tasks-runs/BTPretrain-batch64-seed2020-*/; do
@@ -60,4 +46,4 @@ continuations=$!
 # 5. the whole study (CLUE's jobs at batch 32 / 64 / 1024 left), then the probes of its new encoders
 python benchmarks/user_tasks.py study $STUDY --parallel 2 --threads 1
 probes
-wait $continuations $continue_1024
+wait $continuations

@@ -4,8 +4,8 @@ pretraining batch size (Liu et al. 2025's claim, SPEC section 2; recbole_bt/task
     # every method x seed x batch size: pretraining at train_batch_size B to the plateau of its own loss (stopped
     # once the loss has fallen by less than 1% over pretrain_stopping_step 10 epochs: PLATEAU below; capped at the
     # optimizer steps of pretrain_epochs 100 at the main batch, `pretrain_cap`, and above the main batch both counted
-    # in those steps, `pretrain_window`; --pretrain-epochs N caps every job at N), then train_stage: user_tasks on its
-    # checkpoint (no pretraining: random weights). At --main-batch every protocol (linear probe and fine-tuning) x
+    # in those steps, `pretrain_window`, BTPretrain there to the cap; --pretrain-epochs N caps every job at N), then
+    # train_stage: user_tasks on its checkpoint (no pretraining: random weights). At --main-batch every protocol (linear probe and fine-tuning) x
     # label ratio x task; at the other batch sizes --batch-protocols.
     python benchmarks/user_tasks.py study --dataset ml-1m --data_path ../shared/datasets --batch-sizes 32 64 256 1024
 
@@ -209,15 +209,31 @@ def pretrain_cap(batch, main_batch, cap=None):
     return -(-YAML_CAP * batch // main_batch)
 
 
-def pretrain_window(batch, main_batch):
+def pretrain_window(batch, main_batch, method=None, bt_to_cap=True):
     """A job's plateau window (`PLATEAU`'s epochs without a loss 1% lower), as a config key: none up to the main
     batch (the YAML's 10 epochs; the job's folder as before), and above it the optimizer steps of those 10 epochs at
     the main batch (40 epochs at batch 1024 beside 256), as `pretrain_cap` scales the cap: counted in epochs,
     BTPretrain at batch 1024 met the plateau rule after 38-57 epochs (230-340 steps, its loss 23-27 against 8.5 at
-    batch 256 after 2300 steps, RESULTS.md "State at 05:25"), a window of 60 steps."""
+    batch 256 after 2300 steps, RESULTS.md "State at 05:25"), a window of 60 steps.
+
+    BTPretrain above the main batch (`bt_to_cap`): no plateau stop (0), its pretraining runs to the cap, the steps
+    of the main batch's 100 epochs, as it does at and below the main batch (its loss still falls there at the cap).
+    At batch 1024 its loss stalled at 19-23 from epoch 90 to 210, so the 40-epoch window stopped it at 154 and 164
+    epochs, then fell to 7.7 by epoch 400 while its linear probe rose (gender @1% 0.527 -> 0.629, age @1% 0.154 ->
+    0.255; RESULTS.md "State at 13:40"): its loss's plateau is not where it ends. DualEncoder's and CLUE's losses
+    fall smoothly to their plateaus, well inside the cap, and keep the window."""
     if batch <= main_batch:
         return {}
+    if method == "BTPretrain" and bt_to_cap:
+        return {"pretrain_stopping_step": 0}
     return {"pretrain_stopping_step": -(-YAML_WINDOW * batch // main_batch)}
+
+
+def window(args, batch, method):
+    """A job's `pretrain_window` under the study's arguments (the older rules for the folders they made)."""
+    if args.window_in_epochs:
+        return {}
+    return pretrain_window(batch, args.main_batch, method, bt_to_cap=not args.bt_window_in_steps)
 
 
 def study_jobs(args, data, base):
@@ -234,7 +250,7 @@ def study_jobs(args, data, base):
                 job = dict(data, label=f"{method} batch {batch} seed {seed}", method=method, batch=batch,
                            pretrain_epochs=pretrain_cap(batch, args.main_batch, args.pretrain_epochs),
                            config=dict(base, seed=seed, train_batch_size=batch, **protocols,
-                                       **({} if args.window_in_epochs else pretrain_window(batch, args.main_batch))))
+                                       **window(args, batch, method)))
                 job["folder"] = run_folder(out, "user_tasks", f"{method}-batch{batch}", seed, job, FOLDER_KEYS)
                 jobs.append(job)
     # at the other batch sizes BTPretrain and DualEncoder (the paper's comparison) before CLUE's probes
@@ -278,6 +294,9 @@ def main():
     parser.add_argument("--window-in-epochs", action="store_true",
                         help="the plateau window in epochs at every batch size (no `pretrain_window`: the study's "
                              "batch-1024 jobs before 2026-12-03, read back with --finished-only)")
+    parser.add_argument("--bt-window-in-steps", action="store_true",
+                        help="BTPretrain above the main batch stopped at the plateau window too, as the other methods "
+                             "(no run to the cap: the study's batch-1024 BTPretrain jobs of 2026-12-03, 06:25-13:40)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 256, 1024])
     parser.add_argument("--main-batch", type=int, default=256, help="the batch size of the full task grid")
     parser.add_argument("--batch-protocols", default="probe", help="protocols at the other batch sizes")

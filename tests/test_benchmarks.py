@@ -393,20 +393,33 @@ def test_user_tasks_caps_a_larger_batch_at_the_main_batchs_optimizer_steps():
 
 def test_user_tasks_counts_a_larger_batchs_plateau_window_in_the_main_batchs_optimizer_steps(tmp_path):
     """The plateau window (10 epochs without a loss 1% lower) at batch 1024 beside the main 256 is 40 epochs, the
-    steps of 10 at 256; at or below the main batch no key, so those jobs keep their folders (their digests)."""
+    steps of 10 at 256, but none for BTPretrain (to the cap); at or below the main batch no key, so those jobs keep
+    their folders (their digests). The older rules stay available for the folders they made."""
     sys.path.insert(0, ROOT)
     from benchmarks.user_tasks import YAML_WINDOW, pretrain_window, study_jobs
 
     assert YAML_WINDOW == 10
-    assert [pretrain_window(b, 256) for b in (32, 256, 300, 1024)] == [
+    assert [pretrain_window(b, 256, "DualEncoder") for b in (32, 256, 300, 1024)] == [
         {}, {}, {"pretrain_stopping_step": 12}, {"pretrain_stopping_step": 40}]  # fmt: skip
+    assert [pretrain_window(b, 256, "BTPretrain") for b in (256, 1024)] == [{}, {"pretrain_stopping_step": 0}]
+    assert pretrain_window(1024, 256, "BTPretrain", bt_to_cap=False) == {"pretrain_stopping_step": 40}
     args = argparse.Namespace(out=str(tmp_path), quick=False, batch_sizes=[64, 256, 1024], main_batch=256,
-                              seeds=[2020], methods=["BTPretrain", "none"], pretrain_epochs=None,
-                              batch_protocols="probe", window_in_epochs=False)  # fmt: skip
-    jobs = {job["label"]: job for job in study_jobs(args, {"dataset": "ml-1m", "config_files": None}, {"x": 1})}
-    assert jobs["BTPretrain batch 1024 seed 2020"]["config"]["pretrain_stopping_step"] == 40
+                              seeds=[2020], methods=["BTPretrain", "DualEncoder", "none"], pretrain_epochs=None,
+                              batch_protocols="probe", window_in_epochs=False, bt_window_in_steps=False)  # fmt: skip
+
+    def study():
+        return {job["label"]: job for job in study_jobs(args, {"dataset": "ml-1m", "config_files": None}, {"x": 1})}
+
+    jobs = study()
+    assert jobs["BTPretrain batch 1024 seed 2020"]["config"]["pretrain_stopping_step"] == 0
+    assert jobs["DualEncoder batch 1024 seed 2020"]["config"]["pretrain_stopping_step"] == 40
     assert jobs["BTPretrain batch 1024 seed 2020"]["pretrain_epochs"] == 400
     assert all("pretrain_stopping_step" not in jobs[f"BTPretrain batch {b} seed 2020"]["config"] for b in (64, 256))
+    args.bt_window_in_steps = True  # the batch-1024 BTPretrain jobs stopped at the 40-epoch window: other folders
+    older = study()
+    assert older["BTPretrain batch 1024 seed 2020"]["config"]["pretrain_stopping_step"] == 40
+    assert older["BTPretrain batch 1024 seed 2020"]["folder"] != jobs["BTPretrain batch 1024 seed 2020"]["folder"]
+    assert older["DualEncoder batch 1024 seed 2020"]["folder"] == jobs["DualEncoder batch 1024 seed 2020"]["folder"]
     args.window_in_epochs = True  # the jobs as they were before the window was counted in steps
     assert all("pretrain_stopping_step" not in job["config"] for job in study_jobs(args, {"dataset": "ml-1m"}, {}))
 
