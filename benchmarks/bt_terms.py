@@ -83,14 +83,10 @@ def checkpoint_config(checkpoint, data_path=None):
 def measure_checkpoint(path, eval_batches, data_path=None, random_weights=False):
     """{eval batch: measure(...)} of the encoder of the pretraining checkpoint `path` (untrained with
     `random_weights`: the same config and seed)."""
-    from recbole_bt.checkpoint import read_checkpoint
     from recbole_bt.quick_start import prepare
 
-    checkpoint = read_checkpoint(path)
+    checkpoint = pretraining_checkpoint(path)
     model, dataset, config = checkpoint_config(checkpoint, data_path)
-    if model != "BTPretrain" or checkpoint["config"]["train_stage"] != "pretrain":
-        raise SystemExit(f"{path}: a {model} checkpoint of train_stage {checkpoint['config']['train_stage']}; "
-                         f"bt_terms.py measures BTPretrain pretraining checkpoints")  # fmt: skip
     by_batch = {}
     for batch in eval_batches:
         run = dict(config, train_stage="pretrain", train_batch_size=batch, checkpoint_dir=tempfile.mkdtemp())
@@ -101,6 +97,22 @@ def measure_checkpoint(path, eval_batches, data_path=None, random_weights=False)
     described = {"trained_batch": checkpoint["config"]["train_batch_size"], "seed": checkpoint["config"]["seed"],
                  "epochs": 0 if random_weights else checkpoint_epochs(path, checkpoint), "dataset": dataset}
     return dict(described, by_batch=by_batch)
+
+
+def pretraining_checkpoint(path):
+    """The checkpoint at `path`, a BTPretrain pretraining's; anything else ends the run in one line."""
+    from recbole_bt.checkpoint import read_checkpoint
+    from recbole_bt.errors import RecBoleBTError
+
+    try:
+        checkpoint = read_checkpoint(path)
+    except RecBoleBTError as e:
+        raise SystemExit(f"bt_terms.py: {e}") from None
+    model, stage = checkpoint["config"]["model"], checkpoint["config"]["train_stage"]
+    if model != "BTPretrain" or stage != "pretrain":
+        raise SystemExit(f"bt_terms.py: {path} is a {model} checkpoint of train_stage {stage}; it measures BTPretrain "
+                         f"pretraining checkpoints")  # fmt: skip
+    return checkpoint
 
 
 def checkpoint_epochs(path, checkpoint):
@@ -149,6 +161,8 @@ def main():
     if not args.checkpoints or missing:
         raise SystemExit(f"no checkpoint file {', '.join(missing) or 'given'}: pass BTPretrain pretraining "
                          f"checkpoints (a study job's pretrain/BTPretrain-<dataset>-<epoch>.pth)")  # fmt: skip
+    for path in args.checkpoints:  # every one readable before the first is measured
+        pretraining_checkpoint(path)
     targets = [(f"random weights ({label_of(args.checkpoints[0])})", args.checkpoints[0], True)] if args.random else []
     targets += [(label_of(p), p, False) for p in args.checkpoints]
     results, rows = [], []

@@ -1034,3 +1034,15 @@ def test_bt_terms_rebuilds_the_model_not_the_run():
     model, dataset, config = checkpoint_config({"config": Saved(model="BTPretrain", dataset="ml-1m")}, "data")
     assert (model, dataset) == ("BTPretrain", "ml-1m")
     assert config == {"hidden_size": 8, "seed": 7, "n_heads": 2, "data_path": "data"}
+
+
+def test_bt_terms_refuses_a_foreign_checkpoint_in_one_line(tmp_path):
+    from benchmarks.bt_terms import pretraining_checkpoint
+
+    text = tmp_path / "notes.pth"
+    text.write_text("not a checkpoint")
+    with pytest.raises(SystemExit, match=r"^bt_terms.py: checkpoint '.*notes.pth' is not a RecBole checkpoint"):
+        pretraining_checkpoint(str(text))
+    torch.save({"config": {"model": "DualEncoder", "train_stage": "pretrain"}, "state_dict": {}}, tmp_path / "de.pth")
+    with pytest.raises(SystemExit, match="is a DualEncoder checkpoint of train_stage pretrain; it measures BTPretrain"):
+        pretraining_checkpoint(str(tmp_path / "de.pth"))
