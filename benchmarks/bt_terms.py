@@ -80,12 +80,11 @@ def checkpoint_config(checkpoint, data_path=None):
     return saved["model"], saved["dataset"], config
 
 
-def measure_checkpoint(path, eval_batches, data_path=None, random_weights=False):
+def measure_checkpoint(path, checkpoint, eval_batches, data_path=None, random_weights=False):
     """{eval batch: measure(...)} of the encoder of the pretraining checkpoint `path` (untrained with
     `random_weights`: the same config and seed)."""
     from recbole_bt.quick_start import prepare
 
-    checkpoint = pretraining_checkpoint(path)
     model, dataset, config = checkpoint_config(checkpoint, data_path)
     by_batch = {}
     for batch in eval_batches:
@@ -161,13 +160,14 @@ def main():
     if not args.checkpoints or missing:
         raise SystemExit(f"no checkpoint file {', '.join(missing) or 'given'}: pass BTPretrain pretraining "
                          f"checkpoints (a study job's pretrain/BTPretrain-<dataset>-<epoch>.pth)")  # fmt: skip
-    for path in args.checkpoints:  # every one readable before the first is measured
-        pretraining_checkpoint(path)
+    # every one read and checked before the first is measured
+    checkpoints = {path: pretraining_checkpoint(path) for path in args.checkpoints}
     targets = [(f"random weights ({label_of(args.checkpoints[0])})", args.checkpoints[0], True)] if args.random else []
     targets += [(label_of(p), p, False) for p in args.checkpoints]
     results, rows = [], []
     for label, path, random_weights in targets:
-        result = dict(measure_checkpoint(path, args.eval_batches, args.data_path, random_weights), label=label)
+        result = dict(measure_checkpoint(path, checkpoints[path], args.eval_batches, args.data_path, random_weights),
+                      label=label)
         results.append(result)
         for batch, m in result["by_batch"].items():
             rows.append([label, result["trained_batch"] if not random_weights else "-", result["epochs"], batch,

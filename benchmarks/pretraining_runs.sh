@@ -33,8 +33,9 @@ probes
 # 4. does BTPretrain's linear probe still change after its pretraining stopped? Each continuation in a run slot
 #    (with_slot.py), beside step 5's jobs; a job restored from the archive has no checkpoint to continue.
 #    batch 64 stopped at the 100-epoch cap as 256 did (its loss still falling; at 256 the probe did not change after
-#    epoch 100, RESULTS.md "Probe: is BTPretrain's 100-epoch cap its plateau?"): seed 2020 on to its plateau or 150 epochs (its 100 epochs already run 4x the optimizer steps of
-#    100 at batch 256, where the probe stopped gaining; 50 more, about an hour, say whether it still gains)
+#    epoch 100, RESULTS.md "Probe: is BTPretrain's 100-epoch cap its plateau?"): seed 2020 on to its plateau or 150
+#    epochs (its 100 epochs already hold 4x the optimizer steps of 100 at batch 256, where the probe stopped gaining;
+#    50 more, about an hour, say whether it still gains)
 (
     for run in "$OUT"/user_tasks-runs/BTPretrain-batch64-seed2020-*/; do
         [ -d "$run/pretrain" ] || continue

@@ -5,8 +5,8 @@ pretraining batch size (Liu et al. 2025's claim, SPEC section 2; recbole_bt/task
     # once the loss has fallen by less than 1% over pretrain_stopping_step 10 epochs: PLATEAU below; capped at the
     # optimizer steps of pretrain_epochs 100 at the main batch, `pretrain_cap`, and above the main batch both counted
     # in those steps, `pretrain_window`, BTPretrain there to the cap; --pretrain-epochs N caps every job at N), then
-    # train_stage: user_tasks on its checkpoint (no pretraining: random weights). At --main-batch every protocol (linear probe and fine-tuning) x
-    # label ratio x task; at the other batch sizes --batch-protocols.
+    # train_stage: user_tasks on its checkpoint (no pretraining: random weights). At --main-batch every protocol
+    # (linear probe and fine-tuning) x label ratio x task; at the other batch sizes --batch-protocols.
     python benchmarks/user_tasks.py study --dataset ml-1m --data_path ../shared/datasets --batch-sizes 32 64 256 1024
 
     # interrupted (a killed process, the end of a session)? The same command again reuses every finished job and
@@ -218,10 +218,11 @@ def pretrain_window(batch, main_batch, method=None, bt_to_cap=True):
 
     BTPretrain above the main batch (`bt_to_cap`): no plateau stop (0), its pretraining runs to the cap, the steps
     of the main batch's 100 epochs, as it does at and below the main batch (its loss still falls there at the cap).
-    At batch 1024 its loss stalled at 19-23 from epoch 90 to 210, so the 40-epoch window stopped it at 154 and 164
-    epochs, then fell to 7.7 by epoch 400 while its linear probe rose (gender @1% 0.527 -> 0.629, age @1% 0.154 ->
-    0.255; RESULTS.md "State at 13:40"): its loss's plateau is not where it ends. DualEncoder's and CLUE's losses
-    fall smoothly to their plateaus, well inside the cap, and keep the window."""
+    At batch 1024 its loss stalled from epoch 90 to about 210 (epochs at 19-30, 10-epoch means 21-23), so the
+    40-epoch window stopped it at 154 and 164 epochs; it then fell to 7.7 by epoch 400 while its linear probe rose
+    (gender @1% 0.527 -> 0.629, age @1% 0.154 -> 0.255; RESULTS.md "State at 13:40"): its loss's plateau is not
+    where it ends. DualEncoder's and CLUE's losses fall smoothly to their plateaus, well inside the cap, and keep
+    the window."""
     if batch <= main_batch:
         return {}
     if method == "BTPretrain" and bt_to_cap:
