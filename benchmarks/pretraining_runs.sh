@@ -15,23 +15,26 @@ PRIORITY=20  # its runs before those of later issues when the scripts run side b
 #    CLUE against CLUEZero is the test of "pretraining helps" (the same model and fine-tuning, random weights)
 python benchmarks/baseline.py converge $LOO --run SASRec:$RECIPE --run CLUE:model=CLUE,train_stage=finetune,$RECIPE \
     --run CLUEZero:model=CLUEZero,$RECIPE --baseline SASRec --baseline CLUE=CLUEZero
-# 2. the user tasks (gender, age, next item; probe and fine-tune; label ratios 1/10/100%) of BTPretrain, DualEncoder,
-#    CLUE and random weights, each pretrained at batch 32 / 64 / 256 / 1024 (the full grid at 256, probes elsewhere):
-#    BTPretrain, DualEncoder and random weights first (the paper's comparison), CLUE's jobs in step 5
-STUDY="--dataset ml-1m --data_path ../shared/datasets --out $OUT --batch-sizes 32 64 256 1024 --no-record $CORES"
-python benchmarks/user_tasks.py study $STUDY --methods BTPretrain DualEncoder none --parallel 2 --threads 1
-# 3. the probes of the study's finished encoders (nothing pretrained again): next_item with no label (each encoder's
-#    own item scores, seconds a job), and the gender / age heads from the majority-class start: linear probes at every
-#    batch size (a minute a job), fine-tuning at batch 256 (where the study fine-tunes; minutes a job); the effective
-#    rank of the users' h(s) (dimensional collapse; seconds a job)
+# probes: the probes of the study's finished encoders (nothing pretrained again; an encoder restored from the
+#    archive, not on this machine, is listed): next_item with no label (each encoder's own item scores, seconds a
+#    job), and the gender / age heads from the majority-class start: linear probes at every batch size (a minute a
+#    job), fine-tuning at batch 256 (where the study fine-tunes; minutes a job); the effective rank of the users'
+#    h(s) (dimensional collapse; seconds a job)
 probes() {
     for probe in zero-shot head-start head-start-finetune rank; do
         python benchmarks/user_tasks.py $probe $STUDY --parallel 1 --threads 1
     done
 }
+# 2. the user tasks (gender, age, next item; probe and fine-tune; label ratios 1/10/100%) of BTPretrain, DualEncoder,
+#    CLUE and random weights, each pretrained at batch 32 / 64 / 256 / 1024 (the full grid at 256, probes elsewhere).
+#    First the jobs that pretrain within a session (an hour or two on one core): every job at batch 32 / 64 / 256,
+#    CLUE's at 1024; and their probes while this machine holds their encoders
+STUDY="--dataset ml-1m --data_path ../shared/datasets --out $OUT --batch-sizes 32 64 256 1024 --no-record $CORES"
+python benchmarks/user_tasks.py study $STUDY --batch-sizes 32 64 256 --parallel 2 --threads 1
+python benchmarks/user_tasks.py study $STUDY --methods CLUE --parallel 2 --threads 1
 probes
-# 4. does BTPretrain's linear probe still change after its pretraining stopped? Each continuation in a run slot
-#    (with_slot.py), beside step 5's jobs; a job restored from the archive has no checkpoint to continue.
+# 3. does BTPretrain's linear probe still change after its pretraining stopped? Each continuation in a run slot
+#    (with_slot.py), beside step 4's jobs; a job restored from the archive has no checkpoint to continue.
 #    batch 64 stopped at the 100-epoch cap as 256 did (its loss still falling; at 256 the probe did not change after
 #    epoch 100, RESULTS.md "Probe: is BTPretrain's 100-epoch cap its plateau?"): seed 2020 on to its plateau or 150
 #    epochs (its 100 epochs already hold 4x the optimizer steps of 100 at batch 256, where the probe stopped gaining;
@@ -44,7 +47,8 @@ probes
     done
 ) &
 continuations=$!
-# 5. the whole study (CLUE's jobs at batch 32 / 64 / 1024 left), then the probes of its new encoders
+# 4. the whole study: BTPretrain's and DualEncoder's jobs at 1024 left (4-4.5 hours each: a session may end
+#    part-way, and a fresh machine lose them), then the probes of their encoders
 python benchmarks/user_tasks.py study $STUDY --parallel 2 --threads 1
 probes
 wait $continuations

@@ -259,6 +259,12 @@ def study_jobs(args, data, base):
     return jobs
 
 
+def encoder_here(job):
+    """Whether a finished study job's encoder is on this machine: its pretraining stage's folder finished (no
+    pretraining, random weights: always)."""
+    return job["method"] == "none" or os.path.exists(os.path.join(job["folder"], "pretrain", "result.json"))
+
+
 def finished_probe(args, data, jobs):
     """The `zero-shot`, `head-start` and `rank` probes: for every finished job of the study, its encoder evaluated again
     (`PROBES`; its folder inside the job's), beside what the study's heads reached (`head-start-finetune`: the
@@ -267,6 +273,11 @@ def finished_probe(args, data, jobs):
         jobs = [job for job in jobs if job["batch"] == args.main_batch]
     done = [job for job in jobs if os.path.exists(os.path.join(job["folder"], "result.json"))]
     waiting = [job["label"] for job in jobs if job not in done]
+    # a job restored from the archive (a fresh machine) has its results but not its encoder: its probe, unless
+    # archived too, would pretrain it again (hours), so it is listed instead
+    gone = [job for job in done if not encoder_here(job) and not os.path.exists(
+        os.path.join(job["folder"], args.bench, "result.json"))]  # fmt: skip
+    done = [job for job in done if job not in gone]
     probes = [dict(job, bench=args.bench, study_folder=job["folder"], folder=os.path.join(job["folder"], args.bench))
               for job in done]  # fmt: skip
 
@@ -279,6 +290,9 @@ def finished_probe(args, data, jobs):
         else:
             header, rows, note = head_start_tables(results, studies, HEAD_START[args.bench])
         left_out = "\n\nStudy jobs not finished yet (left out): " + ", ".join(waiting) if waiting else ""
+        if gone:
+            left_out += ("\n\nEncoders not on this machine (their jobs restored from the archive; left out): "
+                         + ", ".join(job["label"] for job in gone))  # fmt: skip
         return header, rows, note + left_out
 
     return run_and_save(os.path.abspath(__file__), "user_tasks", args, data, probes, report, read_back=read_back)

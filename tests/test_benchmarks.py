@@ -4,6 +4,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -16,12 +17,15 @@ from conftest import ROOT
 RESULTS_MD = os.path.join(ROOT, "benchmarks", "RESULTS.md")
 
 
-def run_quick(script, bench, tmp_path, name, *extra):
-    """Run `benchmarks/<script> <bench> --quick [extra]`; returns the runs of its JSON (RESULTS.md stays untouched)."""
+def run_quick(script, bench, tmp_path, name, *extra, stdout=None):
+    """Run `benchmarks/<script> <bench> --quick [extra]`; returns the runs of its JSON (RESULTS.md stays untouched);
+    its output goes into the list `stdout` when given."""
     before = open(RESULTS_MD).read()
     result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script), bench, "--quick", "--out",
                              str(tmp_path), *extra], capture_output=True, text=True, timeout=600)  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    if stdout is not None:
+        stdout.append(result.stdout)
     [path] = glob.glob(str(tmp_path / "quick" / f"{name}-tiny-*.json"))
     assert open(RESULTS_MD).read() == before
     with open(path) as f:
@@ -144,6 +148,18 @@ def test_user_tasks_quick(tmp_path):
     assert all(r["representation"]["dims"] == 8 and r["representation"]["users"] == users
                and 1 < r["representation"]["effective_rank_centred"] <= 8 for r in ranks)  # fmt: skip
     assert {path: os.stat(path).st_mtime_ns for path in done} == done
+    # a job restored from the archive on a fresh machine (no encoder) with no probe result: listed, not pretrained
+    [encoder] = glob.glob(str(tmp_path / "quick" / "user_tasks-runs" / "DualEncoder-batch4-*" / "pretrain"))
+    shutil.rmtree(encoder)
+    shutil.rmtree(os.path.join(os.path.dirname(encoder), "rank"))
+    for path in glob.glob(str(tmp_path / "quick" / "user_tasks-rank-tiny-*.json")):
+        os.remove(path)
+    out = []
+    ranks = run_quick("user_tasks.py", "rank", tmp_path, "user_tasks-rank", "--methods", "BTPretrain", "DualEncoder",
+                      "none", stdout=out)  # fmt: skip
+    assert [(r["method"], r["batch"]) for r in ranks] == [(r["method"], r["batch"]) for r in runs[:4]]
+    assert not os.path.exists(encoder)
+    assert "Encoders not on this machine (their jobs restored from the archive; left out): DualEncoder batch 4" in out[0]
     # --finished-only (a study that spans sessions, read back so far): the unfinished job is left out, not trained
     [unfinished] = glob.glob(str(tmp_path / "quick" / "user_tasks-runs" / "DualEncoder-batch4-*" / "result.json"))
     os.remove(unfinished)
