@@ -159,7 +159,8 @@ def test_user_tasks_quick(tmp_path):
                       "none", stdout=out)  # fmt: skip
     assert [(r["method"], r["batch"]) for r in ranks] == [(r["method"], r["batch"]) for r in runs[:4]]
     assert not os.path.exists(encoder)
-    assert "Encoders not on this machine (their jobs restored from the archive; left out): DualEncoder batch 4" in out[0]
+    assert "Encoders not on this machine (their jobs restored from the archive; left out): DualEncoder batch 4" \
+        in out[0]
     # --finished-only (a study that spans sessions, read back so far): the unfinished job is left out, not trained
     [unfinished] = glob.glob(str(tmp_path / "quick" / "user_tasks-runs" / "DualEncoder-batch4-*" / "result.json"))
     os.remove(unfinished)
