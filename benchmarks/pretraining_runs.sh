@@ -31,6 +31,7 @@ probes() {
 #    CLUE's at 1024; and their probes while this machine holds their encoders
 STUDY="--dataset ml-1m --data_path ../shared/datasets --out $OUT --batch-sizes 32 64 256 1024 --no-record $CORES"
 python benchmarks/user_tasks.py study $STUDY --batch-sizes 32 64 256 --parallel 2 --threads 1
+probes
 python benchmarks/user_tasks.py study $STUDY --methods CLUE --parallel 2 --threads 1
 probes
 # 3. does BTPretrain's linear probe still change after its pretraining stopped? Each continuation in a run slot
