@@ -32,6 +32,10 @@ probes() {
 STUDY="--dataset ml-1m --data_path ../shared/datasets --out $OUT --batch-sizes 32 64 256 1024 --no-record $CORES"
 python benchmarks/user_tasks.py study $STUDY --batch-sizes 32 64 256 --parallel 2 --threads 1
 probes
+#    Step 4's long jobs start beside it at a lower priority: they take a run slot whenever CLUE's jobs leave one idle
+#    (three jobs on two slots: the third alone for hours), and wait for the slots' CLUE jobs otherwise
+python benchmarks/user_tasks.py study $STUDY --parallel 2 --threads 1 --priority $((PRIORITY + 1)) &
+long=$!
 python benchmarks/user_tasks.py study $STUDY --methods CLUE --parallel 2 --threads 1
 probes
 # 3. does BTPretrain's linear probe still change after its pretraining stopped? Each continuation in a run slot
@@ -49,7 +53,9 @@ probes
 ) &
 continuations=$!
 # 4. the whole study: BTPretrain's and DualEncoder's jobs at 1024 left (4-4.5 hours each: a session may end
-#    part-way, and a fresh machine lose them), then the probes of their encoders
+#    part-way, and a fresh machine lose them), started in step 2; once it ends, the same line again (it reuses every
+#    finished job: a job that failed is tried again), then the probes of their encoders
+wait $long || true
 python benchmarks/user_tasks.py study $STUDY --parallel 2 --threads 1
 probes
 wait $continuations
