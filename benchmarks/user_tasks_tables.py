@@ -329,14 +329,14 @@ def tables(bench, results, plot=None, main_batch=None, tests=None, trend=None):
     header, rows = report_main(results, main_batch, tests)
     ratios = list(next((r["user_tasks"]["gender"]["probe"] for r in ok if "gender" in r["user_tasks"]), {"1.0": 0}))
     cells = " / ".join(f"{t} {MAIN_METRIC[t]} / {SECOND_METRIC[t]}" for t in MAIN_METRIC)
+    by_batch = report_bt_vs_de_by_batch(results, "probe", ratios, tests)
+    by_batch = len(by_batch[0]) > 2 and (  # a batch column: BTPretrain or DualEncoder among the results
+        "BTPretrain vs DualEncoder at each pretraining batch size (linear probe, each task's main metric): change of "
+        "the mean [95% t-interval of the paired difference, unadjusted], p (Wilcoxon signed-rank over test users x "
+        "seeds, Holm over the study's comparisons):\n\n" + markdown_table(*by_batch))
     extra = [baselines(results), f"Cells: mean ± std over seeds, {cells}; pretraining batch {main_batch}.",
              "Batch-size study (linear probe, test users):", markdown_table(*report_batch(results, "probe", ratios)),
-             equal_steps_table(results, main_batch),
-             "BTPretrain vs DualEncoder at each pretraining batch size (linear probe, each task's main metric): change "
-             "of the mean [95% t-interval of the paired difference, unadjusted], p (Wilcoxon signed-rank over test "
-             "users x seeds, Holm over the study's comparisons):",
-             markdown_table(*report_bt_vs_de_by_batch(results, "probe", ratios, tests)),
-             trend_table(results, trend)]  # fmt: skip
+             equal_steps_table(results, main_batch), by_batch, trend_table(results, trend)]  # fmt: skip
     extra = [e for e in extra if e]
     if plot and len(batches) > 1:
         plot = plot_batch(results, "probe", ratios[-1], plot)

@@ -239,6 +239,10 @@ def test_user_tasks_compares_btpretrain_with_the_dual_encoder_at_every_batch_siz
     assert saved["bt_vs_de"] == json.loads(json.dumps(bt_vs_de(results)))
     again = tables("study", saved["results"], tests=saved["bt_vs_de"], trend=saved["batch_trend"])
     assert again[:3] == tables("study", results)[:3] and "Most with small batches?" in again[2]
+    assert "BTPretrain vs DualEncoder at each pretraining batch size" in again[2]
+    # a study of other methods (`--methods CLUE`): no comparison to make, no empty table of it
+    others = [dict(r, method="CLUE") for r in results]
+    assert "BTPretrain vs DualEncoder at each" not in tables("study", others)[2]
 
 
 def test_user_tasks_tests_whether_btpretrain_gains_more_at_the_smallest_batch():
